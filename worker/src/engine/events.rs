@@ -1,0 +1,73 @@
+//! What the engine reports besides its answers: the shop's events (for `WatchShop`)
+//! and the write set (which entities changed, for a store to persist).
+
+use std::collections::BTreeSet;
+
+use super::model::{
+    AccountId, AccountStatus, AssignCause, BuyerId, GroupName, QueueName, SessionId, Timestamp,
+};
+
+/// Something that happened in a shop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShopEvent {
+    SessionAssigned {
+        session: SessionId,
+        buyer: BuyerId,
+        account: AccountId,
+        cause: AssignCause,
+    },
+    SessionQueued {
+        session: SessionId,
+        buyer: BuyerId,
+        queue: QueueName,
+        position: u32,
+    },
+    SessionPooled {
+        session: SessionId,
+        buyer: BuyerId,
+    },
+    SessionEnded {
+        session: SessionId,
+        account: AccountId,
+        closes_at: Timestamp,
+    },
+    SessionClosed {
+        session: SessionId,
+        account: Option<AccountId>,
+    },
+    AccountStatusChanged {
+        account: AccountId,
+        from: AccountStatus,
+        to: AccountStatus,
+        /// The presence TTL ran out without a heartbeat.
+        presence_expired: bool,
+    },
+}
+
+/// An event with the (virtual) time it happened: a close delay that ran out is
+/// reported at the moment it ran out, not when the engine noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedEvent {
+    pub at: Timestamp,
+    pub event: ShopEvent,
+}
+
+/// The entities a call changed. A store that keeps shops elsewhere (Redis) writes
+/// exactly these, so the engine never needs to know how state is stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteSet {
+    pub settings: bool,
+    pub pool: bool,
+    pub accounts: BTreeSet<AccountId>,
+    pub groups: BTreeSet<GroupName>,
+    pub sessions: BTreeSet<SessionId>,
+    pub queues: BTreeSet<QueueName>,
+    pub affinities: BTreeSet<BuyerId>,
+    pub route_records: BTreeSet<super::model::RequestId>,
+}
+
+impl WriteSet {
+    pub fn is_empty(&self) -> bool {
+        *self == WriteSet::default()
+    }
+}

@@ -1,0 +1,37 @@
+//! The routing engine: every rule of `routing-rules.md` (R1–R19) as plain functions of
+//! a shop's state, a call and the time. No I/O, no clock, no async: the server tells
+//! it the time and persists what it changed ([`WriteSet`]), and reports what happened
+//! ([`ShopEvent`]).
+//!
+//! Where each rule lives:
+//! - R1–R13 (`Route`): [`route`]; R9 (even distribution): [`distribution`]
+//! - R14 (queues drain by themselves): [`queues`]
+//! - R15 (close delay) and presence TTLs: [`lifecycle`] and [`state`]
+//! - R16–R19 (manual work and permissions): [`manual`]
+//! - settings and R12's constraint on them: [`settings`]; accounts, groups,
+//!   statuses: [`admin`]
+
+pub mod admin;
+pub mod distribution;
+pub mod error;
+pub mod events;
+pub mod lifecycle;
+pub mod manual;
+pub mod model;
+pub mod queues;
+pub mod route;
+pub mod settings;
+pub mod state;
+
+#[cfg(test)]
+mod rule_tests;
+
+pub use admin::{AccountUpsert, GroupUpsert};
+pub use error::EngineError;
+pub use events::{ShopEvent, TimedEvent, WriteSet};
+pub use model::*;
+pub use route::{RouteOutcome, RouteRequest};
+pub use settings::{
+    Distribution, OfflinePolicy, Profile, RoutingMode, SettingsPatch, ShopSettings,
+};
+pub use state::ShopState;

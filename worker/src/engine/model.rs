@@ -1,0 +1,339 @@
+//! The vocabulary of routing: ids, roles, statuses, order statuses, queues, accounts,
+//! sessions and groups, as the rules page (`routing-rules.md`) names them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+/// Milliseconds since the Unix epoch. The engine never reads a clock: every call is
+/// given the time, so 72-hour windows are tested in virtual time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    pub fn plus(self, duration: Duration) -> Timestamp {
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(millis))
+    }
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self(value.to_owned())
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The tenant. Every other id lives inside one shop.
+    ShopId
+);
+string_id!(
+    /// A person of the shop who can receive sessions.
+    AccountId
+);
+string_id!(
+    /// A buyer writing to the shop.
+    BuyerId
+);
+string_id!(
+    /// The idempotency key of a `Route` call.
+    RequestId
+);
+string_id!(
+    /// A group's name, which identifies it within its shop.
+    GroupName
+);
+
+/// A session's id, unique within its shop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Main,
+    Admin,
+    CsAdmin,
+    Operations,
+    CustomerService,
+}
+
+impl Role {
+    /// May assign or transfer any open session of the shop (R16).
+    pub fn manages_sessions(self) -> bool {
+        matches!(self, Role::Main | Role::Admin | Role::CsAdmin)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccountStatus {
+    Online,
+    /// Logged in, not accepting new sessions (Taobao's 挂起).
+    Suspended,
+    Offline,
+}
+
+impl AccountStatus {
+    pub fn is_logged_in(self) -> bool {
+        matches!(self, AccountStatus::Online | AccountStatus::Suspended)
+    }
+}
+
+/// The buyer's order status with the shop; group routing (R7) binds each to a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OrderStatus {
+    NoActiveOrder,
+    OrderedNotPaid,
+    PaidNotShipped,
+    ShippedNotReceived,
+    TradeSucceeded,
+    AfterSales,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::NoActiveOrder,
+        OrderStatus::OrderedNotPaid,
+        OrderStatus::PaidNotShipped,
+        OrderStatus::ShippedNotReceived,
+        OrderStatus::TradeSucceeded,
+        OrderStatus::AfterSales,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderStatus::NoActiveOrder => "NO_ACTIVE_ORDER",
+            OrderStatus::OrderedNotPaid => "ORDERED_NOT_PAID",
+            OrderStatus::PaidNotShipped => "PAID_NOT_SHIPPED",
+            OrderStatus::ShippedNotReceived => "SHIPPED_NOT_RECEIVED",
+            OrderStatus::TradeSucceeded => "TRADE_SUCCEEDED",
+            OrderStatus::AfterSales => "AFTER_SALES",
+        }
+    }
+}
+
+/// A waiting line. Basic routing uses the shop's one queue; group routing queues a
+/// buyer in the queue of their order status (R7b, R7c, R13a).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QueueName {
+    Shop,
+    Status(OrderStatus),
+}
+
+impl QueueName {
+    pub const SHOP: &'static str = "shop";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueName::Shop => Self::SHOP,
+            QueueName::Status(status) => status.name(),
+        }
+    }
+
+    /// Reads a queue name as the API writes it: `shop` or an order status name.
+    pub fn parse(name: &str) -> Option<QueueName> {
+        if name == Self::SHOP {
+            return Some(QueueName::Shop);
+        }
+        OrderStatus::ALL
+            .into_iter()
+            .find(|status| status.name() == name)
+            .map(QueueName::Status)
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    Queued,
+    Assigned,
+    /// Held by the bot in the message pool (R13c, R18).
+    Pooled,
+    /// The agent finished; the session still holds its slot until `closes_at` (R15).
+    Ended,
+    Closed,
+}
+
+impl SessionState {
+    /// Open sessions are the ones a new message of the buyer joins (R1).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            SessionState::Queued | SessionState::Assigned | SessionState::Pooled
+        )
+    }
+}
+
+/// Which rule decided a `Route`: reported so that a merchant can see why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteReason {
+    /// R1.
+    OpenSession,
+    /// R2.
+    Addressed,
+    /// R3.
+    AddressedOffline,
+    /// R4.
+    NoParticipants,
+    /// R5.
+    Affinity,
+    /// R7a.
+    Group,
+    /// R7c.
+    AnyOnline,
+    /// R8.
+    Even,
+    /// R7b, R7c, R8, R13a.
+    Queued,
+    /// R13b.
+    OfflineList,
+    /// R13c.
+    MessagePool,
+    /// R13d.
+    Proxy,
+    /// R13e.
+    MainAccount,
+}
+
+/// How a session came to the account that holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AssignCause {
+    /// Placed by `Route` under this rule.
+    Rule(RouteReason),
+    /// Taken from a queue when a slot freed (R14).
+    Queue { from: QueueName },
+    /// Assigned by hand out of a queue or the message pool (R16, R18).
+    Manual { from_queue: Option<QueueName> },
+    /// Moved by hand from one account to another (R16).
+    Transfer { from: AccountId },
+    /// Pulled by the account from a queue (R17).
+    Pull { from: QueueName },
+}
+
+/// What an account is, as the merchant configured it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountConfig {
+    pub display_name: String,
+    pub roles: BTreeSet<Role>,
+    /// Never receives a session automatically (R11).
+    pub non_routing: bool,
+    /// `None`: the shop's default max concurrent applies.
+    pub max_concurrent: Option<u32>,
+    /// May assign sessions out of the message pool (R18).
+    pub pool_permission: bool,
+    /// Only meaningful for the main account: it takes part in automatic routing.
+    pub main_account_participates: bool,
+}
+
+impl AccountConfig {
+    /// Participating accounts take part in automatic routing: customer service, or
+    /// the main account where the shop lets it, and never a non-routing one (R11).
+    pub fn participates(&self) -> bool {
+        if self.non_routing {
+            return false;
+        }
+        self.roles.contains(&Role::CustomerService)
+            || (self.roles.contains(&Role::Main) && self.main_account_participates)
+    }
+
+    pub fn manages_sessions(&self) -> bool {
+        self.roles.iter().any(|role| role.manages_sessions())
+    }
+}
+
+/// An account with its live state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub config: AccountConfig,
+    pub status: AccountStatus,
+    /// When the account turns OFFLINE unless a heartbeat comes; `None` when OFFLINE.
+    pub presence_expires_at: Option<Timestamp>,
+    /// Sessions it holds in state ASSIGNED.
+    pub assigned: u32,
+    /// Its ENDED sessions still in their close delay (R15).
+    pub ending: u32,
+    /// Order of its latest assignment (0: never), the round-robin tie-break of R9.
+    pub last_assigned_seq: u64,
+}
+
+impl Account {
+    /// Occupied slots: assigned sessions plus ended ones still in their close delay.
+    pub fn occupancy(&self) -> u32 {
+        self.assigned + self.ending
+    }
+
+    /// Participating and ONLINE: what the rules call available.
+    pub fn is_available(&self) -> bool {
+        self.config.participates() && self.status == AccountStatus::Online
+    }
+}
+
+/// One buyer's conversation with the shop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub buyer: BuyerId,
+    pub state: SessionState,
+    /// The holder; `None` while QUEUED or POOLED, and for a session closed from there.
+    pub account: Option<AccountId>,
+    pub order_status: OrderStatus,
+    /// Set while QUEUED.
+    pub queue: Option<QueueName>,
+    /// Order of arrival in a queue, comparable across the shop's queues (R14).
+    pub enqueued_seq: u64,
+    pub created_at: Timestamp,
+    /// Set once ENDED: when it closes by itself and frees the slot.
+    pub closes_at: Option<Timestamp>,
+    /// The rule that decided its first placement.
+    pub reason: RouteReason,
+}
+
+/// A named set of accounts bound to order statuses (R7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub name: GroupName,
+    pub members: BTreeSet<AccountId>,
+    pub order_statuses: BTreeSet<OrderStatus>,
+}
+
+/// The account a buyer was last served by, until the affinity window passes (R5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Affinity {
+    pub account: AccountId,
+    pub expires_at: Timestamp,
+}

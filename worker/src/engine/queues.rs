@@ -1,0 +1,112 @@
+//! R14: when an account gets a free slot, the oldest waiting session it may serve is
+//! assigned to it at once.
+//!
+//! Draining is run after anything that can free a slot or make an account available
+//! (a close, a status change, a capacity or group change, a settings change). It is a
+//! fixed point: while some available account with a free slot may serve a waiting
+//! session, the most even such account (R9) takes the oldest one it may serve.
+
+use super::distribution::pick_even;
+use super::model::{Account, AssignCause, QueueName, SessionId, Timestamp};
+use super::settings::RoutingMode;
+use super::state::ShopState;
+
+impl ShopState {
+    /// Assigns waiting sessions to accounts with free slots until none can be.
+    pub(crate) fn drain_queues(&mut self, now: Timestamp) {
+        while !self.queues.is_empty() {
+            let Some((session, account)) = self.next_from_queue() else {
+                return;
+            };
+            let from = self.sessions[&session]
+                .queue
+                .expect("queued session has a queue");
+            self.assign(session, &account, AssignCause::Queue { from }, now);
+        }
+    }
+
+    /// The next (session, account) pair R14 makes, if any.
+    fn next_from_queue(&self) -> Option<(SessionId, super::model::AccountId)> {
+        let mut ready: Vec<&Account> = self
+            .accounts
+            .values()
+            .filter(|a| a.is_available() && self.has_free_slot(a))
+            .collect();
+        // Serve accounts in the order an even pick would choose them.
+        while !ready.is_empty() {
+            let account = pick_even(
+                self.settings.distribution,
+                ready.iter().copied(),
+                self.seed(),
+            )?;
+            if let Some(session) = self.oldest_servable_by(account) {
+                return Some((session, account.id.clone()));
+            }
+            let id = account.id.clone();
+            ready.retain(|a| a.id != id);
+        }
+        None
+    }
+
+    /// The oldest waiting session `account` may serve. In group mode it serves its own
+    /// groups' queues first, then queues whose status has no group or whose group has
+    /// nobody available; a group's queue never goes to a non-member while a member is
+    /// available (R7b).
+    pub(crate) fn oldest_servable_by(&self, account: &Account) -> Option<SessionId> {
+        let group_routing =
+            self.settings.routing_mode == RoutingMode::Group && !self.groups.is_empty();
+        if !group_routing {
+            return self.oldest_of(self.queues.keys().copied());
+        }
+        let own_queues = self
+            .queues
+            .keys()
+            .copied()
+            .filter(|queue| self.is_member_queue(account, *queue));
+        if let Some(session) = self.oldest_of(own_queues) {
+            return Some(session);
+        }
+        let open_queues = self
+            .queues
+            .keys()
+            .copied()
+            .filter(|queue| self.queue_open_to_anyone(*queue));
+        self.oldest_of(open_queues)
+    }
+
+    fn is_member_queue(&self, account: &Account, queue: QueueName) -> bool {
+        let QueueName::Status(status) = queue else {
+            return false;
+        };
+        self.groups
+            .values()
+            .any(|g| g.order_statuses.contains(&status) && g.members.contains(&account.id))
+    }
+
+    /// A queue anyone may serve: the shop queue, a status without a group, or a
+    /// status whose group has no available member.
+    fn queue_open_to_anyone(&self, queue: QueueName) -> bool {
+        let QueueName::Status(status) = queue else {
+            return true;
+        };
+        let Some(group) = self
+            .groups
+            .values()
+            .find(|g| g.order_statuses.contains(&status))
+        else {
+            return true;
+        };
+        !group
+            .members
+            .iter()
+            .filter_map(|id| self.accounts.get(id))
+            .any(|member| member.is_available())
+    }
+
+    /// The session that has waited longest across the given queues.
+    fn oldest_of(&self, queues: impl Iterator<Item = QueueName>) -> Option<SessionId> {
+        queues
+            .filter_map(|queue| self.queues.get(&queue)?.front().copied())
+            .min_by_key(|id| self.sessions[id].enqueued_seq)
+    }
+}

@@ -1,0 +1,539 @@
+//! `ShopState`: everything the engine knows about one shop, and the few primitive
+//! mutations (assign, enqueue, pool, end, close, status) that every rule is built
+//! from. Keeping the counters in these primitives alone is what keeps occupancy,
+//! queues and the buyer index consistent.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use super::events::{ShopEvent, TimedEvent, WriteSet};
+use super::model::{
+    Account, AccountId, AccountStatus, Affinity, AssignCause, BuyerId, Group, GroupName,
+    OrderStatus, QueueName, RequestId, RouteReason, Session, SessionId, SessionState, ShopId,
+    Timestamp,
+};
+use super::route::RouteRecord;
+use super::settings::{Profile, ShopSettings};
+
+/// How long a `Route` request id is remembered for replay, and how long a closed
+/// session can still be read with `GetSession`.
+pub const RETENTION: Duration = Duration::from_secs(3600);
+
+/// One shop's routing state. Only the engine's own methods change it.
+#[derive(Clone, Debug)]
+pub struct ShopState {
+    pub(crate) shop_id: ShopId,
+    pub(crate) profile: Profile,
+    pub(crate) main_account: AccountId,
+    pub(crate) settings: ShopSettings,
+    /// Ordered, so that ties and listings are deterministic.
+    pub(crate) accounts: BTreeMap<AccountId, Account>,
+    pub(crate) groups: BTreeMap<GroupName, Group>,
+    pub(crate) sessions: HashMap<SessionId, Session>,
+    /// R1: a buyer has at most one open session per shop.
+    pub(crate) open_session_by_buyer: HashMap<BuyerId, SessionId>,
+    /// Each queue oldest first; empty queues are removed.
+    pub(crate) queues: BTreeMap<QueueName, VecDeque<SessionId>>,
+    pub(crate) pool: VecDeque<SessionId>,
+    pub(crate) affinities: HashMap<BuyerId, Affinity>,
+    /// Affinities by expiry, so forgetting them costs nothing while they last.
+    pub(crate) affinity_expiry: BTreeSet<(Timestamp, BuyerId)>,
+    /// ENDED sessions by the time their close delay runs out (R15).
+    pub(crate) closing: BTreeSet<(Timestamp, SessionId)>,
+    /// Logged-in accounts by the time their presence runs out.
+    pub(crate) presence_expiry: BTreeSet<(Timestamp, AccountId)>,
+    pub(crate) route_records: HashMap<RequestId, RouteRecord>,
+    /// Request ids in the order they were recorded, to forget them after `RETENTION`.
+    pub(crate) route_record_expiry: VecDeque<(Timestamp, RequestId)>,
+    /// Closed sessions in the order they closed, to drop them after `RETENTION`.
+    pub(crate) closed_expiry: VecDeque<(Timestamp, SessionId)>,
+    pub(crate) next_session_id: u64,
+    /// Increases with every assignment: R9's "least recently assigned".
+    pub(crate) assignment_seq: u64,
+    /// Increases with every enqueue: R14's "oldest" across queues.
+    pub(crate) enqueue_seq: u64,
+    /// The latest time the state was brought to; the engine never goes back.
+    pub(crate) clock: Timestamp,
+    pub(crate) pending_events: Vec<TimedEvent>,
+    pub(crate) write_set: WriteSet,
+}
+
+impl ShopState {
+    /// A new shop with its main account, settings from the profile.
+    pub fn new(shop_id: ShopId, profile: Profile, main_account: AccountId, now: Timestamp) -> Self {
+        let settings = ShopSettings::for_profile(profile);
+        let mut state = ShopState {
+            shop_id,
+            profile,
+            main_account: main_account.clone(),
+            settings,
+            accounts: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            sessions: HashMap::new(),
+            open_session_by_buyer: HashMap::new(),
+            queues: BTreeMap::new(),
+            pool: VecDeque::new(),
+            affinities: HashMap::new(),
+            affinity_expiry: BTreeSet::new(),
+            closing: BTreeSet::new(),
+            presence_expiry: BTreeSet::new(),
+            route_records: HashMap::new(),
+            route_record_expiry: VecDeque::new(),
+            closed_expiry: VecDeque::new(),
+            next_session_id: 1,
+            assignment_seq: 0,
+            enqueue_seq: 0,
+            clock: now,
+            pending_events: Vec::new(),
+            write_set: WriteSet::default(),
+        };
+        state.insert_main_account(main_account);
+        state.write_set.settings = true;
+        state
+    }
+
+    // ------------------------------------------------------------ reading
+
+    pub fn shop_id(&self) -> &ShopId {
+        &self.shop_id
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    pub fn main_account(&self) -> &AccountId {
+        &self.main_account
+    }
+
+    pub fn settings(&self) -> &ShopSettings {
+        &self.settings
+    }
+
+    pub fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.get(id)
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    pub fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    /// Every session the state still holds, closed ones included until `RETENTION`.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    pub fn open_session_of(&self, buyer: &BuyerId) -> Option<&Session> {
+        self.open_session_by_buyer
+            .get(buyer)
+            .and_then(|id| self.sessions.get(id))
+    }
+
+    /// Non-empty queues with their sessions, oldest first.
+    pub fn queues(&self) -> impl Iterator<Item = (QueueName, &VecDeque<SessionId>)> {
+        self.queues.iter().map(|(name, ids)| (*name, ids))
+    }
+
+    pub fn pool(&self) -> &VecDeque<SessionId> {
+        &self.pool
+    }
+
+    /// 1-based position of a queued session in its queue.
+    pub fn queue_position(&self, session: &Session) -> Option<u32> {
+        let queue = self.queues.get(&session.queue?)?;
+        let index = queue.iter().position(|id| *id == session.id)?;
+        u32::try_from(index + 1).ok()
+    }
+
+    /// The buyer's affinity, if still within the window at `now`.
+    pub fn affinity(&self, buyer: &BuyerId, now: Timestamp) -> Option<&Affinity> {
+        self.affinities
+            .get(buyer)
+            .filter(|affinity| affinity.expires_at > now)
+    }
+
+    /// The account's capacity: its own max concurrent or the shop's default.
+    pub fn capacity(&self, account: &Account) -> u32 {
+        account
+            .config
+            .max_concurrent
+            .unwrap_or(self.settings.default_max_concurrent)
+    }
+
+    pub fn has_free_slot(&self, account: &Account) -> bool {
+        account.occupancy() < self.capacity(account)
+    }
+
+    /// Sessions of an account in state ASSIGNED or ENDED (those that occupy a slot).
+    pub fn sessions_of(&self, account: &AccountId) -> Vec<&Session> {
+        let mut held: Vec<&Session> = self
+            .sessions
+            .values()
+            .filter(|s| s.account.as_ref() == Some(account))
+            .filter(|s| matches!(s.state, SessionState::Assigned | SessionState::Ended))
+            .collect();
+        held.sort_by_key(|s| s.id);
+        held
+    }
+
+    /// The latest time this state has been brought to.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// Takes the events produced since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<TimedEvent> {
+        std::mem::take(&mut self.pending_events)
+    }
+
+    /// Takes what changed since the last call, for a store to persist.
+    pub fn take_write_set(&mut self) -> WriteSet {
+        std::mem::take(&mut self.write_set)
+    }
+
+    // ------------------------------------------------------------ primitives
+
+    fn insert_main_account(&mut self, id: AccountId) {
+        let account = Account {
+            id: id.clone(),
+            config: super::model::AccountConfig {
+                display_name: id.0.clone(),
+                roles: [super::model::Role::Main].into_iter().collect(),
+                non_routing: false,
+                max_concurrent: None,
+                pool_permission: true,
+                main_account_participates: false,
+            },
+            status: AccountStatus::Offline,
+            presence_expires_at: None,
+            assigned: 0,
+            ending: 0,
+            last_assigned_seq: 0,
+        };
+        self.write_set.accounts.insert(id.clone());
+        self.accounts.insert(id, account);
+    }
+
+    pub(crate) fn emit(&mut self, at: Timestamp, event: ShopEvent) {
+        self.pending_events.push(TimedEvent { at, event });
+    }
+
+    /// Creates a session for a buyer that has none open. The caller places it.
+    pub(crate) fn new_session(
+        &mut self,
+        buyer: &BuyerId,
+        order_status: OrderStatus,
+        reason: RouteReason,
+        now: Timestamp,
+    ) -> SessionId {
+        let id = SessionId(self.next_session_id);
+        self.next_session_id += 1;
+        let session = Session {
+            id,
+            buyer: buyer.clone(),
+            state: SessionState::Closed,
+            account: None,
+            order_status,
+            queue: None,
+            enqueued_seq: 0,
+            created_at: now,
+            closes_at: None,
+            reason,
+        };
+        self.sessions.insert(id, session);
+        self.open_session_by_buyer.insert(buyer.clone(), id);
+        self.write_set.sessions.insert(id);
+        id
+    }
+
+    /// Takes a session out of whatever queue or pool it waits in.
+    fn detach_waiting(&mut self, id: SessionId) -> Option<QueueName> {
+        let session = self.sessions.get_mut(&id).expect("session exists");
+        let from_queue = session.queue.take();
+        if let Some(queue_name) = from_queue
+            && let Some(queue) = self.queues.get_mut(&queue_name)
+        {
+            queue.retain(|queued| *queued != id);
+            if queue.is_empty() {
+                self.queues.remove(&queue_name);
+            }
+            self.write_set.queues.insert(queue_name);
+        }
+        if session.state == SessionState::Pooled {
+            self.pool.retain(|pooled| *pooled != id);
+            self.write_set.pool = true;
+        }
+        from_queue
+    }
+
+    /// Gives a session to an account: from nothing, a queue, the pool, or another
+    /// account. The buyer's affinity follows (R5, R16).
+    pub(crate) fn assign(
+        &mut self,
+        id: SessionId,
+        account_id: &AccountId,
+        cause: AssignCause,
+        now: Timestamp,
+    ) {
+        self.detach_waiting(id);
+        let previous_holder = {
+            let session = &self.sessions[&id];
+            (session.state == SessionState::Assigned)
+                .then(|| session.account.clone())
+                .flatten()
+        };
+        if let Some(previous) = &previous_holder
+            && let Some(account) = self.accounts.get_mut(previous)
+        {
+            account.assigned -= 1;
+            self.write_set.accounts.insert(previous.clone());
+        }
+        self.assignment_seq += 1;
+        let account = self.accounts.get_mut(account_id).expect("account exists");
+        account.assigned += 1;
+        account.last_assigned_seq = self.assignment_seq;
+        self.write_set.accounts.insert(account_id.clone());
+
+        let session = self.sessions.get_mut(&id).expect("session exists");
+        session.state = SessionState::Assigned;
+        session.account = Some(account_id.clone());
+        let buyer = session.buyer.clone();
+        self.remember_affinity(&buyer, account_id, now);
+        self.emit(
+            now,
+            ShopEvent::SessionAssigned {
+                session: id,
+                buyer,
+                account: account_id.clone(),
+                cause,
+            },
+        );
+    }
+
+    /// Puts a session at the back of a queue (R14: first in, first out).
+    pub(crate) fn enqueue(&mut self, id: SessionId, queue_name: QueueName, now: Timestamp) {
+        self.enqueue_seq += 1;
+        let seq = self.enqueue_seq;
+        let session = self.sessions.get_mut(&id).expect("session exists");
+        session.state = SessionState::Queued;
+        session.queue = Some(queue_name);
+        session.enqueued_seq = seq;
+        let buyer = session.buyer.clone();
+        let queue = self.queues.entry(queue_name).or_default();
+        queue.push_back(id);
+        let position = u32::try_from(queue.len()).unwrap_or(u32::MAX);
+        self.write_set.queues.insert(queue_name);
+        self.emit(
+            now,
+            ShopEvent::SessionQueued {
+                session: id,
+                buyer,
+                queue: queue_name,
+                position,
+            },
+        );
+    }
+
+    /// The bot holds a session in the message pool (R13c).
+    pub(crate) fn put_in_pool(&mut self, id: SessionId, now: Timestamp) {
+        let session = self.sessions.get_mut(&id).expect("session exists");
+        session.state = SessionState::Pooled;
+        let buyer = session.buyer.clone();
+        self.pool.push_back(id);
+        self.write_set.pool = true;
+        self.emit(now, ShopEvent::SessionPooled { session: id, buyer });
+    }
+
+    /// R15: an assigned session ends and keeps its slot until the close delay passes.
+    pub(crate) fn end_assigned(&mut self, id: SessionId, now: Timestamp) {
+        let close_delay = self.settings.close_delay;
+        let closes_at = now.plus(close_delay);
+        let session = self.sessions.get_mut(&id).expect("session exists");
+        debug_assert_eq!(session.state, SessionState::Assigned);
+        session.state = SessionState::Ended;
+        session.closes_at = Some(closes_at);
+        let buyer = session.buyer.clone();
+        let account_id = session
+            .account
+            .clone()
+            .expect("assigned session has an account");
+        self.open_session_by_buyer.remove(&buyer);
+        if let Some(account) = self.accounts.get_mut(&account_id) {
+            account.assigned -= 1;
+            account.ending += 1;
+            self.write_set.accounts.insert(account_id.clone());
+        }
+        // The window runs from the last contact, which is now.
+        self.remember_affinity(&buyer, &account_id, now);
+        self.closing.insert((closes_at, id));
+        self.emit(
+            now,
+            ShopEvent::SessionEnded {
+                session: id,
+                account: account_id,
+                closes_at,
+            },
+        );
+        if close_delay.is_zero() {
+            self.close(id, now);
+        }
+    }
+
+    /// Closes a session for good: an ENDED one frees its slot; a QUEUED or POOLED one
+    /// leaves its line.
+    pub(crate) fn close(&mut self, id: SessionId, now: Timestamp) {
+        self.detach_waiting(id);
+        let session = self.sessions.get_mut(&id).expect("session exists");
+        let was_ending = session.state == SessionState::Ended;
+        if let Some(closes_at) = session.closes_at
+            && was_ending
+        {
+            self.closing.remove(&(closes_at, id));
+        }
+        session.state = SessionState::Closed;
+        let account_id = session.account.clone();
+        let buyer = session.buyer.clone();
+        if self.open_session_by_buyer.get(&buyer) == Some(&id) {
+            self.open_session_by_buyer.remove(&buyer);
+        }
+        if was_ending
+            && let Some(account_id) = &account_id
+            && let Some(account) = self.accounts.get_mut(account_id)
+        {
+            account.ending -= 1;
+            self.write_set.accounts.insert(account_id.clone());
+        }
+        self.closed_expiry.push_back((now, id));
+        self.write_set.sessions.insert(id);
+        self.emit(
+            now,
+            ShopEvent::SessionClosed {
+                session: id,
+                account: account_id,
+            },
+        );
+    }
+
+    /// Changes an account's status and its presence deadline.
+    pub(crate) fn set_status(
+        &mut self,
+        account_id: &AccountId,
+        status: AccountStatus,
+        presence_expired: bool,
+        now: Timestamp,
+    ) {
+        let presence_ttl = self.settings.presence_ttl;
+        let account = self.accounts.get_mut(account_id).expect("account exists");
+        if let Some(expires) = account.presence_expires_at.take() {
+            self.presence_expiry.remove(&(expires, account_id.clone()));
+        }
+        if status.is_logged_in() {
+            let expires = now.plus(presence_ttl);
+            account.presence_expires_at = Some(expires);
+            self.presence_expiry.insert((expires, account_id.clone()));
+        }
+        let previous = account.status;
+        account.status = status;
+        self.write_set.accounts.insert(account_id.clone());
+        if previous != status {
+            self.emit(
+                now,
+                ShopEvent::AccountStatusChanged {
+                    account: account_id.clone(),
+                    from: previous,
+                    to: status,
+                    presence_expired,
+                },
+            );
+        }
+    }
+
+    fn remember_affinity(&mut self, buyer: &BuyerId, account: &AccountId, now: Timestamp) {
+        if let Some(old) = self.affinities.remove(buyer) {
+            self.affinity_expiry
+                .remove(&(old.expires_at, buyer.clone()));
+        }
+        self.write_set.affinities.insert(buyer.clone());
+        let window = self.settings.affinity_window;
+        if window.is_zero() {
+            return;
+        }
+        let expires_at = now.plus(window);
+        self.affinities.insert(
+            buyer.clone(),
+            Affinity {
+                account: account.clone(),
+                expires_at,
+            },
+        );
+        self.affinity_expiry.insert((expires_at, buyer.clone()));
+    }
+
+    /// Checks every counter against a recount; for tests and debug builds.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for account in self.accounts.values() {
+            let mut assigned = 0;
+            let mut ending = 0;
+            for session in self.sessions.values() {
+                if session.account.as_ref() != Some(&account.id) {
+                    continue;
+                }
+                match session.state {
+                    SessionState::Assigned => assigned += 1,
+                    SessionState::Ended => ending += 1,
+                    _ => {}
+                }
+            }
+            if (assigned, ending) != (account.assigned, account.ending) {
+                return Err(format!(
+                    "account {} counts assigned {} ending {}, recount gives {assigned} {ending}",
+                    account.id, account.assigned, account.ending
+                ));
+            }
+        }
+        for (buyer, id) in &self.open_session_by_buyer {
+            let session = &self.sessions[id];
+            if !session.state.is_open() || &session.buyer != buyer {
+                return Err(format!(
+                    "buyer index points {buyer} at session {id} which is not its open session"
+                ));
+            }
+        }
+        let open = self.sessions.values().filter(|s| s.state.is_open()).count();
+        if open != self.open_session_by_buyer.len() {
+            return Err(format!(
+                "{open} open sessions but {} buyers indexed",
+                self.open_session_by_buyer.len()
+            ));
+        }
+        for (name, queue) in &self.queues {
+            for id in queue {
+                let session = &self.sessions[id];
+                if session.state != SessionState::Queued || session.queue != Some(*name) {
+                    return Err(format!(
+                        "queue {name} holds session {id} in state {:?}",
+                        session.state
+                    ));
+                }
+            }
+            let ordered = queue
+                .iter()
+                .map(|id| self.sessions[id].enqueued_seq)
+                .collect::<Vec<_>>()
+                .windows(2)
+                .all(|pair| pair[0] < pair[1]);
+            if !ordered {
+                return Err(format!("queue {name} is not in arrival order"));
+            }
+        }
+        Ok(())
+    }
+}
