@@ -7,3 +7,7 @@
 //! - [`server`]: serving on a listener until a shutdown future resolves.
 
 pub mod engine;
+pub mod grpc;
+pub mod router;
+pub mod server;
+pub mod telemetry;

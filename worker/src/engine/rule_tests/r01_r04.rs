@@ -254,3 +254,15 @@ fn r04_a_participating_main_account_is_routed_like_any_other() {
     assert_assigned(&shop.route("first"), MAIN, RouteReason::Even);
     assert_queued(&shop.route("second"), QueueName::Shop);
 }
+
+#[test]
+fn r04_comes_before_the_bot_a_shop_without_customer_service_uses_main() {
+    let mut shop = Fixture::kuaishou();
+    shop.settings(SettingsPatch {
+        bot_enabled: Some(true),
+        ..Default::default()
+    });
+    let outcome = shop.route("buyer");
+    assert_assigned(&outcome, MAIN, RouteReason::NoParticipants);
+    assert!(shop.state.pool().is_empty());
+}

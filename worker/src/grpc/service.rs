@@ -1,0 +1,409 @@
+//! The `fenliu.v1.Routing` service of a worker: each call checks its request at the
+//! edge ([`super::convert`]), runs the engine on its shop through the [`Router`], and
+//! converts the answer back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use fenliu_proto::v1 as pb;
+use fenliu_proto::v1::routing_server::Routing;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, to_status};
+use crate::engine::{
+    AccountUpsert, BuyerId, EngineError, GroupName, GroupUpsert, RequestId, RouteRequest,
+    SessionId, SettingsPatch, ShopState,
+};
+use crate::router::Router;
+use crate::server::{ShutdownSignal, until_shutdown};
+
+/// Serves the routing API from this node's shops.
+#[derive(Debug, Clone)]
+pub struct RoutingService {
+    router: Arc<Router>,
+    /// Ends WatchShop streams when the node stops.
+    stopping: ShutdownSignal,
+}
+
+impl RoutingService {
+    pub fn new(router: Arc<Router>, stopping: ShutdownSignal) -> Self {
+        RoutingService { router, stopping }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ShopEvent, Status>> + Send + 'static>>;
+
+/// The settings an upsert changes; unset fields keep their value.
+fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, Status> {
+    let offline_list = match &request.offline_list {
+        Some(list) => Some(
+            list.account_ids
+                .iter()
+                .map(|id| convert::account_id("offline_list", id))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let proxy_account = match &request.proxy_account_id {
+        Some(id) => Some(convert::optional_account_id("proxy_account_id", id)?),
+        None => None,
+    };
+    Ok(SettingsPatch {
+        routing_mode: request
+            .routing_mode
+            .map(convert::routing_mode)
+            .transpose()?,
+        affinity_window: request.affinity_window_seconds.map(convert::seconds),
+        bot_enabled: request.bot_enabled,
+        offline_policy: request
+            .offline_policy
+            .map(convert::offline_policy)
+            .transpose()?,
+        offline_list,
+        proxy_account,
+        offline_forwarding: request.offline_forwarding,
+        close_delay: request.close_delay_seconds.map(convert::seconds),
+        default_max_concurrent: request.default_max_concurrent,
+        distribution: request
+            .distribution
+            .map(convert::distribution)
+            .transpose()?,
+        presence_ttl: request.presence_ttl_seconds.map(convert::seconds),
+    })
+}
+
+#[tonic::async_trait]
+impl Routing for RoutingService {
+    async fn upsert_shop(
+        &self,
+        request: Request<pb::UpsertShopRequest>,
+    ) -> Result<Response<pb::Shop>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let profile = convert::profile(request.profile)?;
+        let patch = settings_patch(&request)?;
+        let main_account =
+            convert::optional_account_id("main_account_id", &request.main_account_id)?;
+
+        if !self.router.has_shop(&shop_id) {
+            let Some(main_account) = main_account.clone() else {
+                return Err(Status::invalid_argument(
+                    "main_account_id: required when the shop is created",
+                ));
+            };
+            // Configure the new shop completely before anyone can see it, so a
+            // refused setting leaves no half-made shop behind.
+            let mut state =
+                ShopState::new(shop_id.clone(), profile, main_account, self.router.now());
+            state
+                .update_settings(&patch, self.router.now())
+                .map_err(|e| convert::engine_status(&e))?;
+            state.take_events();
+            if self.router.insert_shop_if_missing(state) {
+                tracing::info!(shop = %shop_id, ?profile, "shop created");
+                return self
+                    .router
+                    .read_shop(&shop_id, convert::wire_shop)
+                    .map(Response::new)
+                    .map_err(to_status);
+            }
+            // Created meanwhile by a concurrent call: apply as an update.
+        }
+        let explicit_profile = request.profile != pb::Profile::Unspecified as i32;
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                if explicit_profile && state.profile() != profile {
+                    return Err(EngineError::failed_precondition(
+                        "profile",
+                        "a profile is chosen when the shop is created; change settings one by one instead",
+                    ));
+                }
+                if let Some(main) = &main_account
+                    && main != state.main_account()
+                {
+                    return Err(EngineError::failed_precondition(
+                        "main_account_id",
+                        format!("the shop's main account is {}", state.main_account()),
+                    ));
+                }
+                state.update_settings(&patch, now)?;
+                Ok(convert::wire_shop(state))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn get_shop(
+        &self,
+        request: Request<pb::GetShopRequest>,
+    ) -> Result<Response<pb::Shop>, Status> {
+        let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
+        self.router
+            .read_shop(&shop_id, convert::wire_shop)
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn upsert_account(
+        &self,
+        request: Request<pb::UpsertAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let upsert = AccountUpsert {
+            id: convert::account_id("account_id", &request.account_id)?,
+            config: convert::account_config(&request)?,
+        };
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let account = state.upsert_account(upsert, now)?.clone();
+                Ok(convert::wire_account(state, &account))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn remove_account(
+        &self,
+        request: Request<pb::RemoveAccountRequest>,
+    ) -> Result<Response<pb::RemoveAccountResponse>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let account = convert::account_id("account_id", &request.account_id)?;
+        self.router
+            .with_shop(&shop_id, |state, now| state.remove_account(&account, now))
+            .map(|()| Response::new(pb::RemoveAccountResponse {}))
+            .map_err(to_status)
+    }
+
+    async fn upsert_group(
+        &self,
+        request: Request<pb::UpsertGroupRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let upsert = GroupUpsert {
+            name: GroupName(convert::id_field("name", &request.name)?),
+            members: request
+                .member_account_ids
+                .iter()
+                .map(|id| convert::account_id("member_account_ids", id))
+                .collect::<Result<_, _>>()?,
+            order_statuses: request
+                .order_statuses
+                .iter()
+                .map(|value| convert::order_status("order_statuses", *value))
+                .collect::<Result<_, _>>()?,
+        };
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                Ok(convert::wire_group(state.upsert_group(upsert, now)?))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn remove_group(
+        &self,
+        request: Request<pb::RemoveGroupRequest>,
+    ) -> Result<Response<pb::RemoveGroupResponse>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let name = GroupName(convert::id_field("name", &request.name)?);
+        self.router
+            .with_shop(&shop_id, |state, now| state.remove_group(&name, now))
+            .map(|()| Response::new(pb::RemoveGroupResponse {}))
+            .map_err(to_status)
+    }
+
+    async fn set_account_status(
+        &self,
+        request: Request<pb::SetAccountStatusRequest>,
+    ) -> Result<Response<pb::AccountState>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let account_id = convert::account_id("account_id", &request.account_id)?;
+        let status = convert::account_status(request.status)?;
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let account = state.set_account_status(&account_id, status, now)?.clone();
+                Ok(convert::wire_account_state(state, &account))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let accounts = request
+            .account_ids
+            .iter()
+            .map(|id| convert::account_id("account_ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let presences = state
+                    .heartbeat(&accounts, now)?
+                    .into_iter()
+                    .map(|account| pb::AccountPresence {
+                        account_id: account.id.0.clone(),
+                        status: convert::wire_account_status(account.status) as i32,
+                        presence_expires_at_ms: account
+                            .presence_expires_at
+                            .map(|t| t.as_millis())
+                            .unwrap_or(0),
+                    })
+                    .collect();
+                Ok(pb::HeartbeatResponse {
+                    accounts: presences,
+                })
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn route(
+        &self,
+        request: Request<pb::RouteRequest>,
+    ) -> Result<Response<pb::RouteResponse>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let route = RouteRequest {
+            buyer: BuyerId(convert::id_field("buyer_id", &request.buyer_id)?),
+            request_id: RequestId(convert::id_field("request_id", &request.request_id)?),
+            order_status: convert::order_status("order_status", request.order_status)?,
+            addressed: convert::optional_account_id(
+                "addressed_account_id",
+                &request.addressed_account_id,
+            )?,
+            from_bot: request.from_bot,
+        };
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let outcome = state.route(&route, now)?;
+                tracing::debug!(
+                    shop = %shop_id,
+                    buyer = %route.buyer,
+                    session = %outcome.session.id,
+                    reason = ?outcome.reason,
+                    explanation = %outcome.explanation,
+                    "routed"
+                );
+                Ok(pb::RouteResponse {
+                    session: Some(convert::wire_shop_session(state, &outcome.session)),
+                    reason: convert::wire_reason(outcome.reason) as i32,
+                    explanation: outcome.explanation,
+                    replayed: outcome.replayed,
+                })
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn end_session(
+        &self,
+        request: Request<pb::EndSessionRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let actor = convert::optional_account_id("actor_account_id", &request.actor_account_id)?;
+        let session_id = SessionId(request.session_id);
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let session = state.end_session(session_id, actor.as_ref(), now)?.clone();
+                Ok(convert::wire_shop_session(state, &session))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn transfer(
+        &self,
+        request: Request<pb::TransferRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let actor = convert::account_id("actor_account_id", &request.actor_account_id)?;
+        let to = convert::account_id("to_account_id", &request.to_account_id)?;
+        let session_id = SessionId(request.session_id);
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let session = state.transfer(session_id, &actor, &to, now)?.clone();
+                Ok(convert::wire_shop_session(state, &session))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn pull_queued(
+        &self,
+        request: Request<pb::PullQueuedRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let account = convert::account_id("account_id", &request.account_id)?;
+        let queue = convert::queue_name(&request.queue)?;
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let session = state.pull_queued(&account, queue, now)?.clone();
+                Ok(convert::wire_shop_session(state, &session))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<pb::GetSessionRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let request = request.into_inner();
+        let shop_id = convert::shop_id(&request.shop_id)?;
+        let session_id = SessionId(request.session_id);
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                state.advance_to(now);
+                let session = state.require_session(session_id)?;
+                Ok(convert::wire_shop_session(state, session))
+            })
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn get_shop_state(
+        &self,
+        request: Request<pb::GetShopStateRequest>,
+    ) -> Result<Response<pb::ShopState>, Status> {
+        let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
+        self.router
+            .read_shop(&shop_id, convert::wire_shop_state)
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    type WatchShopStream = EventStream;
+
+    async fn watch_shop(
+        &self,
+        request: Request<pb::WatchShopRequest>,
+    ) -> Result<Response<Self::WatchShopStream>, Status> {
+        let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
+        let events = self.router.subscribe(&shop_id).map_err(to_status)?;
+        let events = BroadcastStream::new(events).map(|item| match item {
+            Ok(event) => Ok(convert::wire_event(event.sequence, &event.event)),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                Err(Status::resource_exhausted(format!(
+                    "the watcher fell {missed} events behind; resubscribe and read GetShopState"
+                )))
+            }
+        });
+        let stream = until_shutdown(events, self.stopping.clone());
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,103 @@
+//! Serving a worker: takes an already-bound listener and any shutdown future, so
+//! the binary, `fenliu dev` and the tests all start it the same way (tests bind
+//! `127.0.0.1:0`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use fenliu_proto::v1::routing_server::RoutingServer;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::{Stream, StreamExt};
+use tonic::Status;
+
+use crate::grpc::RoutingService;
+use crate::router::{Router, SystemClock};
+
+/// Tells long-lived streams (WatchShop) that the node is stopping, so that a
+/// graceful shutdown is not held open by subscribers.
+#[derive(Clone, Debug)]
+pub struct ShutdownSignal(watch::Receiver<bool>);
+
+impl ShutdownSignal {
+    /// A signal and the function that raises it.
+    pub fn new() -> (ShutdownSignal, impl FnOnce()) {
+        let (sender, receiver) = watch::channel(false);
+        (ShutdownSignal(receiver), move || {
+            let _ = sender.send(true);
+        })
+    }
+
+    /// Resolves once shutdown begins.
+    pub async fn raised(mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
+}
+
+/// Forwards a response stream until it ends, fails, or the node begins to stop; on
+/// stopping, the stream ends with `UNAVAILABLE` so that the client reconnects
+/// (to this node's successor). A gRPC stream ends after its first error, so this
+/// one does too.
+pub fn until_shutdown<T, S>(
+    mut stream: S,
+    stopping: ShutdownSignal,
+) -> ReceiverStream<Result<T, Status>>
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<T, Status>> + Send + Unpin + 'static,
+{
+    let (sender, receiver) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let stopping = stopping.raised();
+        tokio::pin!(stopping);
+        loop {
+            let item = tokio::select! {
+                () = &mut stopping => {
+                    let _ = sender
+                        .send(Err(Status::unavailable("the node is shutting down; reconnect")))
+                        .await;
+                    return;
+                }
+                () = sender.closed() => return,
+                item = stream.next() => item,
+            };
+            let Some(item) = item else { return };
+            let is_error = item.is_err();
+            if sender.send(item).await.is_err() || is_error {
+                return;
+            }
+        }
+    });
+    ReceiverStream::new(receiver)
+}
+
+/// A router on the embedded (in-memory) default with the wall clock.
+pub fn embedded_router() -> Arc<Router> {
+    Router::new(Arc::new(SystemClock))
+}
+
+/// Serves the routing API on `listener` until `shutdown` resolves, then stops
+/// accepting calls, ends event streams, and returns once calls in flight are done.
+pub async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (stopping, raise_stopping) = ShutdownSignal::new();
+    let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
+    let service = RoutingService::new(router, stopping);
+    let address = listener.local_addr().ok();
+    tracing::info!(?address, "worker serving fenliu.v1.Routing");
+    let result = tonic::transport::Server::builder()
+        .add_service(RoutingServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            tracing::info!("worker draining");
+            raise_stopping();
+        })
+        .await;
+    let _ = timers.await;
+    tracing::info!("worker stopped");
+    result
+}
