@@ -149,6 +149,7 @@ impl ShopState {
         for session in self.sessions.values_mut() {
             if session.state == SessionState::Ended && session.account.as_ref() == Some(id) {
                 session.account = None;
+                self.write_set.sessions.insert(session.id);
             }
         }
         if let Some(expires) = self.presence_expiry.iter().find(|(_, a)| a == id).cloned() {
@@ -163,8 +164,14 @@ impl ShopState {
                 self.write_set.groups.insert(group.name.clone());
             }
         }
-        self.affinities
-            .retain(|_, affinity| affinity.account != *id);
+        let write_set = &mut self.write_set;
+        self.affinities.retain(|buyer, affinity| {
+            let keep = affinity.account != *id;
+            if !keep {
+                write_set.affinities.insert(buyer.clone());
+            }
+            keep
+        });
         self.drain_queues(self.clock);
         Ok(())
     }

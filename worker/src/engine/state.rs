@@ -305,6 +305,7 @@ impl ShopState {
         let session = self.sessions.get_mut(&id).expect("session exists");
         session.state = SessionState::Assigned;
         session.account = Some(account_id.clone());
+        self.write_set.sessions.insert(id);
         let buyer = session.buyer.clone();
         self.remember_affinity(&buyer, account_id, now);
         self.emit(
@@ -326,6 +327,7 @@ impl ShopState {
         session.state = SessionState::Queued;
         session.queue = Some(queue_name);
         session.enqueued_seq = seq;
+        self.write_set.sessions.insert(id);
         let buyer = session.buyer.clone();
         let queue = self.queues.entry(queue_name).or_default();
         queue.push_back(id);
@@ -347,6 +349,7 @@ impl ShopState {
         let session = self.sessions.get_mut(&id).expect("session exists");
         session.state = SessionState::Pooled;
         let buyer = session.buyer.clone();
+        self.write_set.sessions.insert(id);
         self.pool.push_back(id);
         self.write_set.pool = true;
         self.emit(now, ShopEvent::SessionPooled { session: id, buyer });
@@ -360,6 +363,7 @@ impl ShopState {
         debug_assert_eq!(session.state, SessionState::Assigned);
         session.state = SessionState::Ended;
         session.closes_at = Some(closes_at);
+        self.write_set.sessions.insert(id);
         let buyer = session.buyer.clone();
         let account_id = session
             .account
