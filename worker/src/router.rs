@@ -1,12 +1,13 @@
-//! The shops this node serves, on the embedded (in-memory) default: each shop's
-//! [`ShopState`] behind its own lock, the shop's event feed, and a timer task that
-//! wakes each shop at its next deadline so close delays and presence TTLs take
-//! effect with nobody calling.
+//! The shops this node serves: each shop's [`ShopState`] behind its own lock, the
+//! shop's event feed, and a timer task that wakes each shop at its next deadline
+//! so close delays and presence TTLs take effect with nobody calling.
 //!
-//! Every call goes through [`Router::with_shop`]: lock the shop, run the engine at
-//! the current time, publish the events it produced, re-arm the shop's deadline.
-//! That one place is also where a persistent store will commit the engine's
-//! [`WriteSet`](crate::engine::WriteSet) before answering.
+//! Every call goes through one path ([`Router::execute`]): take the shop's fencing
+//! token from the [`Ownership`] (refuse if this node does not own the shop), load
+//! the shop if it is not in memory, run the engine at the current time, commit what
+//! changed to the store, then publish the events and re-arm the shop's deadline.
+//! If the commit fails the in-memory shop is dropped, so a decision that was not
+//! stored is never answered nor built upon; the next call reloads the truth.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,7 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, broadcast};
 
-use crate::engine::{EngineError, ShopId, ShopState, TimedEvent, Timestamp};
+use crate::engine::{
+    BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, TimedEvent,
+    Timestamp,
+};
+use crate::store::redis_store::{CommitOutcome, RouteToRemember};
+use crate::store::{RedisStore, StoreError};
 
 /// How many events a slow `WatchShop` subscriber may fall behind before its stream
 /// is ended (it then resubscribes and reads the shop state).
@@ -27,13 +33,59 @@ pub struct SequencedEvent {
     pub event: TimedEvent,
 }
 
+/// This node may not serve the shop: its shard belongs to another worker (or to
+/// nobody yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotOwner {
+    pub shard: u32,
+    /// The owner's advertised address, when known.
+    pub owner: Option<String>,
+}
+
 /// Why a router call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
     #[error("shop_id: shop {0} does not exist; create it with UpsertShop")]
     UnknownShop(ShopId),
+    #[error("shard {} of this shop is not served by this worker", .0.shard)]
+    NotOwner(NotOwner),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which shops this node may serve, and under which fencing token.
+pub trait Ownership: Send + Sync + std::fmt::Debug {
+    fn token_for(&self, shop: &ShopId) -> Result<u64, NotOwner>;
+
+    /// Called before a new shop is first stored, so that whoever owns its shard
+    /// later can find it (and wake its timers) without waiting for a call.
+    fn register_new_shop<'a>(
+        &'a self,
+        _shop: &'a ShopId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
+}
+
+/// A node that serves every shop: the embedded default, where nobody else can.
+#[derive(Debug, Default)]
+pub struct SoleOwner;
+
+impl Ownership for SoleOwner {
+    fn token_for(&self, _shop: &ShopId) -> Result<u64, NotOwner> {
+        Ok(1)
+    }
+}
+
+/// Where shops live between calls.
+#[derive(Debug, Clone)]
+pub enum Persistence {
+    /// In this process only: the embedded default.
+    Memory,
+    /// In Redis; memory holds what this node owns and serves.
+    Redis(RedisStore),
 }
 
 /// The source of "now". The engine never reads a clock; the router does, here.
@@ -54,20 +106,46 @@ impl Clock for SystemClock {
     }
 }
 
-/// One shop: its state, and the feed of its events.
+/// One shop as held in memory.
+#[derive(Debug, Default)]
+struct Loaded {
+    /// `None`: not in memory (never loaded, or dropped after a failed commit).
+    state: Option<ShopState>,
+    /// The fencing token the state was loaded or created under; a different
+    /// token means ownership changed hands meanwhile and the state is stale.
+    token: u64,
+    last_sequence: u64,
+}
+
 #[derive(Debug)]
 struct ShopCell {
-    state: Mutex<ShopState>,
-    /// Sequence number of the last published event (guarded by `state`'s lock in
-    /// practice: only written while it is held).
-    last_sequence: Mutex<u64>,
+    loaded: tokio::sync::Mutex<Loaded>,
     events: broadcast::Sender<SequencedEvent>,
+}
+
+impl ShopCell {
+    fn new() -> Arc<ShopCell> {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Arc::new(ShopCell {
+            loaded: tokio::sync::Mutex::new(Loaded::default()),
+            events,
+        })
+    }
+}
+
+/// What a call came to.
+enum Executed<T> {
+    Done(T),
+    /// A `Route` whose request id was answered before (by any owner).
+    Replayed(BuyerId, RouteOutcome),
 }
 
 /// The shops of this node and their timers.
 #[derive(Debug)]
 pub struct Router {
     shops: RwLock<HashMap<ShopId, Arc<ShopCell>>>,
+    persistence: Persistence,
+    ownership: Arc<dyn Ownership>,
     clock: Arc<dyn Clock>,
     deadlines: Mutex<DeadlineIndex>,
     /// Wakes the timer task when an earlier deadline is armed.
@@ -82,9 +160,15 @@ struct DeadlineIndex {
 }
 
 impl Router {
-    pub fn new(clock: Arc<dyn Clock>) -> Arc<Router> {
+    pub fn new(
+        persistence: Persistence,
+        ownership: Arc<dyn Ownership>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Router> {
         Arc::new(Router {
             shops: RwLock::new(HashMap::new()),
+            persistence,
+            ownership,
             clock,
             deadlines: Mutex::new(DeadlineIndex::default()),
             deadline_armed: Notify::new(),
@@ -95,66 +179,99 @@ impl Router {
         self.clock.now()
     }
 
-    /// Adds a new shop, fully configured by the caller. Returns `false` (and drops
-    /// `state`) when the shop already exists.
-    pub fn insert_shop_if_missing(&self, state: ShopState) -> bool {
-        let mut shops = self.shops.write().expect("shop map lock");
-        if shops.contains_key(state.shop_id()) {
-            return false;
+    fn cell(&self, shop_id: &ShopId) -> Arc<ShopCell> {
+        if let Some(cell) = self.shops.read().expect("shop map lock").get(shop_id) {
+            return cell.clone();
         }
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let shop_id = state.shop_id().clone();
-        let next = state.next_deadline();
-        shops.insert(
-            shop_id.clone(),
-            Arc::new(ShopCell {
-                state: Mutex::new(state),
-                last_sequence: Mutex::new(0),
-                events,
-            }),
-        );
-        drop(shops);
-        self.arm_deadline(&shop_id, next);
-        true
-    }
-
-    pub fn has_shop(&self, shop_id: &ShopId) -> bool {
-        self.shops
-            .read()
-            .expect("shop map lock")
-            .contains_key(shop_id)
-    }
-
-    fn cell(&self, shop_id: &ShopId) -> Result<Arc<ShopCell>, RouterError> {
-        let shops = self.shops.read().expect("shop map lock");
+        let mut shops = self.shops.write().expect("shop map lock");
         shops
-            .get(shop_id)
-            .cloned()
-            .ok_or_else(|| RouterError::UnknownShop(shop_id.clone()))
+            .entry(shop_id.clone())
+            .or_insert_with(ShopCell::new)
+            .clone()
     }
 
-    /// Runs `call` on the shop at the current time, then publishes what happened and
-    /// re-arms the shop's timer. An engine error is returned as is; the events that
-    /// time produced on the way (a close delay that ran out) are published anyway.
-    pub fn with_shop<T>(
+    /// Makes sure the shop is in memory under `token`, loading it if needed.
+    /// `Ok(false)`: the shop does not exist.
+    async fn ensure_loaded(
+        &self,
+        shop_id: &ShopId,
+        loaded: &mut Loaded,
+        token: u64,
+    ) -> Result<bool, RouterError> {
+        if loaded.state.is_some() && loaded.token == token {
+            return Ok(true);
+        }
+        loaded.state = None;
+        let Persistence::Redis(store) = &self.persistence else {
+            return Ok(false);
+        };
+        let Some(state) = store.load(shop_id, token, self.now()).await? else {
+            return Ok(false);
+        };
+        tracing::debug!(shop = %shop_id, token, "shop loaded from redis");
+        loaded.state = Some(state);
+        loaded.token = token;
+        Ok(true)
+    }
+
+    /// Whether the shop exists (loading it if this node owns it and it is stored).
+    pub async fn shop_exists(&self, shop_id: &ShopId) -> Result<bool, RouterError> {
+        let token = self
+            .ownership
+            .token_for(shop_id)
+            .map_err(RouterError::NotOwner)?;
+        let cell = self.cell(shop_id);
+        let mut loaded = cell.loaded.lock().await;
+        self.ensure_loaded(shop_id, &mut loaded, token).await
+    }
+
+    /// Adds a new shop, fully configured by the caller. Returns `false` (and drops
+    /// `state`) when the shop exists already.
+    pub async fn create_shop(&self, mut state: ShopState) -> Result<bool, RouterError> {
+        let shop_id = state.shop_id().clone();
+        let token = self
+            .ownership
+            .token_for(&shop_id)
+            .map_err(RouterError::NotOwner)?;
+        let cell = self.cell(&shop_id);
+        let mut loaded = cell.loaded.lock().await;
+        if self.ensure_loaded(&shop_id, &mut loaded, token).await? {
+            return Ok(false);
+        }
+        let writes = state.take_write_set();
+        state.take_events();
+        if let Persistence::Redis(store) = &self.persistence {
+            let outcome = store
+                .commit(&state, &writes, token, self.now(), None, true)
+                .await?;
+            if let CommitOutcome::AlreadyExists = outcome {
+                return Ok(false);
+            }
+        }
+        let next = state.next_deadline();
+        loaded.state = Some(state);
+        loaded.token = token;
+        drop(loaded);
+        self.arm_deadline(&shop_id, next);
+        Ok(true)
+    }
+
+    /// Runs `call` on the shop at the current time and commits what it changed.
+    /// An engine error is returned as is; the effects time produced on the way (a
+    /// close delay that ran out) are committed and published anyway.
+    pub async fn with_shop<T>(
         &self,
         shop_id: &ShopId,
         call: impl FnOnce(&mut ShopState, Timestamp) -> Result<T, EngineError>,
     ) -> Result<T, RouterError> {
-        let cell = self.cell(shop_id)?;
-        let mut state = cell.state.lock().expect("shop lock");
-        let now = self.now();
-        let result = call(&mut state, now);
-        self.publish(&cell, &mut state);
-        let next = state.next_deadline();
-        drop(state);
-        self.arm_deadline(shop_id, next);
-        Ok(result?)
+        match self.execute(shop_id, call, None, |_| None).await? {
+            Executed::Done(value) => Ok(value),
+            Executed::Replayed(..) => unreachable!("only a Route remembers a request id"),
+        }
     }
 
-    /// Reads the shop at the current time without changing anything but time's own
-    /// effects.
-    pub fn read_shop<T>(
+    /// Reads the shop at the current time, changing nothing but time's effects.
+    pub async fn read_shop<T>(
         &self,
         shop_id: &ShopId,
         read: impl FnOnce(&ShopState) -> T,
@@ -163,31 +280,155 @@ impl Router {
             state.advance_to(now);
             Ok(read(state))
         })
+        .await
+    }
+
+    /// Routes a buyer's message. The answer is remembered with the commit, so a
+    /// retry with the same request id returns it, on this node or its successor.
+    /// `present` turns the outcome into the reply while the shop is still locked.
+    pub async fn route<T>(
+        &self,
+        shop_id: &ShopId,
+        request: &RouteRequest,
+        present: impl Fn(&ShopState, &RouteOutcome) -> T,
+    ) -> Result<T, RouterError> {
+        let executed = self
+            .execute(
+                shop_id,
+                |state, now| {
+                    let outcome = state.route(request, now)?;
+                    let reply = present(state, &outcome);
+                    Ok((outcome, reply))
+                },
+                Some(&request.request_id),
+                |(outcome, _)| (!outcome.replayed).then_some(outcome),
+            )
+            .await?;
+        match executed {
+            Executed::Done((_, reply)) => Ok(reply),
+            Executed::Replayed(buyer, outcome) => {
+                if buyer != request.buyer {
+                    return Err(EngineError::invalid(
+                        "request_id",
+                        format!(
+                            "request id {} was already used for another buyer",
+                            request.request_id
+                        ),
+                    )
+                    .into());
+                }
+                // The state this node had was built without that answer; it was
+                // dropped and is reloaded to present the stored session now.
+                self.read_shop(shop_id, |state| present(state, &outcome))
+                    .await
+            }
+        }
+    }
+
+    async fn execute<T>(
+        &self,
+        shop_id: &ShopId,
+        call: impl FnOnce(&mut ShopState, Timestamp) -> Result<T, EngineError>,
+        request_id: Option<&RequestId>,
+        remember: impl FnOnce(&T) -> Option<&RouteOutcome>,
+    ) -> Result<Executed<T>, RouterError> {
+        let token = self
+            .ownership
+            .token_for(shop_id)
+            .map_err(RouterError::NotOwner)?;
+        let cell = self.cell(shop_id);
+        let mut loaded = cell.loaded.lock().await;
+        if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
+            drop(loaded);
+            self.forget_if_absent(shop_id);
+            return Err(RouterError::UnknownShop(shop_id.clone()));
+        }
+        let state = loaded.state.as_mut().expect("loaded above");
+        let now = self.now();
+        let result = call(state, now);
+        let writes = state.take_write_set();
+        let events = state.take_events();
+
+        if let Persistence::Redis(store) = &self.persistence {
+            let route = match &result {
+                Ok(value) => remember(value),
+                Err(_) => None,
+            };
+            let route_to_remember =
+                route
+                    .zip(request_id)
+                    .map(|(outcome, request_id)| RouteToRemember {
+                        request_id,
+                        buyer: &outcome.session.buyer,
+                        outcome,
+                    });
+            let needs_commit = !writes.is_empty() || route_to_remember.is_some();
+            if needs_commit {
+                let committed = store
+                    .commit(state, &writes, token, now, route_to_remember, false)
+                    .await;
+                match committed {
+                    Ok(CommitOutcome::Committed) => {}
+                    Ok(CommitOutcome::Replay(buyer, outcome)) => {
+                        loaded.state = None;
+                        return Ok(Executed::Replayed(buyer, outcome));
+                    }
+                    Ok(CommitOutcome::AlreadyExists) => unreachable!("not a creation"),
+                    Err(error) => {
+                        tracing::warn!(shop = %shop_id, %error, "commit failed; dropping the shop from memory");
+                        loaded.state = None;
+                        return Err(error.into());
+                    }
+                }
+            }
+        }
+        let next = state.next_deadline();
+        self.publish(&cell, &mut loaded, events, shop_id);
+        drop(loaded);
+        self.arm_deadline(shop_id, next);
+        Ok(Executed::Done(result?))
+    }
+
+    /// Drops an empty cell left by a lookup of a shop that does not exist.
+    fn forget_if_absent(&self, shop_id: &ShopId) {
+        let mut shops = self.shops.write().expect("shop map lock");
+        let unused = shops.get(shop_id).is_some_and(|cell| {
+            cell.events.receiver_count() == 0
+                && cell
+                    .loaded
+                    .try_lock()
+                    .is_ok_and(|loaded| loaded.state.is_none())
+        });
+        if unused {
+            shops.remove(shop_id);
+        }
     }
 
     /// Subscribes to the shop's events from now on.
-    pub fn subscribe(
+    pub async fn subscribe(
         &self,
         shop_id: &ShopId,
     ) -> Result<broadcast::Receiver<SequencedEvent>, RouterError> {
-        Ok(self.cell(shop_id)?.events.subscribe())
+        if !self.shop_exists(shop_id).await? {
+            self.forget_if_absent(shop_id);
+            return Err(RouterError::UnknownShop(shop_id.clone()));
+        }
+        Ok(self.cell(shop_id).events.subscribe())
     }
 
-    fn publish(&self, cell: &ShopCell, state: &mut ShopState) {
-        // Nothing is persisted on the embedded default; the write set is where a
-        // store would take its writes from.
-        state.take_write_set();
-        let events = state.take_events();
-        if events.is_empty() {
-            return;
-        }
-        let mut last_sequence = cell.last_sequence.lock().expect("sequence lock");
+    fn publish(
+        &self,
+        cell: &ShopCell,
+        loaded: &mut Loaded,
+        events: Vec<TimedEvent>,
+        shop_id: &ShopId,
+    ) {
         for event in events {
-            *last_sequence += 1;
-            tracing::debug!(shop = %state.shop_id(), sequence = *last_sequence, event = ?event.event, "shop event");
+            loaded.last_sequence += 1;
+            tracing::debug!(shop = %shop_id, sequence = loaded.last_sequence, event = ?event.event, "shop event");
             // No subscriber is not an error: events are a live feed.
             let _ = cell.events.send(SequencedEvent {
-                sequence: *last_sequence,
+                sequence: loaded.last_sequence,
                 event,
             });
         }
@@ -232,29 +473,44 @@ impl Router {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = self.deadline_armed.notified() => continue,
-                _ = tokio::time::sleep(sleep_for) => self.wake_due_shops(),
+                _ = tokio::time::sleep(sleep_for) => self.wake_due_shops().await,
             }
         }
     }
 
-    fn wake_due_shops(&self) {
+    async fn wake_due_shops(&self) {
         let now = self.now();
         let due: Vec<ShopId> = {
-            let index = self.deadlines.lock().expect("deadline lock");
-            index
+            let mut index = self.deadlines.lock().expect("deadline lock");
+            let due: Vec<(Timestamp, ShopId)> = index
                 .by_time
                 .iter()
                 .take_while(|(at, _)| *at <= now)
-                .map(|(_, shop)| shop.clone())
-                .collect()
+                .cloned()
+                .collect();
+            // Disarmed here; each wake re-arms the shop's next deadline.
+            for entry in &due {
+                index.by_time.remove(entry);
+                index.by_shop.remove(&entry.1);
+            }
+            due.into_iter().map(|(_, shop)| shop).collect()
         };
         for shop_id in due {
-            let woken = self.with_shop(&shop_id, |state, now| {
-                state.advance_to(now);
-                Ok(())
-            });
-            if let Err(error) = woken {
-                tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline");
+            let woken = self
+                .with_shop(&shop_id, |state, now| {
+                    state.advance_to(now);
+                    Ok(())
+                })
+                .await;
+            match woken {
+                Ok(()) => {}
+                Err(RouterError::NotOwner(_)) => {
+                    tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
+                }
+                Err(error) => {
+                    tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
+                    self.arm_deadline(&shop_id, Some(Timestamp(now.as_millis() + 200)));
+                }
             }
         }
     }

@@ -12,8 +12,9 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
+use crate::cluster::ownership::ShardOwnership;
 use crate::grpc::RoutingService;
-use crate::router::{Router, SystemClock};
+use crate::router::{Persistence, Router, SoleOwner, SystemClock};
 
 /// Tells long-lived streams (WatchShop) that the node is stopping, so that a
 /// graceful shutdown is not held open by subscribers.
@@ -74,7 +75,11 @@ where
 
 /// A router on the embedded (in-memory) default with the wall clock.
 pub fn embedded_router() -> Arc<Router> {
-    Router::new(Arc::new(SystemClock))
+    Router::new(
+        Persistence::Memory,
+        Arc::new(SoleOwner),
+        Arc::new(SystemClock),
+    )
 }
 
 /// Serves the routing API on `listener` until `shutdown` resolves, then stops
@@ -84,8 +89,22 @@ pub async fn serve(
     router: Arc<Router>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_worker(listener, router, None, shutdown).await
+}
+
+/// [`serve`], for a worker among many: `ownership` keeps its membership and shard
+/// leases while it serves. On shutdown the worker first stops serving its shards
+/// and releases their leases (so that others take them at once), then drains.
+pub async fn serve_worker(
+    listener: TcpListener,
+    router: Arc<Router>,
+    ownership: Option<Arc<ShardOwnership>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
     let (stopping, raise_stopping) = ShutdownSignal::new();
     let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
+    let leases = ownership
+        .map(|ownership| tokio::spawn(ownership.run(router.clone(), stopping.clone().raised())));
     let service = RoutingService::new(router, stopping);
     let address = listener.local_addr().ok();
     tracing::info!(?address, "worker serving fenliu.v1.Routing");
@@ -98,6 +117,9 @@ pub async fn serve(
         })
         .await;
     let _ = timers.await;
+    if let Some(leases) = leases {
+        let _ = leases.await;
+    }
     tracing::info!("worker stopped");
     result
 }

@@ -21,6 +21,7 @@ pub mod model;
 pub mod queues;
 pub mod route;
 pub mod settings;
+pub mod snapshot;
 pub mod state;
 
 #[cfg(test)]
@@ -34,4 +35,5 @@ pub use route::{RouteOutcome, RouteRequest};
 pub use settings::{
     Distribution, OfflinePolicy, Profile, RoutingMode, SettingsPatch, ShopSettings,
 };
+pub use snapshot::{ShopCounters, ShopSnapshot};
 pub use state::ShopState;

@@ -17,10 +17,30 @@ use crate::router::RouterError;
 /// Ids are 1 to 128 bytes.
 pub const MAX_ID_BYTES: usize = 128;
 
+/// Metadata key of a NOT_OWNER refusal: the address of the shard's owner, when
+/// known. The dispatcher reads it to retry on the right worker at once.
+pub const OWNER_METADATA: &str = "fenliu-owner";
+/// Metadata key marking a refusal because this worker does not own the shop's
+/// shard (the status is UNAVAILABLE, so any client may simply retry).
+pub const NOT_OWNER_METADATA: &str = "fenliu-not-owner";
+
 pub fn to_status(error: RouterError) -> Status {
     match error {
         RouterError::UnknownShop(_) => Status::not_found(error.to_string()),
         RouterError::Engine(engine_error) => engine_status(&engine_error),
+        RouterError::Store(store_error) => store_error.to_status(),
+        RouterError::NotOwner(ref not_owner) => {
+            let mut status = Status::unavailable(error.to_string());
+            if let Ok(shard) = not_owner.shard.to_string().parse() {
+                status.metadata_mut().insert(NOT_OWNER_METADATA, shard);
+            }
+            if let Some(owner) = &not_owner.owner
+                && let Ok(value) = owner.parse()
+            {
+                status.metadata_mut().insert(OWNER_METADATA, value);
+            }
+            status
+        }
     }
 }
 
@@ -205,7 +225,7 @@ fn wire_offline_policy(policy: OfflinePolicy) -> pb::OfflinePolicy {
     }
 }
 
-fn wire_role(role: Role) -> pb::Role {
+pub fn wire_role(role: Role) -> pb::Role {
     match role {
         Role::Main => pb::Role::Main,
         Role::Admin => pb::Role::Admin,
@@ -280,41 +300,47 @@ pub fn wire_shop_session(state: &ShopState, session: &Session) -> pb::Session {
     wire_session(session, state.queue_position(session))
 }
 
+pub fn wire_profile(profile: Profile) -> pb::Profile {
+    match profile {
+        Profile::Taobao => pb::Profile::Taobao,
+        Profile::Kuaishou => pb::Profile::Kuaishou,
+    }
+}
+
+pub fn wire_settings(settings: &engine::ShopSettings) -> pb::ShopSettings {
+    pb::ShopSettings {
+        routing_mode: match settings.routing_mode {
+            RoutingMode::Basic => pb::RoutingMode::Basic,
+            RoutingMode::Group => pb::RoutingMode::Group,
+        } as i32,
+        affinity_window_seconds: duration_seconds(settings.affinity_window),
+        bot_enabled: settings.bot_enabled,
+        offline_policy: wire_offline_policy(settings.offline_policy) as i32,
+        effective_offline_policy: wire_offline_policy(settings.effective_offline_policy()) as i32,
+        offline_list: settings.offline_list.iter().map(|a| a.0.clone()).collect(),
+        proxy_account_id: settings
+            .proxy_account
+            .as_ref()
+            .map(|a| a.0.clone())
+            .unwrap_or_default(),
+        offline_forwarding: settings.offline_forwarding,
+        close_delay_seconds: duration_seconds(settings.close_delay),
+        default_max_concurrent: settings.default_max_concurrent,
+        distribution: match settings.distribution {
+            Distribution::LeastLoaded => pb::Distribution::LeastLoaded,
+            Distribution::RoundRobin => pb::Distribution::RoundRobin,
+            Distribution::Random => pb::Distribution::Random,
+        } as i32,
+        presence_ttl_seconds: duration_seconds(settings.presence_ttl),
+    }
+}
+
 pub fn wire_shop(state: &ShopState) -> pb::Shop {
-    let settings = state.settings();
     pb::Shop {
         shop_id: state.shop_id().0.clone(),
-        profile: match state.profile() {
-            Profile::Taobao => pb::Profile::Taobao,
-            Profile::Kuaishou => pb::Profile::Kuaishou,
-        } as i32,
+        profile: wire_profile(state.profile()) as i32,
         main_account_id: state.main_account().0.clone(),
-        settings: Some(pb::ShopSettings {
-            routing_mode: match settings.routing_mode {
-                RoutingMode::Basic => pb::RoutingMode::Basic,
-                RoutingMode::Group => pb::RoutingMode::Group,
-            } as i32,
-            affinity_window_seconds: duration_seconds(settings.affinity_window),
-            bot_enabled: settings.bot_enabled,
-            offline_policy: wire_offline_policy(settings.offline_policy) as i32,
-            effective_offline_policy: wire_offline_policy(settings.effective_offline_policy())
-                as i32,
-            offline_list: settings.offline_list.iter().map(|a| a.0.clone()).collect(),
-            proxy_account_id: settings
-                .proxy_account
-                .as_ref()
-                .map(|a| a.0.clone())
-                .unwrap_or_default(),
-            offline_forwarding: settings.offline_forwarding,
-            close_delay_seconds: duration_seconds(settings.close_delay),
-            default_max_concurrent: settings.default_max_concurrent,
-            distribution: match settings.distribution {
-                Distribution::LeastLoaded => pb::Distribution::LeastLoaded,
-                Distribution::RoundRobin => pb::Distribution::RoundRobin,
-                Distribution::Random => pb::Distribution::Random,
-            } as i32,
-            presence_ttl_seconds: duration_seconds(settings.presence_ttl),
-        }),
+        settings: Some(wire_settings(state.settings())),
     }
 }
 

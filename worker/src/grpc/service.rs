@@ -88,7 +88,7 @@ impl Routing for RoutingService {
         let main_account =
             convert::optional_account_id("main_account_id", &request.main_account_id)?;
 
-        if !self.router.has_shop(&shop_id) {
+        if !self.router.shop_exists(&shop_id).await.map_err(to_status)? {
             let Some(main_account) = main_account.clone() else {
                 return Err(Status::invalid_argument(
                     "main_account_id: required when the shop is created",
@@ -102,11 +102,12 @@ impl Routing for RoutingService {
                 .update_settings(&patch, self.router.now())
                 .map_err(|e| convert::engine_status(&e))?;
             state.take_events();
-            if self.router.insert_shop_if_missing(state) {
+            if self.router.create_shop(state).await.map_err(to_status)? {
                 tracing::info!(shop = %shop_id, ?profile, "shop created");
                 return self
                     .router
                     .read_shop(&shop_id, convert::wire_shop)
+                    .await
                     .map(Response::new)
                     .map_err(to_status);
             }
@@ -132,6 +133,7 @@ impl Routing for RoutingService {
                 state.update_settings(&patch, now)?;
                 Ok(convert::wire_shop(state))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -143,6 +145,7 @@ impl Routing for RoutingService {
         let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
         self.router
             .read_shop(&shop_id, convert::wire_shop)
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -162,6 +165,7 @@ impl Routing for RoutingService {
                 let account = state.upsert_account(upsert, now)?.clone();
                 Ok(convert::wire_account(state, &account))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -175,6 +179,7 @@ impl Routing for RoutingService {
         let account = convert::account_id("account_id", &request.account_id)?;
         self.router
             .with_shop(&shop_id, |state, now| state.remove_account(&account, now))
+            .await
             .map(|()| Response::new(pb::RemoveAccountResponse {}))
             .map_err(to_status)
     }
@@ -202,6 +207,7 @@ impl Routing for RoutingService {
             .with_shop(&shop_id, |state, now| {
                 Ok(convert::wire_group(state.upsert_group(upsert, now)?))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -215,6 +221,7 @@ impl Routing for RoutingService {
         let name = GroupName(convert::id_field("name", &request.name)?);
         self.router
             .with_shop(&shop_id, |state, now| state.remove_group(&name, now))
+            .await
             .map(|()| Response::new(pb::RemoveGroupResponse {}))
             .map_err(to_status)
     }
@@ -232,6 +239,7 @@ impl Routing for RoutingService {
                 let account = state.set_account_status(&account_id, status, now)?.clone();
                 Ok(convert::wire_account_state(state, &account))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -265,6 +273,7 @@ impl Routing for RoutingService {
                     accounts: presences,
                 })
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -286,23 +295,30 @@ impl Routing for RoutingService {
             from_bot: request.from_bot,
         };
         self.router
-            .with_shop(&shop_id, |state, now| {
-                let outcome = state.route(&route, now)?;
+            .route(&shop_id, &route, |state, outcome| {
                 tracing::debug!(
                     shop = %shop_id,
                     buyer = %route.buyer,
                     session = %outcome.session.id,
                     reason = ?outcome.reason,
+                    replayed = outcome.replayed,
                     explanation = %outcome.explanation,
                     "routed"
                 );
-                Ok(pb::RouteResponse {
-                    session: Some(convert::wire_shop_session(state, &outcome.session)),
+                // The session as it was decided, with its live queue position
+                // when it still waits in that queue.
+                let position = state
+                    .session(outcome.session.id)
+                    .filter(|live| live.queue == outcome.session.queue)
+                    .and_then(|live| state.queue_position(live));
+                pb::RouteResponse {
+                    session: Some(convert::wire_session(&outcome.session, position)),
                     reason: convert::wire_reason(outcome.reason) as i32,
-                    explanation: outcome.explanation,
+                    explanation: outcome.explanation.clone(),
                     replayed: outcome.replayed,
-                })
+                }
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -320,6 +336,7 @@ impl Routing for RoutingService {
                 let session = state.end_session(session_id, actor.as_ref(), now)?.clone();
                 Ok(convert::wire_shop_session(state, &session))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -338,6 +355,7 @@ impl Routing for RoutingService {
                 let session = state.transfer(session_id, &actor, &to, now)?.clone();
                 Ok(convert::wire_shop_session(state, &session))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -355,6 +373,7 @@ impl Routing for RoutingService {
                 let session = state.pull_queued(&account, queue, now)?.clone();
                 Ok(convert::wire_shop_session(state, &session))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -372,6 +391,7 @@ impl Routing for RoutingService {
                 let session = state.require_session(session_id)?;
                 Ok(convert::wire_shop_session(state, session))
             })
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -383,6 +403,7 @@ impl Routing for RoutingService {
         let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
         self.router
             .read_shop(&shop_id, convert::wire_shop_state)
+            .await
             .map(Response::new)
             .map_err(to_status)
     }
@@ -394,7 +415,7 @@ impl Routing for RoutingService {
         request: Request<pb::WatchShopRequest>,
     ) -> Result<Response<Self::WatchShopStream>, Status> {
         let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
-        let events = self.router.subscribe(&shop_id).map_err(to_status)?;
+        let events = self.router.subscribe(&shop_id).await.map_err(to_status)?;
         let events = BroadcastStream::new(events).map(|item| match item {
             Ok(event) => Ok(convert::wire_event(event.sequence, &event.event)),
             Err(BroadcastStreamRecvError::Lagged(missed)) => {

@@ -7,6 +7,7 @@ mod r05_r09;
 mod r10_r13;
 mod r14_r15;
 mod r16_r19;
+mod snapshot;
 
 use std::time::Duration;
 

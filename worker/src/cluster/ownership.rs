@@ -1,0 +1,266 @@
+//! Which shards this worker serves: membership heartbeats, rendezvous over the live
+//! workers, and leases claimed and renewed in Redis.
+//!
+//! The loop ([`ShardOwnership::run`]) ticks every third of the lease TTL:
+//! 1. refresh this worker's membership key;
+//! 2. read the live workers and compute, by rendezvous, the shards that are ours;
+//! 3. stop serving shards that are no longer ours, then release their leases (the
+//!    old owner stops first, so the new one never overlaps with it);
+//! 4. claim or renew the leases of our shards; a shard is served only until the
+//!    lease could have run out, measured from *before* the renewal was sent, minus
+//!    a safety margin — a worker that cannot renew stops before anyone may take
+//!    over;
+//! 5. load the shops of newly acquired shards, so their timers run at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::registry::{LeaseState, Member, Registry};
+use super::sharding::{ShardId, owner_of, shard_of};
+use crate::engine::ShopId;
+use crate::router::{NotOwner, Ownership, Router};
+
+/// Timing of membership and leases.
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseTiming {
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// Stop serving this long before the lease could run out (clock drift, a
+    /// slow Redis reply).
+    pub safety_margin: Duration,
+    /// How long a worker stays a member without a heartbeat.
+    pub membership_ttl: Duration,
+}
+
+impl Default for LeaseTiming {
+    fn default() -> Self {
+        LeaseTiming {
+            lease_ttl: Duration::from_secs(5),
+            safety_margin: Duration::from_millis(1000),
+            membership_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A lease this worker holds.
+#[derive(Clone, Copy, Debug)]
+struct HeldLease {
+    token: u64,
+    /// Serve until then (the lease's end as this worker must assume it).
+    serve_until: Instant,
+}
+
+/// This worker's view of the cluster.
+#[derive(Debug, Default)]
+struct View {
+    members: Vec<Member>,
+    held: BTreeMap<u32, HeldLease>,
+}
+
+/// The shards this worker owns, as an [`Ownership`] for its router.
+#[derive(Debug)]
+pub struct ShardOwnership {
+    worker_id: String,
+    advertised_address: String,
+    shard_count: u32,
+    timing: LeaseTiming,
+    registry: Registry,
+    view: RwLock<View>,
+}
+
+impl Ownership for ShardOwnership {
+    fn token_for(&self, shop: &ShopId) -> Result<u64, NotOwner> {
+        let shard = shard_of(shop.as_str(), self.shard_count);
+        let view = self.view.read().expect("view lock");
+        if let Some(lease) = view.held.get(&shard.0)
+            && Instant::now() < lease.serve_until
+        {
+            return Ok(lease.token);
+        }
+        let owner = owner_of(shard, view.members.iter().map(|m| m.worker_id.as_str()))
+            .filter(|owner| *owner != self.worker_id)
+            .and_then(|owner| view.members.iter().find(|m| m.worker_id == owner))
+            .map(|m| m.address.clone());
+        Err(NotOwner {
+            shard: shard.0,
+            owner,
+        })
+    }
+
+    fn register_new_shop<'a>(
+        &'a self,
+        shop: &'a ShopId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.register_shop(shop))
+    }
+}
+
+impl ShardOwnership {
+    pub fn new(
+        worker_id: String,
+        advertised_address: String,
+        shard_count: u32,
+        timing: LeaseTiming,
+        registry: Registry,
+    ) -> Arc<ShardOwnership> {
+        Arc::new(ShardOwnership {
+            worker_id,
+            advertised_address,
+            shard_count,
+            timing,
+            registry,
+            view: RwLock::new(View::default()),
+        })
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    pub fn shard_count(&self) -> u32 {
+        self.shard_count
+    }
+
+    /// The shards served right now.
+    pub fn served_shards(&self) -> Vec<u32> {
+        let now = Instant::now();
+        let view = self.view.read().expect("view lock");
+        view.held
+            .iter()
+            .filter(|(_, lease)| now < lease.serve_until)
+            .map(|(shard, _)| *shard)
+            .collect()
+    }
+
+    /// Registers a new shop under its shard so that later owners load it eagerly.
+    pub async fn register_shop(&self, shop: &ShopId) {
+        let shard = shard_of(shop.as_str(), self.shard_count);
+        if let Err(error) = self.registry.register_shop(shard.0, shop.as_str()).await {
+            tracing::warn!(shop = %shop, %error, "could not index the shop under its shard");
+        }
+    }
+
+    /// Keeps membership and leases until `shutdown`, then leaves gracefully:
+    /// stops serving, releases every lease, and removes its membership.
+    pub async fn run(
+        self: Arc<Self>,
+        router: Arc<Router>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let tick = self.timing.lease_ttl / 3;
+        loop {
+            if let Err(error) = self.tick(&router).await {
+                tracing::warn!(worker = %self.worker_id, %error, "membership or lease renewal failed");
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(tick) => {}
+            }
+        }
+        let released: Vec<u32> = {
+            let mut view = self.view.write().expect("view lock");
+            std::mem::take(&mut view.held).into_keys().collect()
+        };
+        if let Err(error) = self.registry.release(&self.worker_id, &released).await {
+            tracing::warn!(%error, "could not release leases on shutdown; they expire by themselves");
+        }
+        if let Err(error) = self.registry.leave(&self.worker_id).await {
+            tracing::warn!(%error, "could not leave the membership; it expires by itself");
+        }
+        tracing::info!(worker = %self.worker_id, shards = released.len(), "released shards and left");
+    }
+
+    async fn tick(&self, router: &Arc<Router>) -> Result<(), crate::store::StoreError> {
+        let membership_ttl =
+            u64::try_from(self.timing.membership_ttl.as_millis()).unwrap_or(u64::MAX);
+        self.registry
+            .heartbeat(&self.worker_id, &self.advertised_address, membership_ttl)
+            .await?;
+        let members = self.registry.members().await?;
+        let ours: BTreeSet<u32> = (0..self.shard_count)
+            .filter(|shard| {
+                owner_of(
+                    ShardId(*shard),
+                    members.iter().map(|m| m.worker_id.as_str()),
+                ) == Some(self.worker_id.as_str())
+            })
+            .collect();
+        // Step down first from shards that moved away, then release them.
+        let moved_away: Vec<u32> = {
+            let mut view = self.view.write().expect("view lock");
+            view.members = members;
+            let moved: Vec<u32> = view
+                .held
+                .keys()
+                .copied()
+                .filter(|s| !ours.contains(s))
+                .collect();
+            for shard in &moved {
+                view.held.remove(shard);
+            }
+            moved
+        };
+        if !moved_away.is_empty() {
+            self.registry.release(&self.worker_id, &moved_away).await?;
+            tracing::info!(worker = %self.worker_id, shards = moved_away.len(), "handed shards over");
+        }
+        let wanted: Vec<u32> = ours.into_iter().collect();
+        let sent_at = Instant::now();
+        let lease_ttl_ms = u64::try_from(self.timing.lease_ttl.as_millis()).unwrap_or(u64::MAX);
+        let claims = self
+            .registry
+            .claim(&self.worker_id, lease_ttl_ms, &wanted)
+            .await?;
+        let serve_until = sent_at
+            + self
+                .timing
+                .lease_ttl
+                .saturating_sub(self.timing.safety_margin);
+        let mut acquired = Vec::new();
+        {
+            let mut view = self.view.write().expect("view lock");
+            for (shard, state) in claims {
+                match state {
+                    LeaseState::Held { token } => {
+                        let previous = view.held.insert(shard, HeldLease { token, serve_until });
+                        if previous.is_none_or(|p| p.token != token) {
+                            acquired.push(shard);
+                        }
+                    }
+                    LeaseState::Taken { owner } => {
+                        view.held.remove(&shard);
+                        tracing::debug!(shard, %owner, "shard still leased by its previous owner");
+                    }
+                }
+            }
+        }
+        if !acquired.is_empty() {
+            tracing::info!(worker = %self.worker_id, shards = acquired.len(), "acquired shards");
+            self.load_shops(router, &acquired).await;
+        }
+        Ok(())
+    }
+
+    /// Loads the shops of newly acquired shards so their deadlines are armed.
+    async fn load_shops(&self, router: &Arc<Router>, shards: &[u32]) {
+        for shard in shards {
+            let shops = match self.registry.shops_of(*shard).await {
+                Ok(shops) => shops,
+                Err(error) => {
+                    tracing::warn!(shard, %error, "could not list the shard's shops");
+                    continue;
+                }
+            };
+            for shop in shops {
+                let shop_id = ShopId(shop);
+                if let Err(error) = router.read_shop(&shop_id, |_| ()).await {
+                    tracing::warn!(shard, shop = %shop_id, %error, "could not load shop of an acquired shard");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Membership and shard leases in Redis: the scripts and their callers.
+//!
+//! All keys share the hash tag `{meta}`, so each script touches one Redis Cluster
+//! slot. Scripts also reach keys they derive from their arguments (a member's key,
+//! a shard's lease); all of them are in that same slot.
+//!
+//! | key | what | expires |
+//! |---|---|---|
+//! | `fenliu:{meta}:members` | set of worker ids that registered | pruned by readers |
+//! | `fenliu:{meta}:member:{worker}` | the worker's advertised address | membership TTL, refreshed by its heartbeat |
+//! | `fenliu:{meta}:lease:{shard}` | `worker:token` of the shard's owner | lease TTL, renewed by the owner |
+//! | `fenliu:{meta}:token:{shard}` | the shard's last fencing token (INCR) | never |
+//! | `fenliu:{meta}:shops:{shard}` | set of the shard's shops, for eager loading | never |
+
+use redis::Script;
+
+use crate::store::StoreError;
+use crate::store::redis_store::RedisConnection;
+
+const MEMBERS: &str = "fenliu:{meta}:members";
+
+/// `HEARTBEAT` v1. KEYS: members set, the worker's member key. ARGV: worker id,
+/// address, TTL ms.
+const HEARTBEAT_SCRIPT: &str = r"
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+";
+
+/// `MEMBERS` v1. KEYS: members set. Returns a flat list [id, address, ...] of
+/// live workers, and forgets those whose member key expired.
+const MEMBERS_SCRIPT: &str = r"
+local live = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local address = redis.call('GET', 'fenliu:{meta}:member:' .. id)
+  if address then
+    table.insert(live, id)
+    table.insert(live, address)
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return live
+";
+
+/// `CLAIM` v1. KEYS: members set (for the slot). ARGV: worker id, lease TTL ms,
+/// then shard numbers. For each shard: takes the lease if free (with a new
+/// token), renews it if already ours, or leaves it. Returns per shard
+/// [token, owner]: token 0 when another worker holds it.
+const CLAIM_SCRIPT: &str = r"
+local result = {}
+for i = 3, #ARGV do
+  local shard = ARGV[i]
+  local lease_key = 'fenliu:{meta}:lease:' .. shard
+  local held = redis.call('GET', lease_key)
+  if not held then
+    local token = redis.call('INCR', 'fenliu:{meta}:token:' .. shard)
+    redis.call('SET', lease_key, ARGV[1] .. ':' .. token, 'PX', ARGV[2])
+    table.insert(result, token)
+    table.insert(result, ARGV[1])
+  else
+    local owner, token = string.match(held, '^(.*):(%d+)$')
+    if owner == ARGV[1] then
+      redis.call('PEXPIRE', lease_key, ARGV[2])
+      table.insert(result, tonumber(token))
+    else
+      table.insert(result, 0)
+    end
+    table.insert(result, owner)
+  end
+end
+return result
+";
+
+/// `RELEASE` v1. KEYS: members set (for the slot). ARGV: worker id, then shard
+/// numbers. Deletes each lease that is ours.
+const RELEASE_SCRIPT: &str = r"
+for i = 2, #ARGV do
+  local lease_key = 'fenliu:{meta}:lease:' .. ARGV[i]
+  local held = redis.call('GET', lease_key)
+  if held and string.match(held, '^(.*):%d+$') == ARGV[1] then redis.call('DEL', lease_key) end
+end
+return 1
+";
+
+/// A live worker as registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub worker_id: String,
+    pub address: String,
+}
+
+/// A shard's lease as a claim found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Ours, under this fencing token.
+    Held { token: u64 },
+    /// Another worker's.
+    Taken { owner: String },
+}
+
+/// The registry's scripts, hashed once.
+#[derive(Debug)]
+struct Scripts {
+    heartbeat: Script,
+    members: Script,
+    claim: Script,
+    release: Script,
+}
+
+/// Talks to the membership and lease keys.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    connection: RedisConnection,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl Registry {
+    pub fn new(connection: RedisConnection) -> Self {
+        Registry {
+            connection,
+            scripts: std::sync::Arc::new(Scripts {
+                heartbeat: Script::new(HEARTBEAT_SCRIPT),
+                members: Script::new(MEMBERS_SCRIPT),
+                claim: Script::new(CLAIM_SCRIPT),
+                release: Script::new(RELEASE_SCRIPT),
+            }),
+        }
+    }
+
+    /// Registers (or refreshes) a worker for `ttl_ms`.
+    pub async fn heartbeat(
+        &self,
+        worker_id: &str,
+        address: &str,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .scripts
+            .heartbeat
+            .key(MEMBERS)
+            .key(member_key(worker_id))
+            .arg(worker_id)
+            .arg(address)
+            .arg(ttl_ms)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a worker at once (graceful leave).
+    pub async fn leave(&self, worker_id: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("DEL").arg(member_key(worker_id)).ignore();
+        pipeline.cmd("SREM").arg(MEMBERS).arg(worker_id).ignore();
+        let () = pipeline.query_async(&mut connection).await?;
+        Ok(())
+    }
+
+    /// The live workers, sorted by id.
+    pub async fn members(&self) -> Result<Vec<Member>, StoreError> {
+        let mut connection = self.connection.clone();
+        let flat: Vec<String> = self
+            .scripts
+            .members
+            .key(MEMBERS)
+            .invoke_async(&mut connection)
+            .await?;
+        let mut members: Vec<Member> = flat
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [worker_id, address] => Some(Member {
+                    worker_id: worker_id.clone(),
+                    address: address.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        members.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        Ok(members)
+    }
+
+    /// Claims or renews the leases of `shards` for `worker_id`.
+    pub async fn claim(
+        &self,
+        worker_id: &str,
+        ttl_ms: u64,
+        shards: &[u32],
+    ) -> Result<Vec<(u32, LeaseState)>, StoreError> {
+        if shards.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.claim.key(MEMBERS);
+        invocation.arg(worker_id).arg(ttl_ms);
+        for shard in shards {
+            invocation.arg(*shard);
+        }
+        let flat: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
+        let mut states = Vec::with_capacity(shards.len());
+        for (shard, pair) in shards.iter().zip(flat.chunks(2)) {
+            let token = match pair.first() {
+                Some(redis::Value::Int(token)) => u64::try_from(*token).unwrap_or(0),
+                _ => 0,
+            };
+            let owner = match pair.get(1) {
+                Some(redis::Value::BulkString(bytes)) => {
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+                _ => String::new(),
+            };
+            let state = if token > 0 {
+                LeaseState::Held { token }
+            } else {
+                LeaseState::Taken { owner }
+            };
+            states.push((*shard, state));
+        }
+        Ok(states)
+    }
+
+    /// Gives back the leases of `shards` held by `worker_id`.
+    pub async fn release(&self, worker_id: &str, shards: &[u32]) -> Result<(), StoreError> {
+        if shards.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.release.key(MEMBERS);
+        invocation.arg(worker_id);
+        for shard in shards {
+            invocation.arg(*shard);
+        }
+        let _: i64 = invocation.invoke_async(&mut connection).await?;
+        Ok(())
+    }
+
+    /// Records that a shop belongs to a shard, so a new owner loads it eagerly.
+    pub async fn register_shop(&self, shard: u32, shop_id: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = redis::cmd("SADD")
+            .arg(shard_shops_key(shard))
+            .arg(shop_id)
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// The shops of a shard.
+    pub async fn shops_of(&self, shard: u32) -> Result<Vec<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        Ok(redis::cmd("SMEMBERS")
+            .arg(shard_shops_key(shard))
+            .query_async(&mut connection)
+            .await?)
+    }
+}
+
+fn member_key(worker_id: &str) -> String {
+    format!("fenliu:{{meta}}:member:{worker_id}")
+}
+
+fn shard_shops_key(shard: u32) -> String {
+    format!("fenliu:{{meta}}:shops:{shard}")
+}

@@ -1,0 +1,559 @@
+//! Shops in Redis, behind fencing tokens.
+//!
+//! Two Lua scripts do the work, each on one shop's keys only (one hash slot, so
+//! Redis Cluster works):
+//! - `LOAD`: raises the shop's fence to the loader's token (refusing if a newer
+//!   token already touched it) and returns the shop's entities. TTLs are then read
+//!   in one pipeline: presence, close delays and affinities are keys that expire by
+//!   themselves, so what expired while nobody owned the shop is simply gone.
+//! - `COMMIT`: checks the fence, then (for a `Route`) the request id, then applies
+//!   the call's writes. One round trip per decision.
+//!
+//! Fencing is per shop rather than per shard so that the check and the writes sit
+//! in one slot: a new owner raises a shop's fence when it loads the shop, before it
+//! serves it, after which an old owner's writes are refused.
+
+use std::collections::BTreeSet;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+
+use super::StoreError;
+use super::keys::ShopKeys;
+use super::records::{self, decode, encode};
+use crate::engine::{
+    BuyerId, RequestId, RouteOutcome, SessionId, SessionState, ShopId, ShopSnapshot, ShopState,
+    Timestamp, WriteSet,
+};
+
+/// How long a remembered `Route` answer is kept (R1 retries).
+const REQUEST_RETENTION_SECONDS: u64 = 3600;
+
+/// `LOAD` v1. KEYS: fence, shop, accounts, groups, sessions, affinity index.
+/// ARGV: token. Returns {status, shop, accounts, groups, sessions, buyers,
+/// fence}; status is `ok`, `missing` or `fenced`.
+const LOAD_SCRIPT: &str = r"
+local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+local token = tonumber(ARGV[1])
+if fence > token then return {'fenced', false, {}, {}, {}, {}, tostring(fence)} end
+local shop = redis.call('GET', KEYS[2])
+if not shop then return {'missing', false, {}, {}, {}, {}, tostring(fence)} end
+if fence < token then redis.call('SET', KEYS[1], ARGV[1]) end
+return {'ok', shop, redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]),
+        redis.call('HGETALL', KEYS[5]), redis.call('SMEMBERS', KEYS[6]), tostring(fence)}
+";
+
+/// `COMMIT` v1. KEYS: fence, request (or the fence again when none), then one key
+/// per write. ARGV: token, request record (empty when none), request TTL seconds,
+/// `create` (1: the shop must not exist yet), then per write (kind, a, b):
+/// `set` value px (0: no expiry), `del`, `hset` field value, `hdel` field,
+/// `sadd` member, `srem` member. Returns {status, detail}: `ok`, `fenced` fence,
+/// `replay` record, `exists`.
+const COMMIT_SCRIPT: &str = r"
+local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+local token = tonumber(ARGV[1])
+if fence > token then return {'fenced', tostring(fence)} end
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {'exists', ''} end
+if ARGV[2] ~= '' then
+  local earlier = redis.call('GET', KEYS[2])
+  if earlier then return {'replay', earlier} end
+end
+if fence < token then redis.call('SET', KEYS[1], ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
+local a = 5
+for i = 3, #KEYS do
+  local kind, x, y = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  a = a + 3
+  if kind == 'set' then
+    if y == '0' then redis.call('SET', KEYS[i], x) else redis.call('SET', KEYS[i], x, 'PX', y) end
+  elseif kind == 'del' then redis.call('DEL', KEYS[i])
+  elseif kind == 'hset' then redis.call('HSET', KEYS[i], x, y)
+  elseif kind == 'hdel' then redis.call('HDEL', KEYS[i], x)
+  elseif kind == 'sadd' then redis.call('SADD', KEYS[i], x)
+  elseif kind == 'srem' then redis.call('SREM', KEYS[i], x)
+  end
+end
+return {'ok', ''}
+";
+
+/// A connection to one Redis or to a Redis Cluster.
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedisConnection::Single(_) => f.write_str("RedisConnection::Single"),
+            RedisConnection::Cluster(_) => f.write_str("RedisConnection::Cluster"),
+        }
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_command(cmd),
+            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConnection::Single(c) => c.get_db(),
+            RedisConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl RedisConnection {
+    /// Connects to `urls`: one URL is a single Redis, several are the seed nodes
+    /// of a Redis Cluster. Calls give up after `response_timeout` (transient:
+    /// UNAVAILABLE) rather than hang.
+    pub async fn connect(
+        urls: &[String],
+        response_timeout: std::time::Duration,
+    ) -> Result<RedisConnection, StoreError> {
+        match urls {
+            [] => Err(StoreError::Unavailable("no Redis URL given".to_owned())),
+            [url] => {
+                let client = redis::Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(response_timeout))
+                    .set_connection_timeout(Some(response_timeout));
+                let manager = client.get_connection_manager_with_config(config).await?;
+                Ok(RedisConnection::Single(manager))
+            }
+            seeds => {
+                let client = ClusterClient::builder(seeds.iter().map(String::as_str))
+                    .response_timeout(response_timeout)
+                    .connection_timeout(response_timeout)
+                    .build()?;
+                Ok(RedisConnection::Cluster(
+                    client.get_async_connection().await?,
+                ))
+            }
+        }
+    }
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub enum CommitOutcome {
+    Committed,
+    /// The request id had been answered already (by this or an earlier owner):
+    /// nothing was written and this is the first answer.
+    Replay(BuyerId, RouteOutcome),
+    /// Creating a shop that another call created meanwhile: nothing was written.
+    AlreadyExists,
+}
+
+/// A `Route`'s answer to remember with the commit.
+#[derive(Debug)]
+pub struct RouteToRemember<'a> {
+    pub request_id: &'a RequestId,
+    pub buyer: &'a BuyerId,
+    pub outcome: &'a RouteOutcome,
+}
+
+/// Shops in Redis.
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    connection: RedisConnection,
+    load: std::sync::Arc<Script>,
+    commit: std::sync::Arc<Script>,
+}
+
+impl RedisStore {
+    pub fn new(connection: RedisConnection) -> RedisStore {
+        RedisStore {
+            connection,
+            load: std::sync::Arc::new(Script::new(LOAD_SCRIPT)),
+            commit: std::sync::Arc::new(Script::new(COMMIT_SCRIPT)),
+        }
+    }
+
+    pub fn connection(&self) -> RedisConnection {
+        self.connection.clone()
+    }
+
+    /// Loads a shop for the owner holding `token`, fencing out older owners.
+    /// `Ok(None)`: the shop does not exist.
+    pub async fn load(
+        &self,
+        shop_id: &ShopId,
+        token: u64,
+        now: Timestamp,
+    ) -> Result<Option<ShopState>, StoreError> {
+        let keys = ShopKeys::new(shop_id.as_str());
+        let mut connection = self.connection.clone();
+        type Loaded = (
+            String,
+            Option<Vec<u8>>,
+            Vec<Vec<u8>>,
+            Vec<Vec<u8>>,
+            Vec<Vec<u8>>,
+            Vec<String>,
+            String,
+        );
+        let (status, shop, accounts, groups, sessions, buyers, fence): Loaded = self
+            .load
+            .key(keys.fence())
+            .key(keys.shop())
+            .key(keys.accounts())
+            .key(keys.groups())
+            .key(keys.sessions())
+            .key(keys.affinity_index())
+            .arg(token)
+            .invoke_async(&mut connection)
+            .await?;
+        match status.as_str() {
+            "ok" => {}
+            "missing" => return Ok(None),
+            _ => {
+                return Err(StoreError::Fenced {
+                    shop: shop_id.0.clone(),
+                    fence: fence.parse().unwrap_or(u64::MAX),
+                    token,
+                });
+            }
+        }
+        let shop: records::ShopRecord = decode("shop", &shop.unwrap_or_default())?;
+        let account_records: Vec<records::AccountRecord> = hash_values("account", &accounts)?;
+        let group_records: Vec<records::GroupRecord> = hash_values("group", &groups)?;
+        let session_records: Vec<records::SessionRecord> = hash_values("session", &sessions)?;
+        let session_list = session_records
+            .iter()
+            .map(records::session_from)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // The TTL keys: what is left of each presence, close delay and affinity.
+        let mut pipeline = redis::pipe();
+        for account in &account_records {
+            pipeline.cmd("PTTL").arg(keys.presence(&account.id));
+        }
+        let ended: Vec<SessionId> = session_list
+            .iter()
+            .filter(|s| s.state == SessionState::Ended)
+            .map(|s| s.id)
+            .collect();
+        for session in &ended {
+            pipeline.cmd("PTTL").arg(keys.ending(session.0));
+        }
+        for buyer in &buyers {
+            pipeline.cmd("GET").arg(keys.affinity(buyer));
+            pipeline.cmd("PTTL").arg(keys.affinity(buyer));
+        }
+        let ttls: Vec<Value> =
+            if account_records.is_empty() && ended.is_empty() && buyers.is_empty() {
+                Vec::new()
+            } else {
+                pipeline.query_async(&mut connection).await?
+            };
+        // The replies come in the order the pipeline asked: presences, close
+        // delays, then (value, TTL) per affinity.
+        let mut replies = ttls.into_iter();
+
+        let mut account_list = Vec::with_capacity(account_records.len());
+        for record in &account_records {
+            let remaining = remaining_ms(replies.next());
+            let status = crate::grpc::convert::account_status(record.status)
+                .map_err(|e| StoreError::Corrupt(e.message().to_owned()))?;
+            let (_, expires) = crate::engine::snapshot::presence_from_ttl(status, remaining, now);
+            account_list.push(records::account_from(record, expires)?);
+        }
+        let mut session_list = session_list;
+        for session_id in &ended {
+            // Gone: the close delay ran out while nobody owned the shop; it closes
+            // at the next advance.
+            let remaining = remaining_ms(replies.next()).unwrap_or(0);
+            if let Some(session) = session_list.iter_mut().find(|s| s.id == *session_id) {
+                session.closes_at = Some(Timestamp(now.as_millis() + remaining));
+            }
+        }
+        let mut affinities = Vec::new();
+        for buyer in &buyers {
+            let account = match replies.next() {
+                Some(Value::BulkString(bytes)) => String::from_utf8(bytes).ok(),
+                _ => None,
+            };
+            let remaining = remaining_ms(replies.next());
+            if let (Some(account), Some(remaining)) = (account, remaining) {
+                affinities.push((
+                    BuyerId(buyer.clone()),
+                    records::affinity_from(account, remaining, now),
+                ));
+            }
+        }
+        let settings = records::settings_from(
+            shop.settings
+                .as_ref()
+                .ok_or_else(|| StoreError::Corrupt("shop without settings".to_owned()))?,
+        )?;
+        let snapshot = ShopSnapshot {
+            shop_id: shop_id.clone(),
+            profile: crate::grpc::convert::profile(shop.profile)
+                .map_err(|e| StoreError::Corrupt(e.message().to_owned()))?,
+            main_account: crate::engine::AccountId(shop.main_account.clone()),
+            settings,
+            counters: crate::engine::ShopCounters {
+                next_session_id: shop.next_session_id,
+                assignment_seq: shop.assignment_seq,
+                enqueue_seq: shop.enqueue_seq,
+            },
+            accounts: account_list,
+            groups: group_records
+                .iter()
+                .map(records::group_from)
+                .collect::<Result<_, _>>()?,
+            sessions: session_list,
+            affinities,
+        };
+        Ok(Some(ShopState::restore(snapshot, now)))
+    }
+
+    /// Commits what a call changed, if the shop's fence still allows `token`.
+    /// `create`: the shop is new and must not exist in Redis yet.
+    pub async fn commit(
+        &self,
+        state: &ShopState,
+        writes: &WriteSet,
+        token: u64,
+        now: Timestamp,
+        route: Option<RouteToRemember<'_>>,
+        create: bool,
+    ) -> Result<CommitOutcome, StoreError> {
+        let keys = ShopKeys::new(state.shop_id().as_str());
+        let mut invocation = self.commit.key(keys.fence());
+        let (request_key, request_record) = match &route {
+            Some(route) => (
+                keys.request(route.request_id.as_str()),
+                encode(&records::route_record(route.buyer, route.outcome)),
+            ),
+            None => (keys.fence(), Vec::new()),
+        };
+        invocation.key(request_key);
+        invocation
+            .arg(token)
+            .arg(request_record)
+            .arg(REQUEST_RETENTION_SECONDS)
+            .arg(if create { "1" } else { "0" });
+        for write in writes_for(state, writes, &keys, now) {
+            invocation
+                .key(write.key)
+                .arg(write.kind)
+                .arg(write.a)
+                .arg(write.b);
+        }
+        let mut connection = self.connection.clone();
+        let (status, detail): (String, Vec<u8>) = invocation.invoke_async(&mut connection).await?;
+        match status.as_str() {
+            "ok" => Ok(CommitOutcome::Committed),
+            "exists" => Ok(CommitOutcome::AlreadyExists),
+            "replay" => {
+                let record: records::RouteRecordProto = decode("route record", &detail)?;
+                let (buyer, outcome) = records::route_outcome_from(&record)?;
+                Ok(CommitOutcome::Replay(buyer, outcome))
+            }
+            _ => Err(StoreError::Fenced {
+                shop: state.shop_id().0.clone(),
+                fence: String::from_utf8_lossy(&detail).parse().unwrap_or(u64::MAX),
+                token,
+            }),
+        }
+    }
+}
+
+/// One write of a commit.
+struct Write {
+    key: String,
+    kind: &'static str,
+    a: Vec<u8>,
+    b: Vec<u8>,
+}
+
+impl Write {
+    fn set(key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Write {
+        // A TTL of zero would mean "no expiry" to the script; EXPIRE 0 would
+        // delete. Clamp to 1 ms: the entry is due now.
+        let ttl = ttl_ms.map_or(0, |ms| ms.max(1));
+        Write {
+            key,
+            kind: "set",
+            a: value,
+            b: ttl.to_string().into_bytes(),
+        }
+    }
+    fn del(key: String) -> Write {
+        Write {
+            key,
+            kind: "del",
+            a: Vec::new(),
+            b: Vec::new(),
+        }
+    }
+    fn hset(key: String, field: String, value: Vec<u8>) -> Write {
+        Write {
+            key,
+            kind: "hset",
+            a: field.into_bytes(),
+            b: value,
+        }
+    }
+    fn hdel(key: String, field: String) -> Write {
+        Write {
+            key,
+            kind: "hdel",
+            a: field.into_bytes(),
+            b: Vec::new(),
+        }
+    }
+    fn set_member(key: String, kind: &'static str, member: String) -> Write {
+        Write {
+            key,
+            kind,
+            a: member.into_bytes(),
+            b: Vec::new(),
+        }
+    }
+}
+
+fn until(deadline: Timestamp, now: Timestamp) -> u64 {
+    deadline.as_millis().saturating_sub(now.as_millis())
+}
+
+/// The Redis writes for what a call changed. The shop record (settings and
+/// counters) is written every time: the counters move with most calls.
+fn writes_for(
+    state: &ShopState,
+    changed: &WriteSet,
+    keys: &ShopKeys,
+    now: Timestamp,
+) -> Vec<Write> {
+    let mut writes = Vec::new();
+    let record = records::shop_record(
+        state.shop_id(),
+        state.profile(),
+        state.main_account(),
+        state.settings(),
+        state.counters(),
+    );
+    writes.push(Write::set(keys.shop(), encode(&record), None));
+    for account_id in &changed.accounts {
+        match state.account(account_id) {
+            Some(account) => {
+                writes.push(Write::hset(
+                    keys.accounts(),
+                    account_id.0.clone(),
+                    encode(&records::account_record(account)),
+                ));
+                match (account.status.is_logged_in(), account.presence_expires_at) {
+                    (true, Some(expires)) => writes.push(Write::set(
+                        keys.presence(account_id.as_str()),
+                        b"1".to_vec(),
+                        Some(until(expires, now)),
+                    )),
+                    _ => writes.push(Write::del(keys.presence(account_id.as_str()))),
+                }
+            }
+            None => {
+                writes.push(Write::hdel(keys.accounts(), account_id.0.clone()));
+                writes.push(Write::del(keys.presence(account_id.as_str())));
+            }
+        }
+    }
+    for group in &changed.groups {
+        match state.groups().find(|g| &g.name == group) {
+            Some(group) => writes.push(Write::hset(
+                keys.groups(),
+                group.name.0.clone(),
+                encode(&records::group_record(group)),
+            )),
+            None => writes.push(Write::hdel(keys.groups(), group.0.clone())),
+        }
+    }
+    for session_id in &changed.sessions {
+        let field = session_id.0.to_string();
+        match state.session(*session_id) {
+            Some(session) if session.state != SessionState::Closed => {
+                writes.push(Write::hset(
+                    keys.sessions(),
+                    field,
+                    encode(&records::session_record(session)),
+                ));
+                if let (SessionState::Ended, Some(closes_at)) = (session.state, session.closes_at) {
+                    writes.push(Write::set(
+                        keys.ending(session_id.0),
+                        b"1".to_vec(),
+                        Some(until(closes_at, now)),
+                    ));
+                }
+            }
+            _ => {
+                writes.push(Write::hdel(keys.sessions(), field));
+                writes.push(Write::del(keys.ending(session_id.0)));
+            }
+        }
+    }
+    let buyers: BTreeSet<&BuyerId> = changed.affinities.iter().collect();
+    for buyer in buyers {
+        match state.stored_affinity(buyer).filter(|a| a.expires_at > now) {
+            Some(affinity) => {
+                writes.push(Write::set(
+                    keys.affinity(buyer.as_str()),
+                    affinity.account.0.clone().into_bytes(),
+                    Some(until(affinity.expires_at, now)),
+                ));
+                writes.push(Write::set_member(
+                    keys.affinity_index(),
+                    "sadd",
+                    buyer.0.clone(),
+                ));
+            }
+            None => {
+                writes.push(Write::del(keys.affinity(buyer.as_str())));
+                writes.push(Write::set_member(
+                    keys.affinity_index(),
+                    "srem",
+                    buyer.0.clone(),
+                ));
+            }
+        }
+    }
+    writes
+}
+
+/// Decodes HGETALL's flat [field, value, field, value, ...] into the values.
+fn hash_values<M: prost::Message + Default>(
+    what: &str,
+    flat: &[Vec<u8>],
+) -> Result<Vec<M>, StoreError> {
+    flat.chunks(2)
+        .filter_map(|pair| pair.get(1))
+        .map(|bytes| decode(what, bytes))
+        .collect()
+}
+
+/// A PTTL reply: remaining milliseconds, or `None` when the key is gone.
+fn remaining_ms(reply: Option<Value>) -> Option<u64> {
+    match reply {
+        Some(Value::Int(ms)) if ms > 0 => u64::try_from(ms).ok(),
+        _ => None,
+    }
+}
