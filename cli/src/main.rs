@@ -5,6 +5,8 @@
 //! - `fenliu demo`: plays a shop's morning through the API and prints every
 //!   decision with its reason (against `--addr`, or a node of its own).
 //! - `fenliu state` / `fenliu watch`: a shop's current state, and its live events.
+//! - `fenliu worker` / `fenliu dispatcher`: one role each, as the binaries of the
+//!   same names (one executable to ship, and what the fault tests start).
 
 mod demo;
 mod dev;
@@ -25,6 +27,10 @@ struct Cli {
 enum Command {
     /// Run a dispatcher and a worker in one process (state in memory).
     Dev(dev::DevArgs),
+    /// Run a worker (as `fenliu-worker` does).
+    Worker(fenliu_worker::node::WorkerConfig),
+    /// Run a dispatcher (as `fenliu-dispatcher` does).
+    Dispatcher(fenliu_dispatcher::node::DispatcherConfig),
     /// Play a shop's morning through the API, printing each decision and why.
     Demo(demo::DemoArgs),
     /// Print a shop's accounts, queues and message pool.
@@ -41,6 +47,8 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_logging(false);
             dev::run(args, telemetry::shutdown_signal()).await
         }
+        Command::Worker(config) => fenliu_worker::node::run(config).await,
+        Command::Dispatcher(config) => fenliu_dispatcher::node::run(config).await,
         Command::Demo(args) => demo::run(args).await,
         Command::State(args) => inspect::state(args).await,
         Command::Watch(args) => inspect::watch(args).await,

@@ -1,48 +1,73 @@
-//! Forwarding every `Routing` call to a worker, keeping what the caller set: its
-//! deadline (`grpc-timeout`) and its custom metadata, `traceparent` included.
+//! Forwarding every `Routing` call to the worker that serves its shop, keeping what
+//! the caller set: its deadline (`grpc-timeout`) and its metadata, `traceparent`
+//! included.
+//!
+//! Retries stay within the caller's deadline (10 s when it set none). A worker that
+//! does not own the shop refuses with UNAVAILABLE and `fenliu-not-owner` before
+//! doing anything, so every call is retried on that, after re-reading the
+//! membership: this is how calls follow a shard to its new owner. Calls that are
+//! safe to repeat (reads, upserts, heartbeats, and `Route`, which its request id
+//! makes idempotent) are also retried on any other UNAVAILABLE, such as a worker
+//! that died mid-call. `EndSession`, `Transfer`, `PullQueued` and removals are not:
+//! the caller sees the UNAVAILABLE and decides.
+//!
+//! `WatchShop` streams resume on the shop's new owner when the shard moves; the
+//! events of the handover itself may be missed, and `sequence` restarts on the new
+//! owner, so a client that sees it go back reads `GetShopState` to resynchronise.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_client::RoutingClient;
 use fenliu_proto::v1::routing_server::Routing;
-use fenliu_worker::server::{ShutdownSignal, until_shutdown};
+use fenliu_worker::grpc::convert::NOT_OWNER_METADATA;
+use fenliu_worker::server::ShutdownSignal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
-/// Serves `Routing` by calling a worker.
+use crate::workers::Workers;
+
+/// The deadline of a call whose caller set none.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Serves `Routing` by calling the worker of each shop.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
-    worker: RoutingClient<Channel>,
+    workers: Arc<Workers>,
     /// Ends forwarded WatchShop streams when the dispatcher stops, so that they do
     /// not hold a graceful shutdown open.
     stopping: ShutdownSignal,
 }
 
 impl Forwarder {
-    pub fn new(worker: Channel, stopping: ShutdownSignal) -> Self {
-        Forwarder {
-            worker: RoutingClient::new(worker),
-            stopping,
-        }
+    pub fn new(workers: Arc<Workers>, stopping: ShutdownSignal) -> Self {
+        Forwarder { workers, stopping }
     }
 }
 
-/// The request to send on: same message, same custom metadata, same deadline.
-fn onward<T>(request: Request<T>) -> Request<T> {
-    let deadline = request
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|value| value.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    let (metadata, _, message) = request.into_parts();
-    let mut onward = Request::new(message);
-    *onward.metadata_mut() = metadata;
-    if let Some(deadline) = deadline {
-        onward.set_timeout(deadline);
-    }
-    onward
+/// Whether a call may be sent again after an UNAVAILABLE that was not a
+/// not-owner refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repeatable {
+    Yes,
+    OnlyIfRefused,
+}
+
+/// Every request names its shop.
+trait ShopScoped {
+    fn shop_id(&self) -> &str;
+}
+
+fn refused_as_not_owner(status: &Status) -> bool {
+    status.code() == Code::Unavailable && status.metadata().get(NOT_OWNER_METADATA).is_some()
 }
 
 /// Reads a `grpc-timeout` header value: up to 8 digits and a unit (H, M, S, m, u, n).
@@ -61,10 +86,161 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     Some(duration)
 }
 
-/// Writes the `Routing` impl: every unary call is forwarded the same way. (The
+fn caller_deadline(metadata: &MetadataMap) -> Duration {
+    metadata
+        .get("grpc-timeout")
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .unwrap_or(DEFAULT_DEADLINE)
+}
+
+/// The request to send on: same message, same metadata, what is left of the
+/// caller's deadline.
+fn onward<T>(metadata: &MetadataMap, message: T, remaining: Duration) -> Request<T> {
+    let mut request = Request::new(message);
+    *request.metadata_mut() = metadata.clone();
+    request.set_timeout(remaining);
+    request
+}
+
+impl Forwarder {
+    async fn forward<Req, Resp, Call, Fut>(
+        &self,
+        request: Request<Req>,
+        repeatable: Repeatable,
+        call: Call,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: ShopScoped + Clone,
+        Call: Fn(RoutingClient<Channel>, Request<Req>) -> Fut,
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        let deadline = Instant::now() + caller_deadline(request.metadata());
+        let (metadata, _, message) = request.into_parts();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt = match self.workers.channel_for(message.shop_id()) {
+                Some((channel, _worker)) => {
+                    call(
+                        RoutingClient::new(channel),
+                        onward(&metadata, message.clone(), remaining),
+                    )
+                    .await
+                }
+                None => Err(Status::unavailable("no live worker serves this shop yet")),
+            };
+            let status = match attempt {
+                Ok(response) => return Ok(response),
+                Err(status) => status,
+            };
+            let retry = status.code() == Code::Unavailable
+                && (repeatable == Repeatable::Yes || refused_as_not_owner(&status));
+            if !retry || Instant::now() + backoff >= deadline {
+                return Err(status);
+            }
+            tracing::debug!(shop = message.shop_id(), code = ?status.code(), message = status.message(), "retrying on the shop's current owner");
+            self.workers.refresh_soon();
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Streams the shop's events from its owner, following the shop when its shard
+    /// moves, until the client goes away or the dispatcher stops.
+    async fn watch(
+        &self,
+        request: Request<pb::WatchShopRequest>,
+    ) -> Result<ReceiverStream<Result<pb::ShopEvent, Status>>, Status> {
+        let (metadata, _, message) = request.into_parts();
+        // The first subscription's refusals (an unknown shop) go to the caller.
+        let mut upstream = self.subscribe(&metadata, &message).await?;
+        let (sender, receiver) = mpsc::channel(64);
+        let forwarder = self.clone();
+        let stopping = self.stopping.clone().raised();
+        tokio::spawn(async move {
+            tokio::pin!(stopping);
+            loop {
+                let item = tokio::select! {
+                    () = &mut stopping => {
+                        let _ = sender
+                            .send(Err(Status::unavailable("the dispatcher is shutting down; reconnect")))
+                            .await;
+                        return;
+                    }
+                    () = sender.closed() => return,
+                    item = upstream.message() => item,
+                };
+                let ended = match item {
+                    Ok(Some(event)) => {
+                        if sender.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    // The worker let go of the shop (its shard moved) or died.
+                    Ok(None) => Status::unavailable("the shop's worker ended the stream"),
+                    Err(status) => status,
+                };
+                if ended.code() != Code::Unavailable {
+                    let _ = sender.send(Err(ended)).await;
+                    return;
+                }
+                tracing::info!(shop = %message.shop_id, "watch stream lost its worker; resuming on the current owner");
+                match forwarder.subscribe(&metadata, &message).await {
+                    Ok(resumed) => upstream = resumed,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(ReceiverStream::new(receiver))
+    }
+
+    async fn subscribe(
+        &self,
+        metadata: &MetadataMap,
+        message: &pb::WatchShopRequest,
+    ) -> Result<tonic::Streaming<pb::ShopEvent>, Status> {
+        let mut request = Request::new(message.clone());
+        *request.metadata_mut() = metadata.clone();
+        self.forward(
+            request,
+            Repeatable::Yes,
+            |mut client, mut request| async move {
+                // A stream lives as long as the caller wants: it carries no deadline
+                // of ours, only the caller's own if it set one.
+                if metadata.get("grpc-timeout").is_none() {
+                    request.metadata_mut().remove("grpc-timeout");
+                }
+                client.watch_shop(request).await
+            },
+        )
+        .await
+        .map(Response::into_inner)
+    }
+}
+
+/// Writes the `Routing` impl: each unary call is forwarded the same way. (The
 /// whole impl is generated so that `async_trait` sees the expanded methods.)
 macro_rules! forwarding_impl {
-    ($($method:ident($request:ty) -> $response:ty;)*) => {
+    ($($method:ident($request:ty) -> $response:ty, $repeatable:expr;)*) => {
+        $(
+            impl ShopScoped for $request {
+                fn shop_id(&self) -> &str {
+                    &self.shop_id
+                }
+            }
+        )*
+
+        impl ShopScoped for pb::WatchShopRequest {
+            fn shop_id(&self) -> &str {
+                &self.shop_id
+            }
+        }
+
         #[tonic::async_trait]
         impl Routing for Forwarder {
             $(
@@ -72,7 +248,10 @@ macro_rules! forwarding_impl {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    self.worker.clone().$method(onward(request)).await
+                    self.forward(request, $repeatable, |mut client, request| async move {
+                        client.$method(request).await
+                    })
+                    .await
                 }
             )*
 
@@ -82,29 +261,27 @@ macro_rules! forwarding_impl {
                 &self,
                 request: Request<pb::WatchShopRequest>,
             ) -> Result<Response<Self::WatchShopStream>, Status> {
-                let events = self.worker.clone().watch_shop(onward(request)).await?;
-                let stream = until_shutdown(events.into_inner(), self.stopping.clone());
-                Ok(Response::new(stream))
+                self.watch(request).await.map(Response::new)
             }
         }
     };
 }
 
 forwarding_impl! {
-    upsert_shop(pb::UpsertShopRequest) -> pb::Shop;
-    get_shop(pb::GetShopRequest) -> pb::Shop;
-    upsert_account(pb::UpsertAccountRequest) -> pb::Account;
-    remove_account(pb::RemoveAccountRequest) -> pb::RemoveAccountResponse;
-    upsert_group(pb::UpsertGroupRequest) -> pb::Group;
-    remove_group(pb::RemoveGroupRequest) -> pb::RemoveGroupResponse;
-    set_account_status(pb::SetAccountStatusRequest) -> pb::AccountState;
-    heartbeat(pb::HeartbeatRequest) -> pb::HeartbeatResponse;
-    route(pb::RouteRequest) -> pb::RouteResponse;
-    end_session(pb::EndSessionRequest) -> pb::Session;
-    transfer(pb::TransferRequest) -> pb::Session;
-    pull_queued(pb::PullQueuedRequest) -> pb::Session;
-    get_session(pb::GetSessionRequest) -> pb::Session;
-    get_shop_state(pb::GetShopStateRequest) -> pb::ShopState;
+    upsert_shop(pb::UpsertShopRequest) -> pb::Shop, Repeatable::Yes;
+    get_shop(pb::GetShopRequest) -> pb::Shop, Repeatable::Yes;
+    upsert_account(pb::UpsertAccountRequest) -> pb::Account, Repeatable::Yes;
+    remove_account(pb::RemoveAccountRequest) -> pb::RemoveAccountResponse, Repeatable::OnlyIfRefused;
+    upsert_group(pb::UpsertGroupRequest) -> pb::Group, Repeatable::Yes;
+    remove_group(pb::RemoveGroupRequest) -> pb::RemoveGroupResponse, Repeatable::OnlyIfRefused;
+    set_account_status(pb::SetAccountStatusRequest) -> pb::AccountState, Repeatable::Yes;
+    heartbeat(pb::HeartbeatRequest) -> pb::HeartbeatResponse, Repeatable::Yes;
+    route(pb::RouteRequest) -> pb::RouteResponse, Repeatable::Yes;
+    end_session(pb::EndSessionRequest) -> pb::Session, Repeatable::OnlyIfRefused;
+    transfer(pb::TransferRequest) -> pb::Session, Repeatable::OnlyIfRefused;
+    pull_queued(pb::PullQueuedRequest) -> pb::Session, Repeatable::OnlyIfRefused;
+    get_session(pb::GetSessionRequest) -> pb::Session, Repeatable::Yes;
+    get_shop_state(pb::GetShopStateRequest) -> pb::ShopState, Repeatable::Yes;
 }
 
 #[cfg(test)]
@@ -124,22 +301,34 @@ mod tests {
     }
 
     #[test]
-    fn onward_keeps_metadata_and_deadline() {
-        let mut request = Request::new(());
-        request.metadata_mut().insert(
+    fn onward_keeps_metadata_and_sets_the_remaining_deadline() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(
             "traceparent",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
                 .parse()
                 .unwrap(),
         );
-        request
-            .metadata_mut()
-            .insert("grpc-timeout", "150m".parse().unwrap());
-        let onward = onward(request);
+        metadata.insert("grpc-timeout", "150m".parse().unwrap());
+        assert_eq!(caller_deadline(&metadata), Duration::from_millis(150));
+        let request = onward(&metadata, (), Duration::from_millis(120));
         assert_eq!(
-            onward.metadata().get("traceparent").unwrap(),
+            request.metadata().get("traceparent").unwrap(),
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         );
-        assert_eq!(onward.metadata().get("grpc-timeout").unwrap(), "150000u");
+        assert_eq!(request.metadata().get("grpc-timeout").unwrap(), "120000u");
+    }
+
+    #[test]
+    fn only_a_not_owner_refusal_is_recognised_as_one() {
+        let mut refused = Status::unavailable("not here");
+        refused
+            .metadata_mut()
+            .insert(NOT_OWNER_METADATA, "7".parse().unwrap());
+        assert!(refused_as_not_owner(&refused));
+        assert!(!refused_as_not_owner(&Status::unavailable(
+            "connection reset"
+        )));
+        assert!(!refused_as_not_owner(&Status::not_found("shop_id: nope")));
     }
 }

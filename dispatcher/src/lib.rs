@@ -1,51 +1,69 @@
 //! fenliu's dispatcher: a stateless front that serves the same `fenliu.v1.Routing`
 //! API as a worker and forwards each call to the worker that serves the shop.
 //!
-//! - [`forward`]: the forwarding service, carrying the caller's deadline and
-//!   metadata (such as `traceparent`) to the worker.
+//! - [`workers`]: where a shop's calls go — one fixed worker, or the owner of the
+//!   shop's shard among the live workers registered in Redis.
+//! - [`forward`]: the forwarding service: the caller's deadline and metadata
+//!   (`traceparent`) carried on, retries that follow a shard to its new owner.
 //! - [`serve`]: serving on a bound listener until a shutdown future resolves.
-//!
-//! On this version every shop is served by one configured worker; sharding over
-//! many workers builds on the same forwarding.
 
 pub mod forward;
+pub mod node;
+pub mod workers;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use fenliu_proto::v1::routing_server::RoutingServer;
 use fenliu_worker::server::ShutdownSignal;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub use forward::Forwarder;
+pub use workers::{ShardedWorkers, Workers, worker_channel};
 
-/// A lazily connected channel to a worker at `url` (e.g. `http://127.0.0.1:50061`):
-/// the dispatcher starts even when the worker is not up yet.
-pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .tcp_nodelay(true)
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .connect_lazy())
-}
-
-/// Serves the routing API on `listener`, forwarding to `worker`, until `shutdown`.
+/// Serves the routing API on `listener`, forwarding every shop to `worker`, until
+/// `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     worker: Channel,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, Workers::Fixed(worker), shutdown).await
+}
+
+/// Serves the routing API on `listener`, finding each shop's worker with
+/// `workers`, until `shutdown`. A sharded dispatcher keeps its membership fresh
+/// meanwhile.
+pub async fn serve_with(
+    listener: TcpListener,
+    workers: Workers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
     let address = listener.local_addr().ok();
     tracing::info!(?address, "dispatcher serving fenliu.v1.Routing");
     let (stopping, raise_stopping) = ShutdownSignal::new();
+    let membership = match &workers {
+        Workers::Sharded(sharded) => {
+            Some(tokio::spawn(sharded.clone().run(stopping.clone().raised())))
+        }
+        Workers::Fixed(_) => None,
+    };
     let result = tonic::transport::Server::builder()
-        .add_service(RoutingServer::new(Forwarder::new(worker, stopping)))
+        .add_service(RoutingServer::new(Forwarder::new(
+            Arc::new(workers),
+            stopping,
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             tracing::info!("dispatcher draining");
             raise_stopping();
         })
         .await;
+    if let Some(membership) = membership {
+        let _ = membership.await;
+    }
     tracing::info!("dispatcher stopped");
     result
 }

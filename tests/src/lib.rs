@@ -60,55 +60,122 @@ type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 #[derive(Debug)]
 pub struct TestNode {
     dispatcher_address: SocketAddr,
-    worker_address: SocketAddr,
     stop_dispatcher: oneshot::Sender<()>,
-    stop_worker: oneshot::Sender<()>,
     dispatcher: ServerTask,
-    worker: ServerTask,
+    /// Each worker's address, stop signal and task, in start order.
+    workers: Vec<(SocketAddr, oneshot::Sender<()>, ServerTask)>,
+    /// The Redis the workers keep their state in, kept alive with the node.
+    _redis: Option<RedisBacking>,
+}
+
+/// Where a node's state lives.
+#[derive(Debug)]
+pub enum RedisBacking {
+    /// A redis-server of this node's own.
+    Single(fenliu_testkit::RedisServer),
+    /// A namespace of its own on the Redis Cluster shared by a test binary.
+    Cluster(&'static fenliu_testkit::RedisCluster),
+}
+
+/// Shards in test deployments: enough to spread shops, few enough to claim fast.
+pub const TEST_SHARDS: u32 = 64;
+
+/// The Redis Cluster of 3 masters shared by every node of a test binary (a
+/// cluster takes seconds to form; nodes keep apart by namespace).
+fn shared_cluster() -> &'static fenliu_testkit::RedisCluster {
+    static CLUSTER: std::sync::OnceLock<fenliu_testkit::RedisCluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        fenliu_testkit::RedisCluster::start(3).expect("start a Redis Cluster of 3 masters")
+    })
+}
+
+fn unique_namespace() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{}-{n}", std::process::id())
 }
 
 impl TestNode {
     /// Starts a worker on the embedded router and a dispatcher forwarding to it.
     pub async fn start() -> TestNode {
-        let worker_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the worker on 127.0.0.1:0");
-        let worker_address = worker_listener.local_addr().expect("worker address");
-        let dispatcher_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the dispatcher on 127.0.0.1:0");
-        let dispatcher_address = dispatcher_listener
-            .local_addr()
-            .expect("dispatcher address");
-
-        let (stop_worker, worker_stopped) = oneshot::channel::<()>();
-        let router = fenliu_worker::server::embedded_router();
-        let worker = tokio::spawn(fenliu_worker::server::serve(
-            worker_listener,
-            router,
-            async {
-                let _ = worker_stopped.await;
-            },
-        ));
-
-        let (stop_dispatcher, dispatcher_stopped) = oneshot::channel::<()>();
+        let (worker_address, stop_worker, worker) = start_embedded_worker().await;
         let channel = fenliu_dispatcher::worker_channel(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
-        let dispatcher = tokio::spawn(fenliu_dispatcher::serve(
-            dispatcher_listener,
-            channel,
-            async {
-                let _ = dispatcher_stopped.await;
-            },
-        ));
-
+        let (dispatcher_address, stop_dispatcher, dispatcher) =
+            start_dispatcher(fenliu_dispatcher::Workers::Fixed(channel)).await;
         TestNode {
             dispatcher_address,
-            worker_address,
             stop_dispatcher,
-            stop_worker,
             dispatcher,
-            worker,
+            workers: vec![(worker_address, stop_worker, worker)],
+            _redis: None,
+        }
+    }
+
+    /// Starts `workers` workers keeping state in a redis-server of the node's own,
+    /// and a sharded dispatcher in front; returns once every shard is served.
+    pub async fn start_on_redis(workers: usize) -> TestNode {
+        let redis = tokio::task::spawn_blocking(fenliu_testkit::RedisServer::start)
+            .await
+            .expect("start redis")
+            .expect("start redis-server");
+        let urls = vec![redis.url()];
+        Self::start_sharded(workers, &urls, "fenliu", RedisBacking::Single(redis)).await
+    }
+
+    /// Starts `workers` workers on the shared Redis Cluster (in a namespace of the
+    /// node's own), and a sharded dispatcher in front.
+    pub async fn start_on_redis_cluster(workers: usize) -> TestNode {
+        let cluster = tokio::task::spawn_blocking(shared_cluster)
+            .await
+            .expect("start the cluster");
+        let urls = cluster.urls();
+        Self::start_sharded(
+            workers,
+            &urls,
+            &unique_namespace(),
+            RedisBacking::Cluster(cluster),
+        )
+        .await
+    }
+
+    async fn start_sharded(
+        count: usize,
+        urls: &[String],
+        namespace: &str,
+        redis: RedisBacking,
+    ) -> TestNode {
+        let mut workers = Vec::new();
+        let mut ownerships = Vec::new();
+        for index in 0..count {
+            let (address, stop, task, ownership) =
+                start_redis_worker(urls, namespace, &format!("worker-{index}")).await;
+            workers.push((address, stop, task));
+            ownerships.push(ownership);
+        }
+        let connection = redis_connection(urls).await;
+        let sharded = fenliu_dispatcher::ShardedWorkers::new(
+            fenliu_worker::cluster::registry::Registry::new(connection, namespace),
+            TEST_SHARDS,
+        );
+        wait_for("every shard to be served by exactly one worker", || {
+            let ownerships = ownerships.clone();
+            let sharded = sharded.clone();
+            async move {
+                let served: usize = ownerships.iter().map(|o| o.served_shards().len()).sum();
+                let members = sharded.refresh().await.unwrap_or(0);
+                (served == TEST_SHARDS as usize && members == ownerships.len()).then_some(())
+            }
+        })
+        .await;
+        let (dispatcher_address, stop_dispatcher, dispatcher) =
+            start_dispatcher(fenliu_dispatcher::Workers::Sharded(sharded)).await;
+        TestNode {
+            dispatcher_address,
+            stop_dispatcher,
+            dispatcher,
+            workers,
+            _redis: Some(redis),
         }
     }
 
@@ -116,8 +183,9 @@ impl TestNode {
         self.dispatcher_address
     }
 
+    /// The (first) worker's address.
     pub fn worker_address(&self) -> SocketAddr {
-        self.worker_address
+        self.workers[0].0
     }
 
     /// A client of the dispatcher: the way the platforms call fenliu.
@@ -125,26 +193,115 @@ impl TestNode {
         connect(self.dispatcher_address).await
     }
 
-    /// A client of the worker, bypassing the dispatcher.
+    /// A client of the (first) worker, bypassing the dispatcher.
     pub async fn worker_client(&self) -> Client {
-        connect(self.worker_address).await
+        connect(self.worker_address()).await
     }
 
-    /// Stops the dispatcher, then the worker behind it (as `fenliu dev` does), each
-    /// within [`STOP_TIMEOUT`], and asserts both returned `Ok`.
+    /// Stops the dispatcher, then the workers behind it (as `fenliu dev` does), each
+    /// within [`STOP_TIMEOUT`], and asserts all returned `Ok`.
     pub async fn stop(self) {
         let TestNode {
             stop_dispatcher,
-            stop_worker,
             dispatcher,
-            worker,
+            workers,
+            _redis,
             ..
         } = self;
         let _ = stop_dispatcher.send(());
         await_server("dispatcher", dispatcher).await;
-        let _ = stop_worker.send(());
-        await_server("worker", worker).await;
+        for (_, stop, task) in workers {
+            let _ = stop.send(());
+            await_server("worker", task).await;
+        }
     }
+}
+
+/// The test deployments' lease timing: short, so that tests of failover are quick.
+pub fn test_lease_timing() -> fenliu_worker::cluster::ownership::LeaseTiming {
+    fenliu_worker::cluster::ownership::LeaseTiming {
+        lease_ttl: Duration::from_millis(1500),
+        safety_margin: Duration::from_millis(400),
+        membership_ttl: Duration::from_millis(1500),
+    }
+}
+
+async fn redis_connection(urls: &[String]) -> fenliu_worker::store::redis_store::RedisConnection {
+    fenliu_worker::store::redis_store::RedisConnection::connect(urls, Duration::from_millis(400))
+        .await
+        .expect("connect to redis")
+}
+
+async fn start_embedded_worker() -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the worker on 127.0.0.1:0");
+    let address = listener.local_addr().expect("worker address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = fenliu_worker::server::embedded_router();
+    let task = tokio::spawn(fenliu_worker::server::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    (address, stop, task)
+}
+
+/// Starts a worker of a sharded deployment in this process.
+pub async fn start_redis_worker(
+    urls: &[String],
+    namespace: &str,
+    worker_id: &str,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    ServerTask,
+    std::sync::Arc<fenliu_worker::cluster::ownership::ShardOwnership>,
+) {
+    use fenliu_worker::cluster::ownership::ShardOwnership;
+    use fenliu_worker::cluster::registry::Registry;
+    use fenliu_worker::router::{Persistence, Router, SystemClock};
+    use fenliu_worker::store::RedisStore;
+
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the worker on 127.0.0.1:0");
+    let address = listener.local_addr().expect("worker address");
+    let connection = redis_connection(urls).await;
+    let ownership = ShardOwnership::new(
+        worker_id.to_owned(),
+        address.to_string(),
+        TEST_SHARDS,
+        test_lease_timing(),
+        Registry::new(connection.clone(), namespace),
+    );
+    let router = Router::new(
+        Persistence::Redis(RedisStore::new(connection, namespace)),
+        ownership.clone(),
+        std::sync::Arc::new(SystemClock),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(fenliu_worker::server::serve_worker(
+        listener,
+        router,
+        Some(ownership.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (address, stop, task, ownership)
+}
+
+async fn start_dispatcher(
+    workers: fenliu_dispatcher::Workers,
+) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the dispatcher on 127.0.0.1:0");
+    let address = listener.local_addr().expect("dispatcher address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(fenliu_dispatcher::serve_with(listener, workers, async {
+        let _ = stopped.await;
+    }));
+    (address, stop, task)
 }
 
 async fn await_server(name: &str, task: ServerTask) {

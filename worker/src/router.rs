@@ -389,6 +389,29 @@ impl Router {
         Ok(Executed::Done(result?))
     }
 
+    /// Forgets the shops `moved` selects (their shard went to another worker): their
+    /// memory is freed and their event streams end, so that watchers reconnect to
+    /// the new owner. Their state stays in the store for the next owner.
+    pub fn drop_shops(&self, moved: impl Fn(&ShopId) -> bool) -> usize {
+        let mut shops = self.shops.write().expect("shop map lock");
+        let before = shops.len();
+        shops.retain(|shop_id, _| !moved(shop_id));
+        let dropped = before - shops.len();
+        drop(shops);
+        let mut index = self.deadlines.lock().expect("deadline lock");
+        let gone: Vec<(Timestamp, ShopId)> = index
+            .by_time
+            .iter()
+            .filter(|(_, shop_id)| moved(shop_id))
+            .cloned()
+            .collect();
+        for entry in gone {
+            index.by_time.remove(&entry);
+            index.by_shop.remove(&entry.1);
+        }
+        dropped
+    }
+
     /// Drops an empty cell left by a lookup of a shop that does not exist.
     fn forget_if_absent(&self, shop_id: &ShopId) {
         let mut shops = self.shops.write().expect("shop map lock");

@@ -3,153 +3,18 @@
 //! many workers: it registers, holds leases on its share of the shards, and keeps
 //! every shop's state in Redis.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::{Context, bail};
 use clap::Parser;
-use fenliu_worker::cluster::ownership::{LeaseTiming, ShardOwnership};
-use fenliu_worker::cluster::registry::Registry;
-use fenliu_worker::router::{Persistence, Router, SystemClock};
-use fenliu_worker::store::RedisStore;
-use fenliu_worker::store::redis_store::RedisConnection;
-use fenliu_worker::{server, telemetry};
+use fenliu_worker::node::{self, WorkerConfig};
 
 /// fenliu worker: decides which shop account serves each buyer.
 #[derive(Debug, Parser)]
 #[command(version)]
-struct Config {
-    /// Address to serve fenliu.v1.Routing on.
-    #[arg(long, env = "FENLIU_LISTEN", default_value = "127.0.0.1:50061")]
-    listen: SocketAddr,
-    /// Redis holding the shared state: one URL, or several comma-separated seed
-    /// nodes of a Redis Cluster. Without it, state stays in this process.
-    #[arg(long, env = "FENLIU_REDIS_URL", value_delimiter = ',')]
-    redis_url: Vec<String>,
-    /// Number of virtual shards; must be the same on every node, for the life of
-    /// the deployment.
-    #[arg(long, env = "FENLIU_SHARDS", default_value_t = 1024)]
-    shards: u32,
-    /// This worker's id in the membership (default: $HOSTNAME, the pod name on
-    /// Kubernetes).
-    #[arg(long, env = "FENLIU_WORKER_ID")]
-    worker_id: Option<String>,
-    /// Address other nodes reach this worker at, host:port (on Kubernetes the pod
-    /// IP). Default: the listen address, which must then not be 0.0.0.0.
-    #[arg(long, env = "FENLIU_ADVERTISE_ADDR")]
-    advertise_addr: Option<String>,
-    /// How long a shard lease lasts without renewal, in milliseconds: the longest
-    /// a dead worker's shards wait for a new owner.
-    #[arg(long, env = "FENLIU_LEASE_TTL_MS", default_value_t = 5000)]
-    lease_ttl_ms: u64,
-    /// How long a Redis call may take before it fails as UNAVAILABLE, in ms.
-    #[arg(long, env = "FENLIU_REDIS_TIMEOUT_MS", default_value_t = 500)]
-    redis_timeout_ms: u64,
-    /// Log as JSON lines instead of text.
-    #[arg(long, env = "FENLIU_LOG_JSON")]
-    log_json: bool,
-}
-
-impl Config {
-    fn check(&self) -> anyhow::Result<()> {
-        if !(1..=65536).contains(&self.shards) {
-            bail!(
-                "--shards (FENLIU_SHARDS) must be between 1 and 65536, got {}",
-                self.shards
-            );
-        }
-        if self.lease_ttl_ms < 300 {
-            bail!(
-                "--lease-ttl-ms (FENLIU_LEASE_TTL_MS) must be at least 300, got {}",
-                self.lease_ttl_ms
-            );
-        }
-        if self.redis_timeout_ms == 0 || self.redis_timeout_ms * 2 > self.lease_ttl_ms {
-            bail!(
-                "--redis-timeout-ms (FENLIU_REDIS_TIMEOUT_MS) must be above 0 and at most half the lease TTL, got {}",
-                self.redis_timeout_ms
-            );
-        }
-        for url in &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                bail!("--redis-url (FENLIU_REDIS_URL): {url:?} is not a redis:// or rediss:// URL");
-            }
-        }
-        Ok(())
-    }
-
-    fn advertised_address(&self, bound: SocketAddr) -> anyhow::Result<String> {
-        if let Some(address) = &self.advertise_addr {
-            return Ok(address.clone());
-        }
-        if bound.ip().is_unspecified() {
-            bail!(
-                "--advertise-addr (FENLIU_ADVERTISE_ADDR) is required when listening on {bound}: other nodes cannot reach an unspecified address"
-            );
-        }
-        Ok(bound.to_string())
-    }
-
-    fn worker_id(&self, advertised: &str) -> String {
-        self.worker_id
-            .clone()
-            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
-            .unwrap_or_else(|| format!("worker-{advertised}"))
-    }
+struct Cli {
+    #[command(flatten)]
+    config: WorkerConfig,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    config.check()?;
-    telemetry::init_logging(config.log_json);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("--listen {}", config.listen))?;
-    if config.redis_url.is_empty() {
-        tracing::info!("no Redis configured: state in memory (embedded default)");
-        server::serve(
-            listener,
-            server::embedded_router(),
-            telemetry::shutdown_signal(),
-        )
-        .await?;
-        return Ok(());
-    }
-    let bound = listener.local_addr()?;
-    let advertised = config.advertised_address(bound)?;
-    let worker_id = config.worker_id(&advertised);
-    let connection = RedisConnection::connect(
-        &config.redis_url,
-        Duration::from_millis(config.redis_timeout_ms),
-    )
-    .await
-    .with_context(|| format!("--redis-url {}: cannot connect", config.redis_url.join(",")))?;
-    let timing = LeaseTiming {
-        lease_ttl: Duration::from_millis(config.lease_ttl_ms),
-        safety_margin: Duration::from_millis(config.redis_timeout_ms.max(config.lease_ttl_ms / 5)),
-        membership_ttl: Duration::from_millis(config.lease_ttl_ms),
-    };
-    let ownership = ShardOwnership::new(
-        worker_id.clone(),
-        advertised.clone(),
-        config.shards,
-        timing,
-        Registry::new(connection.clone()),
-    );
-    let router = Router::new(
-        Persistence::Redis(RedisStore::new(connection)),
-        ownership.clone() as Arc<_>,
-        Arc::new(SystemClock),
-    );
-    tracing::info!(worker = %worker_id, %advertised, shards = config.shards, "worker joining with state in Redis");
-    server::serve_worker(
-        listener,
-        router,
-        Some(ownership),
-        telemetry::shutdown_signal(),
-    )
-    .await?;
-    Ok(())
+    node::run(Cli::parse().config).await
 }

@@ -205,6 +205,7 @@ impl ShardOwnership {
             moved
         };
         if !moved_away.is_empty() {
+            self.forget_shards(router, &moved_away);
             self.registry.release(&self.worker_id, &moved_away).await?;
             tracing::info!(worker = %self.worker_id, shards = moved_away.len(), "handed shards over");
         }
@@ -221,6 +222,7 @@ impl ShardOwnership {
                 .lease_ttl
                 .saturating_sub(self.timing.safety_margin);
         let mut acquired = Vec::new();
+        let mut lost = Vec::new();
         {
             let mut view = self.view.write().expect("view lock");
             for (shard, state) in claims {
@@ -232,17 +234,31 @@ impl ShardOwnership {
                         }
                     }
                     LeaseState::Taken { owner } => {
-                        view.held.remove(&shard);
+                        if view.held.remove(&shard).is_some() {
+                            lost.push(shard);
+                        }
                         tracing::debug!(shard, %owner, "shard still leased by its previous owner");
                     }
                 }
             }
+        }
+        if !lost.is_empty() {
+            tracing::warn!(worker = %self.worker_id, shards = lost.len(), "lost shard leases to another worker");
+            self.forget_shards(router, &lost);
         }
         if !acquired.is_empty() {
             tracing::info!(worker = %self.worker_id, shards = acquired.len(), "acquired shards");
             self.load_shops(router, &acquired).await;
         }
         Ok(())
+    }
+
+    /// Frees the memory of shards this worker no longer serves and ends their
+    /// event streams.
+    fn forget_shards(&self, router: &Router, shards: &[u32]) {
+        let shards: BTreeSet<u32> = shards.iter().copied().collect();
+        let shard_count = self.shard_count;
+        router.drop_shops(|shop| shards.contains(&shard_of(shop.as_str(), shard_count).0));
     }
 
     /// Loads the shops of newly acquired shards so their deadlines are armed.

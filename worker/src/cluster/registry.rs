@@ -6,6 +6,8 @@
 //!
 //! | key | what | expires |
 //! |---|---|---|
+//! Keys below are shown with the default namespace `fenliu`.
+//!
 //! | `fenliu:{meta}:members` | set of worker ids that registered | pruned by readers |
 //! | `fenliu:{meta}:member:{worker}` | the worker's advertised address | membership TTL, refreshed by its heartbeat |
 //! | `fenliu:{meta}:lease:{shard}` | `worker:token` of the shard's owner | lease TTL, renewed by the owner |
@@ -17,8 +19,6 @@ use redis::Script;
 use crate::store::StoreError;
 use crate::store::redis_store::RedisConnection;
 
-const MEMBERS: &str = "fenliu:{meta}:members";
-
 /// `HEARTBEAT` v1. KEYS: members set, the worker's member key. ARGV: worker id,
 /// address, TTL ms.
 const HEARTBEAT_SCRIPT: &str = r"
@@ -27,12 +27,13 @@ redis.call('SADD', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// `MEMBERS` v1. KEYS: members set. Returns a flat list [id, address, ...] of
-/// live workers, and forgets those whose member key expired.
+/// `MEMBERS` v1. KEYS: members set. ARGV: key prefix (`<namespace>:{meta}:`).
+/// Returns a flat list [id, address, ...] of live workers, and forgets those
+/// whose member key expired.
 const MEMBERS_SCRIPT: &str = r"
 local live = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local address = redis.call('GET', 'fenliu:{meta}:member:' .. id)
+  local address = redis.call('GET', ARGV[1] .. 'member:' .. id)
   if address then
     table.insert(live, id)
     table.insert(live, address)
@@ -43,25 +44,25 @@ end
 return live
 ";
 
-/// `CLAIM` v1. KEYS: members set (for the slot). ARGV: worker id, lease TTL ms,
-/// then shard numbers. For each shard: takes the lease if free (with a new
+/// `CLAIM` v1. KEYS: members set (for the slot). ARGV: key prefix, worker id,
+/// lease TTL ms, then shard numbers. For each shard: takes the lease if free (with a new
 /// token), renews it if already ours, or leaves it. Returns per shard
 /// [token, owner]: token 0 when another worker holds it.
 const CLAIM_SCRIPT: &str = r"
 local result = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local shard = ARGV[i]
-  local lease_key = 'fenliu:{meta}:lease:' .. shard
+  local lease_key = ARGV[1] .. 'lease:' .. shard
   local held = redis.call('GET', lease_key)
   if not held then
-    local token = redis.call('INCR', 'fenliu:{meta}:token:' .. shard)
-    redis.call('SET', lease_key, ARGV[1] .. ':' .. token, 'PX', ARGV[2])
+    local token = redis.call('INCR', ARGV[1] .. 'token:' .. shard)
+    redis.call('SET', lease_key, ARGV[2] .. ':' .. token, 'PX', ARGV[3])
     table.insert(result, token)
-    table.insert(result, ARGV[1])
+    table.insert(result, ARGV[2])
   else
     local owner, token = string.match(held, '^(.*):(%d+)$')
-    if owner == ARGV[1] then
-      redis.call('PEXPIRE', lease_key, ARGV[2])
+    if owner == ARGV[2] then
+      redis.call('PEXPIRE', lease_key, ARGV[3])
       table.insert(result, tonumber(token))
     else
       table.insert(result, 0)
@@ -72,13 +73,13 @@ end
 return result
 ";
 
-/// `RELEASE` v1. KEYS: members set (for the slot). ARGV: worker id, then shard
-/// numbers. Deletes each lease that is ours.
+/// `RELEASE` v1. KEYS: members set (for the slot). ARGV: key prefix, worker id,
+/// then shard numbers. Deletes each lease that is ours.
 const RELEASE_SCRIPT: &str = r"
-for i = 2, #ARGV do
-  local lease_key = 'fenliu:{meta}:lease:' .. ARGV[i]
+for i = 3, #ARGV do
+  local lease_key = ARGV[1] .. 'lease:' .. ARGV[i]
   local held = redis.call('GET', lease_key)
-  if held and string.match(held, '^(.*):%d+$') == ARGV[1] then redis.call('DEL', lease_key) end
+  if held and string.match(held, '^(.*):%d+$') == ARGV[2] then redis.call('DEL', lease_key) end
 end
 return 1
 ";
@@ -112,13 +113,16 @@ struct Scripts {
 #[derive(Debug, Clone)]
 pub struct Registry {
     connection: RedisConnection,
+    /// `<namespace>:{meta}:`, the start of every key here.
+    prefix: String,
     scripts: std::sync::Arc<Scripts>,
 }
 
 impl Registry {
-    pub fn new(connection: RedisConnection) -> Self {
+    pub fn new(connection: RedisConnection, namespace: &str) -> Self {
         Registry {
             connection,
+            prefix: format!("{namespace}:{{meta}}:"),
             scripts: std::sync::Arc::new(Scripts {
                 heartbeat: Script::new(HEARTBEAT_SCRIPT),
                 members: Script::new(MEMBERS_SCRIPT),
@@ -139,8 +143,8 @@ impl Registry {
         let _: i64 = self
             .scripts
             .heartbeat
-            .key(MEMBERS)
-            .key(member_key(worker_id))
+            .key(self.members_key())
+            .key(self.member_key(worker_id))
             .arg(worker_id)
             .arg(address)
             .arg(ttl_ms)
@@ -153,8 +157,12 @@ impl Registry {
     pub async fn leave(&self, worker_id: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let mut pipeline = redis::pipe();
-        pipeline.cmd("DEL").arg(member_key(worker_id)).ignore();
-        pipeline.cmd("SREM").arg(MEMBERS).arg(worker_id).ignore();
+        pipeline.cmd("DEL").arg(self.member_key(worker_id)).ignore();
+        pipeline
+            .cmd("SREM")
+            .arg(self.members_key())
+            .arg(worker_id)
+            .ignore();
         let () = pipeline.query_async(&mut connection).await?;
         Ok(())
     }
@@ -165,7 +173,8 @@ impl Registry {
         let flat: Vec<String> = self
             .scripts
             .members
-            .key(MEMBERS)
+            .key(self.members_key())
+            .arg(&self.prefix)
             .invoke_async(&mut connection)
             .await?;
         let mut members: Vec<Member> = flat
@@ -193,8 +202,8 @@ impl Registry {
             return Ok(Vec::new());
         }
         let mut connection = self.connection.clone();
-        let mut invocation = self.scripts.claim.key(MEMBERS);
-        invocation.arg(worker_id).arg(ttl_ms);
+        let mut invocation = self.scripts.claim.key(self.members_key());
+        invocation.arg(&self.prefix).arg(worker_id).arg(ttl_ms);
         for shard in shards {
             invocation.arg(*shard);
         }
@@ -227,8 +236,8 @@ impl Registry {
             return Ok(());
         }
         let mut connection = self.connection.clone();
-        let mut invocation = self.scripts.release.key(MEMBERS);
-        invocation.arg(worker_id);
+        let mut invocation = self.scripts.release.key(self.members_key());
+        invocation.arg(&self.prefix).arg(worker_id);
         for shard in shards {
             invocation.arg(*shard);
         }
@@ -240,7 +249,7 @@ impl Registry {
     pub async fn register_shop(&self, shard: u32, shop_id: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let _: i64 = redis::cmd("SADD")
-            .arg(shard_shops_key(shard))
+            .arg(self.shard_shops_key(shard))
             .arg(shop_id)
             .query_async(&mut connection)
             .await?;
@@ -251,16 +260,22 @@ impl Registry {
     pub async fn shops_of(&self, shard: u32) -> Result<Vec<String>, StoreError> {
         let mut connection = self.connection.clone();
         Ok(redis::cmd("SMEMBERS")
-            .arg(shard_shops_key(shard))
+            .arg(self.shard_shops_key(shard))
             .query_async(&mut connection)
             .await?)
     }
 }
 
-fn member_key(worker_id: &str) -> String {
-    format!("fenliu:{{meta}}:member:{worker_id}")
-}
+impl Registry {
+    fn members_key(&self) -> String {
+        format!("{}members", self.prefix)
+    }
 
-fn shard_shops_key(shard: u32) -> String {
-    format!("fenliu:{{meta}}:shops:{shard}")
+    fn member_key(&self, worker_id: &str) -> String {
+        format!("{}member:{worker_id}", self.prefix)
+    }
+
+    fn shard_shops_key(&self, shard: u32) -> String {
+        format!("{}shops:{shard}", self.prefix)
+    }
 }

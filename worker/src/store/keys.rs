@@ -1,5 +1,7 @@
 //! The Redis key layout. Every key of a shop carries `{shop_id}` as its hash tag,
 //! so that a shop lives in one Redis Cluster slot and each script touches one slot.
+//! Keys start with a namespace (`fenliu` unless configured), so that several
+//! deployments can share one Redis.
 //!
 //! | key | type | what | expires |
 //! |---|---|---|---|
@@ -21,9 +23,9 @@ pub struct ShopKeys {
 }
 
 impl ShopKeys {
-    pub fn new(shop_id: &str) -> Self {
+    pub fn new(namespace: &str, shop_id: &str) -> Self {
         ShopKeys {
-            prefix: format!("fenliu:{{{shop_id}}}:"),
+            prefix: format!("{namespace}:{{{shop_id}}}:"),
         }
     }
 
@@ -69,7 +71,7 @@ mod tests {
 
     #[test]
     fn every_key_of_a_shop_shares_its_hash_tag() {
-        let keys = ShopKeys::new("shop-7");
+        let keys = ShopKeys::new("fenliu", "shop-7");
         for key in [
             keys.fence(),
             keys.shop(),

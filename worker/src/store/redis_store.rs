@@ -176,14 +176,16 @@ pub struct RouteToRemember<'a> {
 #[derive(Debug, Clone)]
 pub struct RedisStore {
     connection: RedisConnection,
+    namespace: String,
     load: std::sync::Arc<Script>,
     commit: std::sync::Arc<Script>,
 }
 
 impl RedisStore {
-    pub fn new(connection: RedisConnection) -> RedisStore {
+    pub fn new(connection: RedisConnection, namespace: &str) -> RedisStore {
         RedisStore {
             connection,
+            namespace: namespace.to_owned(),
             load: std::sync::Arc::new(Script::new(LOAD_SCRIPT)),
             commit: std::sync::Arc::new(Script::new(COMMIT_SCRIPT)),
         }
@@ -201,7 +203,7 @@ impl RedisStore {
         token: u64,
         now: Timestamp,
     ) -> Result<Option<ShopState>, StoreError> {
-        let keys = ShopKeys::new(shop_id.as_str());
+        let keys = ShopKeys::new(&self.namespace, shop_id.as_str());
         let mut connection = self.connection.clone();
         type Loaded = (
             String,
@@ -339,7 +341,7 @@ impl RedisStore {
         route: Option<RouteToRemember<'_>>,
         create: bool,
     ) -> Result<CommitOutcome, StoreError> {
-        let keys = ShopKeys::new(state.shop_id().as_str());
+        let keys = ShopKeys::new(&self.namespace, state.shop_id().as_str());
         let mut invocation = self.commit.key(keys.fence());
         let (request_key, request_record) = match &route {
             Some(route) => (

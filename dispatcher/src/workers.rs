@@ -1,0 +1,134 @@
+//! Where each shop's calls go: one fixed worker (dev and single-worker setups), or
+//! the owner of the shop's shard among the live workers registered in Redis,
+//! computed by the same rendezvous hashing the workers use. One channel is kept
+//! per worker address, so calls ride long-lived HTTP/2 connections straight to the
+//! pods rather than through a Service that would pin them to one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use fenliu_worker::cluster::registry::{Member, Registry};
+use fenliu_worker::cluster::sharding::{owner_of, shard_of};
+use tokio::sync::Notify;
+use tonic::transport::{Channel, Endpoint};
+
+/// How often the membership is re-read when nothing asks for it sooner.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A lazily connected channel to a worker at `url` (e.g. `http://127.0.0.1:50061`):
+/// the dispatcher starts even when the worker is not up yet.
+pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(2))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// How the dispatcher finds a shop's worker.
+#[derive(Debug)]
+pub enum Workers {
+    /// Every shop goes to this worker.
+    Fixed(Channel),
+    /// Each shop goes to its shard's owner among the live workers.
+    Sharded(Arc<ShardedWorkers>),
+}
+
+impl Workers {
+    /// The channel for `shop_id`, or `None` when no worker is live.
+    pub fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
+        match self {
+            Workers::Fixed(channel) => Some((channel.clone(), "fixed".to_owned())),
+            Workers::Sharded(sharded) => sharded.channel_for(shop_id),
+        }
+    }
+
+    /// Asks for a fresh membership (after a refusal or a connection failure).
+    pub fn refresh_soon(&self) {
+        if let Workers::Sharded(sharded) = self {
+            sharded.refresh.notify_one();
+        }
+    }
+}
+
+/// The live workers as last read from Redis, and a channel to each.
+#[derive(Debug)]
+pub struct ShardedWorkers {
+    shard_count: u32,
+    registry: Registry,
+    members: RwLock<Vec<Member>>,
+    channels: RwLock<HashMap<String, Channel>>,
+    refresh: Notify,
+}
+
+impl ShardedWorkers {
+    pub fn new(registry: Registry, shard_count: u32) -> Arc<ShardedWorkers> {
+        Arc::new(ShardedWorkers {
+            shard_count,
+            registry,
+            members: RwLock::new(Vec::new()),
+            channels: RwLock::new(HashMap::new()),
+            refresh: Notify::new(),
+        })
+    }
+
+    fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
+        let shard = shard_of(shop_id, self.shard_count);
+        let members = self.members.read().expect("members lock");
+        let owner = owner_of(shard, members.iter().map(|m| m.worker_id.as_str()))?;
+        let member = members.iter().find(|m| m.worker_id == owner)?;
+        let channels = self.channels.read().expect("channels lock");
+        channels
+            .get(&member.address)
+            .map(|channel| (channel.clone(), member.worker_id.clone()))
+    }
+
+    /// Reads the membership now.
+    pub async fn refresh(&self) -> Result<usize, fenliu_worker::store::StoreError> {
+        let members = self.registry.members().await?;
+        {
+            let mut channels = self.channels.write().expect("channels lock");
+            for member in &members {
+                if !channels.contains_key(&member.address) {
+                    match worker_channel(&format!("http://{}", member.address)) {
+                        Ok(channel) => {
+                            channels.insert(member.address.clone(), channel);
+                        }
+                        Err(error) => {
+                            tracing::warn!(worker = %member.worker_id, address = %member.address, %error, "bad worker address");
+                        }
+                    }
+                }
+            }
+            channels.retain(|address, _| members.iter().any(|m| &m.address == address));
+        }
+        let count = members.len();
+        let mut current = self.members.write().expect("members lock");
+        if *current != members {
+            tracing::info!(workers = count, "worker membership changed");
+        }
+        *current = members;
+        Ok(count)
+    }
+
+    /// Re-reads the membership every second, or sooner when asked, until
+    /// `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(error) = self.refresh().await {
+                tracing::warn!(%error, "could not read the worker membership");
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.refresh.notified() => {
+                    // Coalesce a burst of requests for a refresh.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                () = tokio::time::sleep(REFRESH_INTERVAL) => {}
+            }
+        }
+    }
+}
