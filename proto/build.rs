@@ -7,6 +7,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={file}");
     }
     let file_descriptors = protox::compile(proto_files, ["."])?;
+    // Kept for gRPC reflection, so grpcurl can list and call the API.
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("fenliu_descriptor.bin"),
+        prost::Message::encode_to_vec(&file_descriptors),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -15,9 +15,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use fenliu_proto::v1::routing_server::RoutingServer;
+use fenliu_worker::probes;
 use fenliu_worker::server::ShutdownSignal;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;
 
 pub use forward::Forwarder;
@@ -50,17 +52,27 @@ pub async fn serve_with(
         }
         Workers::Fixed(_) => None,
     };
+    let workers = Arc::new(workers);
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(RoutingServer::new(Forwarder::new(
+        workers.clone(),
+        stopping.clone(),
+    )));
+    let reporter = probes::add_standard_services(&mut routes);
+    let readiness = tokio::spawn(probes::track_readiness(
+        reporter,
+        stopping.clone(),
+        move || workers.is_ready(),
+    ));
     let result = tonic::transport::Server::builder()
-        .add_service(RoutingServer::new(Forwarder::new(
-            Arc::new(workers),
-            stopping,
-        )))
+        .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             tracing::info!("dispatcher draining");
             raise_stopping();
         })
         .await;
+    let _ = readiness.await;
     if let Some(membership) = membership {
         let _ = membership.await;
     }

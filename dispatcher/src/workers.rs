@@ -37,6 +37,14 @@ pub enum Workers {
 }
 
 impl Workers {
+    /// Whether calls can be forwarded now (readiness).
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Workers::Fixed(_) => true,
+            Workers::Sharded(sharded) => sharded.is_ready(),
+        }
+    }
+
     /// The channel for `shop_id`, or `None` when no worker is live.
     pub fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
         match self {
@@ -61,6 +69,8 @@ pub struct ShardedWorkers {
     members: RwLock<Vec<Member>>,
     channels: RwLock<HashMap<String, Channel>>,
     refresh: Notify,
+    /// When the membership was last read successfully.
+    last_refresh: RwLock<Option<tokio::time::Instant>>,
 }
 
 impl ShardedWorkers {
@@ -71,7 +81,19 @@ impl ShardedWorkers {
             members: RwLock::new(Vec::new()),
             channels: RwLock::new(HashMap::new()),
             refresh: Notify::new(),
+            last_refresh: RwLock::new(None),
         })
+    }
+
+    /// Ready: the membership was read within the last few seconds and names at
+    /// least one worker.
+    pub fn is_ready(&self) -> bool {
+        let fresh = self
+            .last_refresh
+            .read()
+            .expect("refresh lock")
+            .is_some_and(|at| at.elapsed() < REFRESH_INTERVAL * 5);
+        fresh && !self.members.read().expect("members lock").is_empty()
     }
 
     fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
@@ -105,6 +127,7 @@ impl ShardedWorkers {
             channels.retain(|address, _| members.iter().any(|m| &m.address == address));
         }
         let count = members.len();
+        *self.last_refresh.write().expect("refresh lock") = Some(tokio::time::Instant::now());
         let mut current = self.members.write().expect("members lock");
         if *current != members {
             tracing::info!(workers = count, "worker membership changed");

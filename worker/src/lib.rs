@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod engine;
 pub mod grpc;
 pub mod node;
+pub mod probes;
 pub mod router;
 pub mod server;
 pub mod store;

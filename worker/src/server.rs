@@ -11,9 +11,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
+use tonic::service::RoutesBuilder;
 
 use crate::cluster::ownership::ShardOwnership;
 use crate::grpc::RoutingService;
+use crate::probes;
 use crate::router::{Persistence, Router, SoleOwner, SystemClock};
 
 /// Tells long-lived streams (WatchShop) that the node is stopping, so that a
@@ -103,13 +105,26 @@ pub async fn serve_worker(
 ) -> Result<(), tonic::transport::Error> {
     let (stopping, raise_stopping) = ShutdownSignal::new();
     let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
+    let ready_ownership = ownership.clone();
     let leases = ownership
         .map(|ownership| tokio::spawn(ownership.run(router.clone(), stopping.clone().raised())));
-    let service = RoutingService::new(router, stopping);
+    let service = RoutingService::new(router, stopping.clone());
     let address = listener.local_addr().ok();
     tracing::info!(?address, "worker serving fenliu.v1.Routing");
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(RoutingServer::new(service));
+    let reporter = probes::add_standard_services(&mut routes);
+    let readiness = tokio::spawn(probes::track_readiness(
+        reporter,
+        stopping.clone(),
+        move || {
+            ready_ownership
+                .as_ref()
+                .is_none_or(|ownership| ownership.is_ready())
+        },
+    ));
     let result = tonic::transport::Server::builder()
-        .add_service(RoutingServer::new(service))
+        .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             tracing::info!("worker draining");
@@ -117,6 +132,7 @@ pub async fn serve_worker(
         })
         .await;
     let _ = timers.await;
+    let _ = readiness.await;
     if let Some(leases) = leases {
         let _ = leases.await;
     }

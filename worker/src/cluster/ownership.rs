@@ -69,6 +69,8 @@ pub struct ShardOwnership {
     timing: LeaseTiming,
     registry: Registry,
     view: RwLock<View>,
+    /// When membership and leases were last renewed successfully.
+    last_renewal: RwLock<Option<Instant>>,
 }
 
 impl Ownership for ShardOwnership {
@@ -113,7 +115,14 @@ impl ShardOwnership {
             timing,
             registry,
             view: RwLock::new(View::default()),
+            last_renewal: RwLock::new(None),
         })
+    }
+
+    /// Ready to serve: membership and leases were renewed within a lease TTL.
+    pub fn is_ready(&self) -> bool {
+        let last = *self.last_renewal.read().expect("renewal lock");
+        last.is_some_and(|at| at.elapsed() < self.timing.lease_ttl)
     }
 
     pub fn worker_id(&self) -> &str {
@@ -246,6 +255,7 @@ impl ShardOwnership {
             tracing::warn!(worker = %self.worker_id, shards = lost.len(), "lost shard leases to another worker");
             self.forget_shards(router, &lost);
         }
+        *self.last_renewal.write().expect("renewal lock") = Some(sent_at);
         if !acquired.is_empty() {
             tracing::info!(worker = %self.worker_id, shards = acquired.len(), "acquired shards");
             self.load_shops(router, &acquired).await;
