@@ -50,12 +50,16 @@ return {'ok', shop, redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4
 /// `create` (1: the shop must not exist yet), then per write (kind, a, b):
 /// `set` value px (0: no expiry), `del`, `hset` field value, `hdel` field,
 /// `sadd` member, `srem` member. Returns {status, detail}: `ok`, `fenced` fence,
-/// `replay` record, `exists`.
+/// `replay` record, `exists`, `missing`. The first write is always the shop record
+/// (KEYS[3]): an update of a shop whose record is gone (a Redis that restarted
+/// without its data) is refused rather than leaving a partial shop behind.
 const COMMIT_SCRIPT: &str = r"
 local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
 local token = tonumber(ARGV[1])
 if fence > token then return {'fenced', tostring(fence)} end
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {'exists', ''} end
+local exists = redis.call('EXISTS', KEYS[3]) == 1
+if ARGV[4] == '1' and exists then return {'exists', ''} end
+if ARGV[4] ~= '1' and not exists then return {'missing', ''} end
 if ARGV[2] ~= '' then
   local earlier = redis.call('GET', KEYS[2])
   if earlier then return {'replay', earlier} end
@@ -368,6 +372,10 @@ impl RedisStore {
         match status.as_str() {
             "ok" => Ok(CommitOutcome::Committed),
             "exists" => Ok(CommitOutcome::AlreadyExists),
+            "missing" => Err(StoreError::Unavailable(format!(
+                "the state of shop {} is gone from Redis (restarted without persistence?)",
+                state.shop_id()
+            ))),
             "replay" => {
                 let record: records::RouteRecordProto = decode("route record", &detail)?;
                 let (buyer, outcome) = records::route_outcome_from(&record)?;
