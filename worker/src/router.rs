@@ -190,6 +190,15 @@ impl Router {
             .clone()
     }
 
+    /// The shop's fencing token and cell, if this node owns the shop.
+    fn owned_cell(&self, shop_id: &ShopId) -> Result<(u64, Arc<ShopCell>), RouterError> {
+        let token = self
+            .ownership
+            .token_for(shop_id)
+            .map_err(RouterError::NotOwner)?;
+        Ok((token, self.cell(shop_id)))
+    }
+
     /// Makes sure the shop is in memory under `token`, loading it if needed.
     /// `Ok(false)`: the shop does not exist.
     async fn ensure_loaded(
@@ -216,11 +225,7 @@ impl Router {
 
     /// Whether the shop exists (loading it if this node owns it and it is stored).
     pub async fn shop_exists(&self, shop_id: &ShopId) -> Result<bool, RouterError> {
-        let token = self
-            .ownership
-            .token_for(shop_id)
-            .map_err(RouterError::NotOwner)?;
-        let cell = self.cell(shop_id);
+        let (token, cell) = self.owned_cell(shop_id)?;
         let mut loaded = cell.loaded.lock().await;
         self.ensure_loaded(shop_id, &mut loaded, token).await
     }
@@ -229,11 +234,7 @@ impl Router {
     /// `state`) when the shop exists already.
     pub async fn create_shop(&self, mut state: ShopState) -> Result<bool, RouterError> {
         let shop_id = state.shop_id().clone();
-        let token = self
-            .ownership
-            .token_for(&shop_id)
-            .map_err(RouterError::NotOwner)?;
-        let cell = self.cell(&shop_id);
+        let (token, cell) = self.owned_cell(&shop_id)?;
         let mut loaded = cell.loaded.lock().await;
         if self.ensure_loaded(&shop_id, &mut loaded, token).await? {
             return Ok(false);
@@ -332,11 +333,7 @@ impl Router {
         request_id: Option<&RequestId>,
         remember: impl FnOnce(&T) -> Option<&RouteOutcome>,
     ) -> Result<Executed<T>, RouterError> {
-        let token = self
-            .ownership
-            .token_for(shop_id)
-            .map_err(RouterError::NotOwner)?;
-        let cell = self.cell(shop_id);
+        let (token, cell) = self.owned_cell(shop_id)?;
         let mut loaded = cell.loaded.lock().await;
         if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
             drop(loaded);
