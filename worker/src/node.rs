@@ -154,3 +154,59 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: WorkerConfig,
+    }
+
+    fn parse(args: &[&str]) -> WorkerConfig {
+        Cli::try_parse_from(std::iter::once("fenliu-worker").chain(args.iter().copied()))
+            .expect("flags parse")
+            .config
+    }
+
+    fn refusal(args: &[&str]) -> String {
+        parse(args).check().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_mean_the_embedded_default() {
+        let config = parse(&[]);
+        config.check().unwrap();
+        assert!(config.redis_url.is_empty());
+        assert_eq!(config.shards, 1024);
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_flag_and_variable() {
+        assert!(refusal(&["--shards", "0"]).contains("--shards (FENLIU_SHARDS)"));
+        assert!(refusal(&["--lease-ttl-ms", "100"]).contains("--lease-ttl-ms"));
+        assert!(refusal(&["--redis-timeout-ms", "4000"]).contains("--redis-timeout-ms"));
+        assert!(refusal(&["--redis-url", "http://x"]).contains("--redis-url (FENLIU_REDIS_URL)"));
+    }
+
+    #[test]
+    fn several_redis_urls_are_cluster_seeds() {
+        let config = parse(&["--redis-url", "redis://a:1/,redis://b:2/"]);
+        config.check().unwrap();
+        assert_eq!(config.redis_url, ["redis://a:1/", "redis://b:2/"]);
+    }
+
+    #[test]
+    fn an_unspecified_listen_address_needs_an_advertised_one() {
+        let config = parse(&["--listen", "0.0.0.0:50061"]);
+        let bound: SocketAddr = "0.0.0.0:50061".parse().unwrap();
+        let refused = config.advertised_address(bound).unwrap_err().to_string();
+        assert!(refused.contains("--advertise-addr (FENLIU_ADVERTISE_ADDR)"));
+        let config = parse(&["--listen", "0.0.0.0:50061", "--advertise-addr", "10.1.2.3:50061"]);
+        assert_eq!(config.advertised_address(bound).unwrap(), "10.1.2.3:50061");
+    }
+}
