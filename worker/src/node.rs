@@ -206,7 +206,12 @@ mod tests {
         let bound: SocketAddr = "0.0.0.0:50061".parse().unwrap();
         let refused = config.advertised_address(bound).unwrap_err().to_string();
         assert!(refused.contains("--advertise-addr (FENLIU_ADVERTISE_ADDR)"));
-        let config = parse(&["--listen", "0.0.0.0:50061", "--advertise-addr", "10.1.2.3:50061"]);
+        let config = parse(&[
+            "--listen",
+            "0.0.0.0:50061",
+            "--advertise-addr",
+            "10.1.2.3:50061",
+        ]);
         assert_eq!(config.advertised_address(bound).unwrap(), "10.1.2.3:50061");
     }
 }
