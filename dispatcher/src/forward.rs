@@ -35,7 +35,23 @@ use crate::workers::Workers;
 
 /// The deadline of a call whose caller set none.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// The longest one attempt of a repeatable call may take before it is abandoned
+/// and sent again: a decision takes milliseconds, so an attempt that takes this
+/// long is stuck at a worker that froze or vanished without closing its
+/// connection. Calls that are not repeatable get the whole deadline.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+/// Kept back from the caller's deadline (a tenth of it, within these bounds), so
+/// that the caller hears the last failure (UNAVAILABLE, which it may retry) rather
+/// than its own timeout, even on a loaded machine.
+const MIN_DEADLINE_MARGIN: Duration = Duration::from_millis(20);
+const MAX_DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+
+/// How long the dispatcher may spend on a call the caller gave `deadline`.
+fn own_budget(deadline: Duration) -> Duration {
+    let margin = (deadline / 10).clamp(MIN_DEADLINE_MARGIN, MAX_DEADLINE_MARGIN);
+    deadline.saturating_sub(margin)
+}
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Serves `Routing` by calling the worker of each shop.
@@ -68,6 +84,29 @@ trait ShopScoped {
 
 fn refused_as_not_owner(status: &Status) -> bool {
     status.code() == Code::Unavailable && status.metadata().get(NOT_OWNER_METADATA).is_some()
+}
+
+/// tonic's words for a deadline enforced on either side of a hop (the worker
+/// enforces the `grpc-timeout` each attempt carries): CANCELLED "Timeout expired".
+fn attempt_timed_out(status: &Status) -> bool {
+    status.code() == Code::Cancelled && status.message() == "Timeout expired"
+}
+
+/// The call never got an answer from the worker: the connection failed or broke
+/// (tonic reports a connection lost mid-call as UNKNOWN "transport error"), or the
+/// attempt timed out. Repeatable calls try again; others report it.
+fn lost_in_transport(status: &Status) -> bool {
+    if status.code() == Code::Unavailable {
+        return true;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.downcast_ref::<tonic::transport::Error>().is_some() {
+            return true;
+        }
+        source = error.source();
+    }
+    status.code() == Code::Unknown && status.message() == "transport error"
 }
 
 /// Reads a `grpc-timeout` header value: up to 8 digits and a unit (H, M, S, m, u, n).
@@ -115,27 +154,40 @@ impl Forwarder {
         Call: Fn(RoutingClient<Channel>, Request<Req>) -> Fut,
         Fut: Future<Output = Result<Response<Resp>, Status>>,
     {
-        let deadline = Instant::now() + caller_deadline(request.metadata());
+        let deadline = Instant::now() + own_budget(caller_deadline(request.metadata()));
         let (metadata, _, message) = request.into_parts();
         let mut backoff = FIRST_BACKOFF;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt_timeout = match repeatable {
+                Repeatable::Yes => remaining.min(ATTEMPT_TIMEOUT),
+                Repeatable::OnlyIfRefused => remaining,
+            };
             let attempt = match self.workers.channel_for(message.shop_id()) {
                 Some((channel, _worker)) => {
-                    call(
-                        RoutingClient::new(channel),
-                        onward(&metadata, message.clone(), remaining),
+                    let request = onward(&metadata, message.clone(), attempt_timeout);
+                    tokio::time::timeout(
+                        attempt_timeout,
+                        call(RoutingClient::new(channel), request),
                     )
                     .await
+                    .unwrap_or_else(|_| {
+                        Err(Status::unavailable("the worker did not answer in time"))
+                    })
                 }
                 None => Err(Status::unavailable("no live worker serves this shop yet")),
             };
             let status = match attempt {
                 Ok(response) => return Ok(response),
+                // An attempt that ran out of time is a transient failure: say so
+                // in the code clients retry on.
+                Err(status) if attempt_timed_out(&status) => {
+                    Status::unavailable("the worker did not answer in time")
+                }
                 Err(status) => status,
             };
-            let retry = status.code() == Code::Unavailable
-                && (repeatable == Repeatable::Yes || refused_as_not_owner(&status));
+            let retry = refused_as_not_owner(&status)
+                || (repeatable == Repeatable::Yes && lost_in_transport(&status));
             if !retry || Instant::now() + backoff >= deadline {
                 return Err(status);
             }
@@ -317,6 +369,42 @@ mod tests {
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         );
         assert_eq!(request.metadata().get("grpc-timeout").unwrap(), "120000u");
+    }
+
+    #[test]
+    fn the_dispatcher_answers_before_the_callers_deadline() {
+        assert_eq!(
+            own_budget(Duration::from_secs(1)),
+            Duration::from_millis(900)
+        );
+        assert_eq!(
+            own_budget(Duration::from_millis(100)),
+            Duration::from_millis(80)
+        );
+        assert_eq!(
+            own_budget(Duration::from_secs(10)),
+            Duration::from_millis(9750)
+        );
+        assert_eq!(own_budget(Duration::from_millis(10)), Duration::ZERO);
+    }
+
+    #[test]
+    fn transport_failures_are_told_apart_from_answers() {
+        assert!(lost_in_transport(&Status::unavailable(
+            "connection refused"
+        )));
+        assert!(lost_in_transport(&Status::unknown("transport error")));
+        assert!(attempt_timed_out(&Status::cancelled("Timeout expired")));
+        assert!(!attempt_timed_out(&Status::cancelled(
+            "the client went away"
+        )));
+        assert!(!lost_in_transport(&Status::unknown(
+            "something the worker said"
+        )));
+        assert!(!lost_in_transport(&Status::not_found("shop_id: nope")));
+        assert!(!lost_in_transport(&Status::invalid_argument(
+            "buyer_id: empty"
+        )));
     }
 
     #[test]

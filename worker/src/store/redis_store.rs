@@ -14,6 +14,7 @@
 //! serves it, after which an old owner's writes are refused.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -82,28 +83,60 @@ end
 return {'ok', ''}
 ";
 
-/// A connection to one Redis or to a Redis Cluster.
+/// The link under a [`RedisConnection`].
 #[derive(Clone)]
-pub enum RedisConnection {
+enum Link {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
+/// A connection to one Redis or to a Redis Cluster, whose every call gives up
+/// after the call timeout.
+///
+/// The bound is ours, around each call, because the client's own timeouts bound
+/// only each attempt: while it reconnects to a Redis that went away, a call would
+/// otherwise wait through every reconnection attempt, holding a shop's lock (and
+/// the lease loop) far past the timeout. A call that times out is reported as
+/// transient (UNAVAILABLE); the client keeps reconnecting underneath.
+#[derive(Clone)]
+pub struct RedisConnection {
+    link: Link,
+    call_timeout: Duration,
+}
+
 impl std::fmt::Debug for RedisConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RedisConnection::Single(_) => f.write_str("RedisConnection::Single"),
-            RedisConnection::Cluster(_) => f.write_str("RedisConnection::Cluster"),
-        }
+        let kind = match self.link {
+            Link::Single(_) => "single",
+            Link::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisConnection")
+            .field("kind", &kind)
+            .field("call_timeout", &self.call_timeout)
+            .finish()
     }
+}
+
+fn timed_out(timeout: Duration) -> redis::RedisError {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("redis call took longer than {} ms", timeout.as_millis()),
+    )
+    .into()
 }
 
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            RedisConnection::Single(c) => c.req_packed_command(cmd),
-            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
-        }
+        let timeout = self.call_timeout;
+        let call = match &mut self.link {
+            Link::Single(c) => c.req_packed_command(cmd),
+            Link::Cluster(c) => c.req_packed_command(cmd),
+        };
+        Box::pin(async move {
+            tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or_else(|_| Err(timed_out(timeout)))
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -112,48 +145,55 @@ impl ConnectionLike for RedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            RedisConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            RedisConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
+        let timeout = self.call_timeout;
+        let call = match &mut self.link {
+            Link::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        };
+        Box::pin(async move {
+            tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or_else(|_| Err(timed_out(timeout)))
+        })
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            RedisConnection::Single(c) => c.get_db(),
-            RedisConnection::Cluster(c) => c.get_db(),
+        match &self.link {
+            Link::Single(c) => c.get_db(),
+            Link::Cluster(c) => c.get_db(),
         }
     }
 }
 
 impl RedisConnection {
     /// Connects to `urls`: one URL is a single Redis, several are the seed nodes
-    /// of a Redis Cluster. Calls give up after `response_timeout` (transient:
-    /// UNAVAILABLE) rather than hang.
+    /// of a Redis Cluster. Every call gives up after `call_timeout`.
     pub async fn connect(
         urls: &[String],
-        response_timeout: std::time::Duration,
+        call_timeout: Duration,
     ) -> Result<RedisConnection, StoreError> {
-        match urls {
-            [] => Err(StoreError::Unavailable("no Redis URL given".to_owned())),
+        let link = match urls {
+            [] => return Err(StoreError::Unavailable("no Redis URL given".to_owned())),
             [url] => {
                 let client = redis::Client::open(url.as_str())?;
                 let config = ConnectionManagerConfig::new()
-                    .set_response_timeout(Some(response_timeout))
-                    .set_connection_timeout(Some(response_timeout));
-                let manager = client.get_connection_manager_with_config(config).await?;
-                Ok(RedisConnection::Single(manager))
+                    .set_response_timeout(Some(call_timeout))
+                    .set_connection_timeout(Some(call_timeout))
+                    // Reconnect quickly and keep trying: Redis comes back by
+                    // itself, and so should we.
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                Link::Single(client.get_connection_manager_with_config(config).await?)
             }
             seeds => {
                 let client = ClusterClient::builder(seeds.iter().map(String::as_str))
-                    .response_timeout(response_timeout)
-                    .connection_timeout(response_timeout)
+                    .response_timeout(call_timeout)
+                    .connection_timeout(call_timeout)
                     .build()?;
-                Ok(RedisConnection::Cluster(
-                    client.get_async_connection().await?,
-                ))
+                Link::Cluster(client.get_async_connection().await?)
             }
-        }
+        };
+        Ok(RedisConnection { link, call_timeout })
     }
 }
 
