@@ -35,8 +35,7 @@ pub const REDIS_TIMEOUT_MS: u64 = 300;
 pub const MAIN: &str = "main";
 /// Log filter for the children (the binaries' own default, made explicit so that
 /// a `RUST_LOG` of the test environment does not hide the lines we look for).
-const LOG_FILTER: &str =
-    "warn,fenliu_worker=info,fenliu_dispatcher=info,fenliu_cli=info";
+const LOG_FILTER: &str = "warn,fenliu_worker=info,fenliu_dispatcher=info,fenliu_cli=info";
 
 /// The `fenliu` binary under test.
 pub fn fenliu_bin() -> &'static Path {
