@@ -62,8 +62,8 @@ pub struct TestNode {
     dispatcher_address: SocketAddr,
     stop_dispatcher: oneshot::Sender<()>,
     dispatcher: ServerTask,
-    /// Each worker's address, stop signal and task, in start order.
-    workers: Vec<(SocketAddr, oneshot::Sender<()>, ServerTask)>,
+    /// Each worker's address, name, stop signal and task, in start order.
+    workers: Vec<(SocketAddr, String, oneshot::Sender<()>, ServerTask)>,
     /// The Redis the workers keep their state in, kept alive with the node.
     _redis: Option<RedisBacking>,
 }
@@ -107,7 +107,7 @@ impl TestNode {
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
-            workers: vec![(worker_address, stop_worker, worker)],
+            workers: vec![(worker_address, "embedded".to_owned(), stop_worker, worker)],
             _redis: None,
         }
     }
@@ -148,9 +148,9 @@ impl TestNode {
         let mut workers = Vec::new();
         let mut ownerships = Vec::new();
         for index in 0..count {
-            let (address, stop, task, ownership) =
-                start_redis_worker(urls, namespace, &format!("worker-{index}")).await;
-            workers.push((address, stop, task));
+            let name = format!("worker-{index}");
+            let (address, stop, task, ownership) = start_redis_worker(urls, namespace, &name).await;
+            workers.push((address, name, stop, task));
             ownerships.push(ownership);
         }
         let connection = redis_connection(urls).await;
@@ -183,6 +183,34 @@ impl TestNode {
         self.dispatcher_address
     }
 
+    /// The index of the worker that serves `shop_id` (rendezvous over the
+    /// workers still running, named `worker-<index>`).
+    pub fn owner_of(&self, shop_id: &str) -> usize {
+        use fenliu_worker::cluster::sharding::{owner_of, shard_of};
+        let names: Vec<String> = self
+            .workers
+            .iter()
+            .map(|(_, name, ..)| name.clone())
+            .collect();
+        let owner = owner_of(
+            shard_of(shop_id, TEST_SHARDS),
+            names.iter().map(String::as_str),
+        )
+        .expect("a worker is running");
+        names
+            .iter()
+            .position(|name| name == owner)
+            .expect("a known worker")
+    }
+
+    /// Stops one worker gracefully (it releases its leases at once); the others
+    /// take over its shards.
+    pub async fn stop_worker(&mut self, index: usize) {
+        let (_, _, stop, task) = self.workers.remove(index);
+        let _ = stop.send(());
+        await_server("worker", task).await;
+    }
+
     /// The (first) worker's address.
     pub fn worker_address(&self) -> SocketAddr {
         self.workers[0].0
@@ -210,7 +238,7 @@ impl TestNode {
         } = self;
         let _ = stop_dispatcher.send(());
         await_server("dispatcher", dispatcher).await;
-        for (_, stop, task) in workers {
+        for (_, _, stop, task) in workers {
             let _ = stop.send(());
             await_server("worker", task).await;
         }
