@@ -5,12 +5,20 @@
 //! - `fenliu demo`: plays a shop's morning through the API and prints every
 //!   decision with its reason (against `--addr`, or a node of its own).
 //! - `fenliu state` / `fenliu watch`: a shop's current state, and its live events.
+//! - `fenliu loadtest`: a shop workload against a dispatcher or worker, reporting
+//!   decisions per second and Route latency.
 //! - `fenliu worker` / `fenliu dispatcher`: one role each, as the binaries of the
 //!   same names (one executable to ship, and what the fault tests start).
+//! - `fenliu baseline-server` / `baseline-proxy`: the speed-of-light chain the
+//!   benchmark compares fenliu with; `bench-drain` / `bench-populate`: the
+//!   benchmark's other measurements (`scripts/bench` runs them all).
 
+mod baseline;
+mod bench_tools;
 mod demo;
 mod dev;
 mod inspect;
+mod loadtest;
 mod print;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +45,16 @@ enum Command {
     State(inspect::ShopArgs),
     /// Print a shop's events as they happen, until Ctrl-C.
     Watch(inspect::ShopArgs),
+    /// Load a dispatcher or worker with a shop workload; report decisions/s and latency.
+    Loadtest(loadtest::LoadtestArgs),
+    /// Benchmark baseline: serve Routing with one Redis EVALSHA per call, nothing else.
+    BaselineServer(baseline::ServerArgs),
+    /// Benchmark baseline: forward Routing to one upstream, nothing else.
+    BaselineProxy(baseline::ProxyArgs),
+    /// Measure how soon a queued session is assigned after its slot frees.
+    BenchDrain(bench_tools::DrainArgs),
+    /// Create many shops with accounts online (to measure a worker's memory).
+    BenchPopulate(bench_tools::PopulateArgs),
 }
 
 #[tokio::main]
@@ -52,5 +70,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::State(args) => inspect::state(args).await,
         Command::Watch(args) => inspect::watch(args).await,
+        Command::Loadtest(args) => loadtest::run(args).await,
+        Command::BaselineServer(args) => baseline::run_server(args).await,
+        Command::BaselineProxy(args) => baseline::run_proxy(args).await,
+        Command::BenchDrain(args) => bench_tools::drain(args).await,
+        Command::BenchPopulate(args) => bench_tools::populate(args).await,
     }
 }
