@@ -120,15 +120,21 @@ struct Loaded {
 #[derive(Debug)]
 struct ShopCell {
     loaded: tokio::sync::Mutex<Loaded>,
-    events: broadcast::Sender<SequencedEvent>,
+    /// The live feed of the shop's events, present only while someone watches:
+    /// a feed's buffer is allocated up front, and most shops are never watched.
+    events: Mutex<Option<broadcast::Sender<SequencedEvent>>>,
 }
 
 impl ShopCell {
+    fn watchers(&self) -> usize {
+        let feed = self.events.lock().expect("feed lock");
+        feed.as_ref().map_or(0, |sender| sender.receiver_count())
+    }
+
     fn new() -> Arc<ShopCell> {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         Arc::new(ShopCell {
             loaded: tokio::sync::Mutex::new(Loaded::default()),
-            events,
+            events: Mutex::new(None),
         })
     }
 }
@@ -413,7 +419,7 @@ impl Router {
     fn forget_if_absent(&self, shop_id: &ShopId) {
         let mut shops = self.shops.write().expect("shop map lock");
         let unused = shops.get(shop_id).is_some_and(|cell| {
-            cell.events.receiver_count() == 0
+            cell.watchers() == 0
                 && cell
                     .loaded
                     .try_lock()
@@ -433,7 +439,10 @@ impl Router {
             self.forget_if_absent(shop_id);
             return Err(RouterError::UnknownShop(shop_id.clone()));
         }
-        Ok(self.cell(shop_id).events.subscribe())
+        let cell = self.cell(shop_id);
+        let mut feed = cell.events.lock().expect("feed lock");
+        let sender = feed.get_or_insert_with(|| broadcast::channel(EVENT_BUFFER).0);
+        Ok(sender.subscribe())
     }
 
     fn publish(
@@ -443,11 +452,22 @@ impl Router {
         events: Vec<TimedEvent>,
         shop_id: &ShopId,
     ) {
+        let mut feed = cell.events.lock().expect("feed lock");
+        // The last watcher left: free the feed's buffer.
+        if feed
+            .as_ref()
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            *feed = None;
+        }
         for event in events {
             loaded.last_sequence += 1;
             tracing::debug!(shop = %shop_id, sequence = loaded.last_sequence, event = ?event.event, "shop event");
-            // No subscriber is not an error: events are a live feed.
-            let _ = cell.events.send(SequencedEvent {
+            let Some(sender) = feed.as_ref() else {
+                continue;
+            };
+            // A watcher leaving meanwhile is not an error: events are a live feed.
+            let _ = sender.send(SequencedEvent {
                 sequence: loaded.last_sequence,
                 event,
             });
@@ -498,7 +518,9 @@ impl Router {
         }
     }
 
-    async fn wake_due_shops(&self) {
+    /// Wakes every shop whose deadline has come, all at once: each wake commits to
+    /// the store, and shops due together must not queue behind each other.
+    async fn wake_due_shops(self: &Arc<Self>) {
         let now = self.now();
         let due: Vec<ShopId> = {
             let mut index = self.deadlines.lock().expect("deadline lock");
@@ -515,22 +537,33 @@ impl Router {
             }
             due.into_iter().map(|(_, shop)| shop).collect()
         };
-        for shop_id in due {
-            let woken = self
-                .with_shop(&shop_id, |state, now| {
-                    state.advance_to(now);
-                    Ok(())
-                })
-                .await;
-            match woken {
-                Ok(()) => {}
-                Err(RouterError::NotOwner(_)) => {
-                    tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
-                }
-                Err(error) => {
-                    tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
-                    self.arm_deadline(&shop_id, Some(Timestamp(now.as_millis() + 200)));
-                }
+        let wakes: Vec<_> = due
+            .into_iter()
+            .map(|shop_id| {
+                let router = self.clone();
+                tokio::spawn(async move { router.wake_shop(shop_id, now).await })
+            })
+            .collect();
+        for wake in wakes {
+            let _ = wake.await;
+        }
+    }
+
+    async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
+        let woken = self
+            .with_shop(&shop_id, |state, now| {
+                state.advance_to(now);
+                Ok(())
+            })
+            .await;
+        match woken {
+            Ok(()) => {}
+            Err(RouterError::NotOwner(_)) => {
+                tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
+            }
+            Err(error) => {
+                tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
+                self.arm_deadline(&shop_id, Some(Timestamp(due_at.as_millis() + 200)));
             }
         }
     }

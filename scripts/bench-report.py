@@ -1,0 +1,50 @@
+"""Prints the benchmark's figures side by side, with the targets of issue 4.
+
+Usage: python3 scripts/bench-report.py OUT_DIR CORES
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+cores = sys.argv[2]
+fenliu = json.loads((out / "fenliu.json").read_text())
+baseline = json.loads((out / "baseline.json").read_text())
+hot = json.loads((out / "fenliu-hot-shop.json").read_text())
+memory = json.loads((out / "memory.json").read_text())
+drain = json.loads((out / "drain.txt").read_text().strip().splitlines()[-1])
+
+
+def lat(report, q):
+    return report["route_latency_ms"][q]
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+rows = [
+    ("Route decisions/s at 64 in flight", f'{fenliu["decisions_per_second"]:.0f}', f'{baseline["decisions_per_second"]:.0f}',
+     fenliu["decisions_per_second"] / baseline["decisions_per_second"], "≥ 0.9"),
+    ("Route p50 (ms)", f'{lat(fenliu, "p50"):.2f}', f'{lat(baseline, "p50"):.2f}', lat(fenliu, "p50") / lat(baseline, "p50"), ""),
+    ("Route p99 (ms)", f'{lat(fenliu, "p99"):.2f}', f'{lat(baseline, "p99"):.2f}', lat(fenliu, "p99") / lat(baseline, "p99"), "≤ 1.2"),
+    ("Route p99.9 (ms)", f'{lat(fenliu, "p99_9"):.2f}', f'{lat(baseline, "p99_9"):.2f}', lat(fenliu, "p99_9") / lat(baseline, "p99_9"), ""),
+]
+print()
+print(f"fenliu vs the speed-of-light chain — one run, {cores} cores shared by every process")
+print(f'{"":38} {"fenliu":>10} {"baseline":>10} {"ratio":>7}  target')
+for name, a, b, ratio, target in rows:
+    print(f"{name:38} {a:>10} {b:>10} {ratio:>7.2f}  {target}")
+throughput_ok = rows[0][3] >= 0.9
+p99_ok = rows[2][3] <= 1.2
+hot_ratio = hot["decisions_per_second"] / fenliu["decisions_per_second"]
+drain_ok = drain["p99_ms"] <= 5
+rss_mib = memory["rss_kib_after"] / 1024
+print()
+print(f'throughput ≥ 0.9 × baseline: {verdict(throughput_ok)}; p99 ≤ 1.2 × baseline: {verdict(p99_ok)}')
+print(f'one hot shop: {hot["decisions_per_second"]:.0f} decisions/s = {hot_ratio:.2f} × many shops (target ≥ 0.5: {verdict(hot_ratio >= 0.5)})')
+print(f'queued session assigned after its slot frees: p50 {drain["p50_ms"]} ms, p99 {drain["p99_ms"]} ms over {drain["samples"]} (target p99 ≤ 5 ms: {verdict(drain_ok)})')
+print(f'worker RSS with {memory["shops"]} shops of 20 accounts: {rss_mib:.0f} MiB (target ≤ 300 MB: {verdict(rss_mib * 1.048576 <= 300)})')
+errors = sum(e["count"] for e in fenliu["errors"]) + sum(e["count"] for e in baseline["errors"])
+print(f"errors during the load runs: {errors}")
