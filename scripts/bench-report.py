@@ -1,6 +1,6 @@
 """Prints the benchmark's figures side by side, with the targets of issue 4.
 
-Usage: python3 scripts/bench-report.py OUT_DIR CORES
+Usage: python3 scripts/bench-report.py OUT_DIR CORES [SERVER_THREADS]
 """
 import json
 import re
@@ -9,6 +9,7 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 cores = sys.argv[2]
+server_threads = sys.argv[3] if len(sys.argv) > 3 else "default"
 fenliu = json.loads((out / "fenliu.json").read_text())
 baseline = json.loads((out / "baseline.json").read_text())
 hot = json.loads((out / "fenliu-hot-shop.json").read_text())
@@ -32,7 +33,8 @@ rows = [
     ("Route p99.9 (ms)", f'{lat(fenliu, "p99_9"):.2f}', f'{lat(baseline, "p99_9"):.2f}', lat(fenliu, "p99_9") / lat(baseline, "p99_9"), ""),
 ]
 print()
-print(f"fenliu vs the speed-of-light chain — one run, {cores} cores shared by every process")
+print(f"fenliu vs the speed-of-light chain — one run, {cores} cores shared by every process,")
+print(f"{server_threads} runtime thread(s) per server process")
 print(f'{"":38} {"fenliu":>10} {"baseline":>10} {"ratio":>7}  target')
 for name, a, b, ratio, target in rows:
     print(f"{name:38} {a:>10} {b:>10} {ratio:>7.2f}  {target}")

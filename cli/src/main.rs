@@ -57,9 +57,12 @@ enum Command {
     BenchPopulate(bench_tools::PopulateArgs),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    fenliu_worker::runtime::build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => {
             telemetry::init_logging(false);

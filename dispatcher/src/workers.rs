@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use fenliu_worker::cluster::registry::{Member, Registry};
-use fenliu_worker::cluster::sharding::{owner_of, shard_of};
+use fenliu_worker::cluster::sharding::{ShardId, owner_of, shard_of};
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
 
@@ -68,6 +68,9 @@ pub struct ShardedWorkers {
     registry: Registry,
     members: RwLock<Vec<Member>>,
     channels: RwLock<HashMap<String, Channel>>,
+    /// Each shard's owner and the channel to it, rebuilt when the membership
+    /// changes, so a call costs one hash and one lookup.
+    routes: RwLock<Vec<Option<(Channel, String)>>>,
     refresh: Notify,
     /// When the membership was last read successfully.
     last_refresh: RwLock<Option<tokio::time::Instant>>,
@@ -80,6 +83,7 @@ impl ShardedWorkers {
             registry,
             members: RwLock::new(Vec::new()),
             channels: RwLock::new(HashMap::new()),
+            routes: RwLock::new(Vec::new()),
             refresh: Notify::new(),
             last_refresh: RwLock::new(None),
         })
@@ -98,13 +102,22 @@ impl ShardedWorkers {
 
     fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
         let shard = shard_of(shop_id, self.shard_count);
-        let members = self.members.read().expect("members lock");
-        let owner = owner_of(shard, members.iter().map(|m| m.worker_id.as_str()))?;
-        let member = members.iter().find(|m| m.worker_id == owner)?;
+        let routes = self.routes.read().expect("routes lock");
+        routes.get(shard.0 as usize).cloned().flatten()
+    }
+
+    /// Recomputes every shard's owner (rendezvous over `members`).
+    fn rebuild_routes(&self, members: &[Member]) {
         let channels = self.channels.read().expect("channels lock");
-        channels
-            .get(&member.address)
-            .map(|channel| (channel.clone(), member.worker_id.clone()))
+        let routes = (0..self.shard_count)
+            .map(|shard| {
+                let owner = owner_of(ShardId(shard), members.iter().map(|m| m.worker_id.as_str()))?;
+                let member = members.iter().find(|m| m.worker_id == owner)?;
+                let channel = channels.get(&member.address)?;
+                Some((channel.clone(), member.worker_id.clone()))
+            })
+            .collect();
+        *self.routes.write().expect("routes lock") = routes;
     }
 
     /// Reads the membership now.
@@ -129,8 +142,9 @@ impl ShardedWorkers {
         let count = members.len();
         *self.last_refresh.write().expect("refresh lock") = Some(tokio::time::Instant::now());
         let mut current = self.members.write().expect("members lock");
-        if *current != members {
+        if *current != members || self.routes.read().expect("routes lock").is_empty() {
             tracing::info!(workers = count, "worker membership changed");
+            self.rebuild_routes(&members);
         }
         *current = members;
         Ok(count)

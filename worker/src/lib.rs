@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod node;
 pub mod probes;
 pub mod router;
+pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -2411,6 +2411,13 @@ fn check_write_set_names_every_changed_entity(scenario: &Scenario) -> Result<(),
                 step.index
             );
         }
+        if before.counters() != after.counters() {
+            prop_assert!(
+                written.counters,
+                "step {}: the shop's counters moved but are not in the write set",
+                step.index
+            );
+        }
         let groups = |state: &ShopState| -> BTreeMap<GroupName, Group> {
             state
                 .groups()

@@ -94,6 +94,7 @@ fn full_write_set(shop: &ShopState) -> WriteSet {
         ..Default::default()
     };
     writes.accounts = shop.accounts().map(|a| a.id.clone()).collect();
+    writes.presence = writes.accounts.clone();
     writes.sessions = shop.sessions().map(|s| s.id).collect();
     writes.affinities = ["b1", "b2", "b3"]
         .iter()

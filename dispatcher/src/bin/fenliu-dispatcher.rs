@@ -12,7 +12,7 @@ struct Cli {
     config: DispatcherConfig,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    node::run(Cli::parse().config).await
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    fenliu_worker::runtime::build()?.block_on(node::run(cli.config))
 }

@@ -145,6 +145,7 @@ impl ShopState {
         }
         self.accounts.remove(id);
         self.write_set.accounts.insert(id.clone());
+        self.write_set.presence.insert(id.clone());
         // Its ended sessions close as usual, with no slot left to free.
         for session in self.sessions.values_mut() {
             if session.state == SessionState::Ended && session.account.as_ref() == Some(id) {

@@ -57,8 +57,13 @@ pub struct TimedEvent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteSet {
     pub settings: bool,
+    /// The shop's counters moved (a session was created, assigned or queued).
+    pub counters: bool,
     pub pool: bool,
     pub accounts: BTreeSet<AccountId>,
+    /// Accounts whose status or presence deadline changed (a subset of
+    /// `accounts`): presence is stored apart, as a key that expires by itself.
+    pub presence: BTreeSet<AccountId>,
     pub groups: BTreeSet<GroupName>,
     pub sessions: BTreeSet<SessionId>,
     pub queues: BTreeSet<QueueName>,

@@ -236,6 +236,7 @@ impl ShopState {
     ) -> SessionId {
         let id = SessionId(self.next_session_id);
         self.next_session_id += 1;
+        self.write_set.counters = true;
         let session = Session {
             id,
             buyer: buyer.clone(),
@@ -297,6 +298,7 @@ impl ShopState {
             self.write_set.accounts.insert(previous.clone());
         }
         self.assignment_seq += 1;
+        self.write_set.counters = true;
         let account = self.accounts.get_mut(account_id).expect("account exists");
         account.assigned += 1;
         account.last_assigned_seq = self.assignment_seq;
@@ -322,6 +324,7 @@ impl ShopState {
     /// Puts a session at the back of a queue (R14: first in, first out).
     pub(crate) fn enqueue(&mut self, id: SessionId, queue_name: QueueName, now: Timestamp) {
         self.enqueue_seq += 1;
+        self.write_set.counters = true;
         let seq = self.enqueue_seq;
         let session = self.sessions.get_mut(&id).expect("session exists");
         session.state = SessionState::Queued;
@@ -447,6 +450,7 @@ impl ShopState {
         let previous = account.status;
         account.status = status;
         self.write_set.accounts.insert(account_id.clone());
+        self.write_set.presence.insert(account_id.clone());
         if previous != status {
             self.emit(
                 now,

@@ -50,7 +50,7 @@ return {'ok', shop, redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4
 /// per write. ARGV: token, request record (empty when none), request TTL seconds,
 /// `create` (1: the shop must not exist yet), then per write (kind, a, b):
 /// `set` value px (0: no expiry), `del`, `hset` field value, `hdel` field,
-/// `sadd` member, `srem` member. Returns {status, detail}: `ok`, `fenced` fence,
+/// `sadd` member, `srem` member, `keep` (nothing: the key is only named). Returns {status, detail}: `ok`, `fenced` fence,
 /// `replay` record, `exists`, `missing`. The first write is always the shop record
 /// (KEYS[3]): an update of a shop whose record is gone (a Redis that restarted
 /// without its data) is refused rather than leaving a partial shop behind.
@@ -450,6 +450,15 @@ impl Write {
             b: ttl.to_string().into_bytes(),
         }
     }
+    /// Names a key without writing it.
+    fn keep(key: String) -> Write {
+        Write {
+            key,
+            kind: "keep",
+            a: Vec::new(),
+            b: Vec::new(),
+        }
+    }
     fn del(key: String) -> Write {
         Write {
             key,
@@ -488,8 +497,12 @@ fn until(deadline: Timestamp, now: Timestamp) -> u64 {
     deadline.as_millis().saturating_sub(now.as_millis())
 }
 
-/// The Redis writes for what a call changed. The shop record (settings and
-/// counters) is written every time: the counters move with most calls.
+/// The Redis writes for what a call changed.
+///
+/// The shop record (settings and counters) comes first when it changed; when it
+/// did not (a message joining an open session, a heartbeat), the first key is
+/// still the shop record, with a `keep` write that only names it, because the
+/// script checks the shop exists through its first written key.
 fn writes_for(
     state: &ShopState,
     changed: &WriteSet,
@@ -497,35 +510,42 @@ fn writes_for(
     now: Timestamp,
 ) -> Vec<Write> {
     let mut writes = Vec::new();
-    let record = records::shop_record(
-        state.shop_id(),
-        state.profile(),
-        state.main_account(),
-        state.settings(),
-        state.counters(),
-    );
-    writes.push(Write::set(keys.shop(), encode(&record), None));
+    if changed.settings || changed.counters {
+        let record = records::shop_record(
+            state.shop_id(),
+            state.profile(),
+            state.main_account(),
+            state.settings(),
+            state.counters(),
+        );
+        writes.push(Write::set(keys.shop(), encode(&record), None));
+    } else {
+        writes.push(Write::keep(keys.shop()));
+    }
     for account_id in &changed.accounts {
         match state.account(account_id) {
-            Some(account) => {
-                writes.push(Write::hset(
-                    keys.accounts(),
-                    account_id.0.clone(),
-                    encode(&records::account_record(account)),
-                ));
-                match (account.status.is_logged_in(), account.presence_expires_at) {
-                    (true, Some(expires)) => writes.push(Write::set(
-                        keys.presence(account_id.as_str()),
-                        b"1".to_vec(),
-                        Some(until(expires, now)),
-                    )),
-                    _ => writes.push(Write::del(keys.presence(account_id.as_str()))),
-                }
-            }
-            None => {
-                writes.push(Write::hdel(keys.accounts(), account_id.0.clone()));
-                writes.push(Write::del(keys.presence(account_id.as_str())));
-            }
+            Some(account) => writes.push(Write::hset(
+                keys.accounts(),
+                account_id.0.clone(),
+                encode(&records::account_record(account)),
+            )),
+            None => writes.push(Write::hdel(keys.accounts(), account_id.0.clone())),
+        }
+    }
+    // Presence only where it changed: an assignment changes an account's
+    // counters, not how long it stays logged in.
+    for account_id in &changed.presence {
+        let presence = state
+            .account(account_id)
+            .filter(|account| account.status.is_logged_in())
+            .and_then(|account| account.presence_expires_at);
+        match presence {
+            Some(expires) => writes.push(Write::set(
+                keys.presence(account_id.as_str()),
+                b"1".to_vec(),
+                Some(until(expires, now)),
+            )),
+            None => writes.push(Write::del(keys.presence(account_id.as_str()))),
         }
     }
     for group in &changed.groups {
