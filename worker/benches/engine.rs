@@ -16,33 +16,44 @@
 //!   slot to the oldest waiting buyer (R15 then R14).
 //!
 //! The shops (see [`build_routing_shop`]) are KUAISHOU shops in BASIC mode (except the
-//! group one): every account CUSTOMER_SERVICE and ONLINE, with a history of
-//! `PAST_PER_ACCOUNT` closed sessions per account (so the buyer, affinity, session
-//! and request-id maps are populated as in a shop that has been working for a while),
-//! one ENDED session per account still in its 20-minute close delay, and
-//! `OPEN_PER_ACCOUNT` open sessions per account.
+//! group one): every account CUSTOMER_SERVICE and ONLINE with a capacity of 500 (so
+//! none fills), a history of `PAST_PER_ACCOUNT` closed sessions per account (so the
+//! affinity, session and request-id maps are populated as in a shop that has been
+//! working for a while), one ENDED session per account still in its 20-minute close
+//! delay, and `OPEN_PER_ACCOUNT` open sessions per account.
 //!
-//! How state changes are kept out of the figures: every measured call mutates the
-//! shop (a route assigns a session, an end closes one and drains the queue). Each
-//! benchmark therefore works on a clone of its prepared shop, makes at most
-//! `per_copy` calls on that clone and then replaces it by a fresh clone. Only the
-//! engine call itself is inside the timer ([`Copies::run`] reads the clock right
-//! before and right after it, ~25 ns of overhead on a TSC clock); building the
-//! request, dropping the answer, taking the events and the write set (as the server
-//! does after every call) and re-cloning the shop are outside it. Since at most
-//! `per_copy` calls land on one clone, the shop cannot drift far from its prepared
-//! shape, and no account can fill up (capacity 500, at most 4 + 1000 / 10 occupied).
+//! How the state changes are kept out of the figures, without letting the shop grow
+//! or drift: the shop is kept *running* in virtual time ([`Running`]). Before each
+//! measured call, outside the timer, the clock moves on by one step (the close delay
+//! divided by the number of accounts, i.e. one new buyer per account per close
+//! delay), the accounts send their heartbeats and whatever fell due happens (close
+//! delays run out, old request ids and closed sessions are forgotten), as the
+//! server's timer would do. Then only the engine call is timed ([`timed`] reads the
+//! clock right before and right after it: ~25 ns of overhead on a TSC clock).
+//! After it, outside the timer, the events and write set are taken (as the server
+//! does after every call), and the routed session is ended at once, so it holds its
+//! slot for the close delay and then frees it. The shop thus stays in a steady
+//! state: about `OPEN_PER_ACCOUNT` + 1 occupied slots per account, bounded maps,
+//! and no clone of the shop between the measured calls (one per benchmark, before
+//! it starts). Cloning a prepared shop per batch was tried first and rejected: each
+//! clone's hash maps start at the same load, so every clone paid the same rehash
+//! again, which a running shop pays once.
+//!
+//! `drain_on_slot_free` runs the same way: it ends the longest-held session (timed:
+//! the end, the close with delay 0, and the drain), then a new buyer joins the back
+//! of the queue (untimed), so the shop stays full with a constant queue.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hint::black_box;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use fenliu_worker::engine::{
-    AccountConfig, AccountId, AccountStatus, AccountUpsert, BuyerId, GroupName, GroupUpsert,
-    OrderStatus, Profile, QueueName, RequestId, RouteOutcome, RouteReason, RouteRequest,
-    RoutingMode, SessionId, SettingsPatch, ShopId, ShopSettings, ShopState, Timestamp,
+    AccountConfig, AccountId, AccountStatus, AccountUpsert, AssignCause, BuyerId, GroupName,
+    GroupUpsert, OrderStatus, Profile, QueueName, RequestId, Role, RouteOutcome, RouteReason,
+    RouteRequest, RoutingMode, SessionId, SettingsPatch, ShopEvent, ShopId, ShopSettings,
+    ShopState, Timestamp,
 };
 
 /// Shop sizes, in customer-service accounts.
@@ -57,8 +68,8 @@ const OPEN_PER_ACCOUNT: usize = 3;
 const LARGE_CAPACITY: u32 = 500;
 /// Capacity of each account in the draining shop, which starts full.
 const DRAIN_CAPACITY: u32 = 3;
-/// At most this many measured calls on one clone of a prepared shop.
-const MAX_CALLS_PER_COPY: usize = 1000;
+/// How often the accounts' apps send a heartbeat (the presence TTL is 60 s).
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
 
 const SAMPLE_SIZE: usize = 30;
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -66,8 +77,8 @@ const MEASUREMENT: Duration = Duration::from_secs(2);
 
 /// When the shops are built.
 const SETUP_TIME: Timestamp = Timestamp(1_760_000_000_000);
-/// When the measured calls happen: one second later, well within the accounts'
-/// 60-second presence, and before any close delay runs out.
+/// When the replays happen: one second later, well within the accounts' 60-second
+/// presence and the request's retention.
 const CALL_TIME: Timestamp = Timestamp(SETUP_TIME.0 + 1_000);
 
 // ------------------------------------------------------------------ shops
@@ -110,9 +121,7 @@ impl ShopBuilder {
                 id: account_id(index),
                 config: AccountConfig {
                     display_name: format!("Agent {index}"),
-                    roles: [fenliu_worker::engine::Role::CustomerService]
-                        .into_iter()
-                        .collect(),
+                    roles: [Role::CustomerService].into_iter().collect(),
                     non_routing: false,
                     max_concurrent: Some(capacity),
                     pool_permission: false,
@@ -240,7 +249,7 @@ fn build_routing_shop(accounts: usize, mode: RoutingMode) -> RoutingShop {
         .map(|a| a.occupancy())
         .collect();
     eprintln!(
-        "built a {mode:?} shop of {accounts} accounts in {:.1?}: {} sessions held, \
+        "built a {mode:?} shop of {accounts} accounts in {:.1?}: {} sessions stored, \
          occupancy {}..={} per account, {} buyers with an affinity",
         started.elapsed(),
         state.sessions().count(),
@@ -261,7 +270,6 @@ struct DrainingShop {
     state: ShopState,
     /// ASSIGNED sessions, spread over the accounts in turn.
     assigned: Vec<SessionId>,
-    waiting: usize,
 }
 
 fn build_draining_shop(accounts: usize) -> DrainingShop {
@@ -281,17 +289,13 @@ fn build_draining_shop(accounts: usize) -> DrainingShop {
         assert_eq!(outcome.reason, RouteReason::Queued, "{outcome:?}");
     }
     let state = shop.finish();
+    assert_eq!(queue_len(&state), waiting);
     eprintln!(
-        "built a draining shop of {accounts} accounts in {:.1?}: {} assigned, {} waiting",
+        "built a draining shop of {accounts} accounts in {:.1?}: {} assigned, {waiting} waiting",
         started.elapsed(),
         assigned.len(),
-        waiting,
     );
-    DrainingShop {
-        state,
-        assigned,
-        waiting,
-    }
+    DrainingShop { state, assigned }
 }
 
 fn queue_len(state: &ShopState) -> usize {
@@ -304,57 +308,84 @@ fn queue_len(state: &ShopState) -> usize {
 
 // ------------------------------------------------------------------ measuring
 
-/// A prepared shop and the clone the measured calls mutate.
-struct Copies {
-    base: ShopState,
-    current: ShopState,
-    per_copy: usize,
-    /// Calls made on `current`.
-    used: usize,
-    /// Calls made in all, for unique request ids.
-    calls: u64,
+/// A prepared shop kept running in virtual time while it is measured.
+struct Running {
+    state: ShopState,
+    /// Its customer-service accounts, all ONLINE, kept so by heartbeats.
+    accounts: Vec<AccountId>,
+    /// Virtual time between two measured calls: the close delay spread over the
+    /// accounts, so that each account has about one ENDED session at any time.
+    step: Duration,
+    now: Timestamp,
+    next_heartbeat: Timestamp,
+    /// Requests made, for unique buyer and request ids.
+    requests: u64,
 }
 
-impl Copies {
-    fn new(base: ShopState, per_copy: usize) -> Self {
-        assert!(per_copy > 0);
-        Copies {
-            current: base.clone(),
-            base,
-            per_copy,
-            used: 0,
-            calls: 0,
+impl Running {
+    fn new(state: ShopState) -> Self {
+        let accounts: Vec<AccountId> = state
+            .accounts()
+            .filter(|a| a.status == AccountStatus::Online)
+            .map(|a| a.id.clone())
+            .collect();
+        let close_delay = ShopSettings::for_profile(Profile::Kuaishou).close_delay;
+        let step_ms = close_delay.as_millis() / accounts.len() as u128;
+        let now = state.clock();
+        Running {
+            state,
+            accounts,
+            step: Duration::from_millis(u64::try_from(step_ms).unwrap().max(1)),
+            now,
+            next_heartbeat: now.plus(HEARTBEAT_INTERVAL),
+            requests: 0,
         }
     }
 
-    /// Makes `iters` calls and returns the time spent in `measure` alone.
-    /// `prepare(used, calls)` builds the call's input outside the timer: `used` is
-    /// the number of calls already made on the current clone. Never inlined, so
-    /// that a profiler can collect inside it alone (`--toggle-collect='*Copies*run*'`).
-    #[inline(never)]
-    fn run<I, O>(
-        &mut self,
-        iters: u64,
-        mut prepare: impl FnMut(usize, u64) -> I,
-        mut measure: impl FnMut(&mut ShopState, &I) -> O,
-    ) -> Duration {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            if self.used == self.per_copy {
-                self.current = self.base.clone();
-                self.used = 0;
-            }
-            let input = prepare(self.used, self.calls);
-            let started = Instant::now();
-            let output = measure(&mut self.current, black_box(&input));
-            total += started.elapsed();
-            black_box(output);
-            settle(&mut self.current);
-            self.used += 1;
-            self.calls += 1;
+    /// Moves virtual time one step on, outside the timer, as the server's clock and
+    /// deadline timer do between two calls: the accounts' apps send heartbeats, due
+    /// close delays run out (R15, R14), old affinities and records are forgotten.
+    fn tick(&mut self) -> Timestamp {
+        let next = self.now.plus(self.step);
+        while self.next_heartbeat <= next {
+            self.state
+                .heartbeat(&self.accounts, self.next_heartbeat)
+                .unwrap();
+            self.next_heartbeat = self.next_heartbeat.plus(HEARTBEAT_INTERVAL);
         }
-        total
+        self.state.advance_to(next);
+        settle(&mut self.state);
+        self.now = next;
+        next
     }
+
+    fn new_buyer(&mut self, order_status: OrderStatus) -> RouteRequest {
+        self.requests += 1;
+        request(
+            format!("new-{}", self.requests),
+            format!("req-{}", self.requests),
+            order_status,
+        )
+    }
+
+    /// The agent finishes the session at once (outside the timer): it stays ENDED,
+    /// holding its slot, for the 20-minute close delay.
+    fn end(&mut self, session: SessionId) {
+        self.state.end_session(session, None, self.now).unwrap();
+        settle(&mut self.state);
+    }
+}
+
+/// Adds the time `call` takes to `total`. Only the engine call is inside the timer;
+/// its answer is dropped after it. Never inlined, so that a profiler can collect
+/// inside it alone (`valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect='engine::timed*'`).
+#[inline(never)]
+fn timed<O>(total: &mut Duration, call: impl FnOnce() -> O) -> O {
+    let started = Instant::now();
+    let output = black_box(call());
+    *total += started.elapsed();
+    output
 }
 
 /// Nanoseconds per call of each criterion sample, by benchmark id. The last
@@ -372,38 +403,31 @@ fn record(id: &str, iters: u64, total: Duration) -> Duration {
     total
 }
 
+fn basic_shop(shops: &mut BTreeMap<usize, RoutingShop>, accounts: usize) -> &RoutingShop {
+    shops
+        .entry(accounts)
+        .or_insert_with(|| build_routing_shop(accounts, RoutingMode::Basic))
+}
+
 fn route_new_buyer(c: &mut Criterion, shops: &mut BTreeMap<usize, RoutingShop>) {
     let mut group = c.benchmark_group("route_new_buyer");
     for accounts in SIZES {
         let id = format!("route_new_buyer/{accounts}");
-        let mut copies = None;
+        let mut running = None;
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, &n| {
-            let copies = copies.get_or_insert_with(|| {
-                let shop = shops
-                    .entry(n)
-                    .or_insert_with(|| build_routing_shop(n, RoutingMode::Basic));
-                let mut probe = shop.state.clone();
-                let outcome = probe
-                    .route(
-                        &request("probe".into(), "probe".into(), OrderStatus::NoActiveOrder),
-                        CALL_TIME,
-                    )
-                    .unwrap();
-                assert_eq!(outcome.reason, RouteReason::Even, "{outcome:?}");
-                Copies::new(shop.state.clone(), MAX_CALLS_PER_COPY)
-            });
+            let shop =
+                running.get_or_insert_with(|| Running::new(basic_shop(shops, n).state.clone()));
             b.iter_custom(|iters| {
-                let total = copies.run(
-                    iters,
-                    |_, call| {
-                        request(
-                            format!("new-{call}"),
-                            format!("req-new-{call}"),
-                            OrderStatus::NoActiveOrder,
-                        )
-                    },
-                    |state, request| state.route(request, CALL_TIME),
-                );
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let now = shop.tick();
+                    let request = shop.new_buyer(OrderStatus::NoActiveOrder);
+                    let state = &mut shop.state;
+                    let outcome = timed(&mut total, || state.route(&request, now)).unwrap();
+                    assert_eq!(outcome.reason, RouteReason::Even);
+                    settle(&mut shop.state);
+                    shop.end(outcome.session.id);
+                }
                 record(&id, iters, total)
             });
         });
@@ -415,42 +439,29 @@ fn route_returning_buyer(c: &mut Criterion, shops: &mut BTreeMap<usize, RoutingS
     let mut group = c.benchmark_group("route_returning_buyer");
     for accounts in SIZES {
         let id = format!("route_returning_buyer/{accounts}");
-        let mut prepared = None;
+        let mut running = None;
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, &n| {
-            let (copies, past_buyers) = prepared.get_or_insert_with(|| {
-                let shop = shops
-                    .entry(n)
-                    .or_insert_with(|| build_routing_shop(n, RoutingMode::Basic));
-                let buyers = shop.past_buyers.clone();
-                let mut probe = shop.state.clone();
-                let outcome = probe
-                    .route(
-                        &request(
-                            buyers[0].0.clone(),
-                            "probe".into(),
-                            OrderStatus::NoActiveOrder,
-                        ),
-                        CALL_TIME,
-                    )
-                    .unwrap();
-                assert_eq!(outcome.reason, RouteReason::Affinity, "{outcome:?}");
-                // Each past buyer returns once per clone: after that they have an
-                // open session and would be R1.
-                let per_copy = buyers.len().min(MAX_CALLS_PER_COPY);
-                (Copies::new(shop.state.clone(), per_copy), buyers)
+            let (shop, past_buyers, next) = running.get_or_insert_with(|| {
+                let prepared = basic_shop(shops, n);
+                let past_buyers = prepared.past_buyers.clone();
+                (Running::new(prepared.state.clone()), past_buyers, 0)
             });
             b.iter_custom(|iters| {
-                let total = copies.run(
-                    iters,
-                    |used, call| {
-                        request(
-                            past_buyers[used].0.clone(),
-                            format!("req-back-{call}"),
-                            OrderStatus::NoActiveOrder,
-                        )
-                    },
-                    |state, request| state.route(request, CALL_TIME),
-                );
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let now = shop.tick();
+                    // Past buyers come back in turn; by their next turn (10 per
+                    // account later, 200 min of virtual time) the session they
+                    // had has closed, and their affinity has been renewed.
+                    let mut request = shop.new_buyer(OrderStatus::NoActiveOrder);
+                    request.buyer = past_buyers[*next % past_buyers.len()].clone();
+                    *next += 1;
+                    let state = &mut shop.state;
+                    let outcome = timed(&mut total, || state.route(&request, now)).unwrap();
+                    assert_eq!(outcome.reason, RouteReason::Affinity);
+                    settle(&mut shop.state);
+                    shop.end(outcome.session.id);
+                }
                 record(&id, iters, total)
             });
         });
@@ -464,25 +475,18 @@ fn route_replay(c: &mut Criterion, shops: &mut BTreeMap<usize, RoutingShop>) {
         let id = format!("route_replay/{accounts}");
         let mut prepared = None;
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, &n| {
-            let (copies, answered) = prepared.get_or_insert_with(|| {
-                let shop = shops
-                    .entry(n)
-                    .or_insert_with(|| build_routing_shop(n, RoutingMode::Basic));
-                let mut probe = shop.state.clone();
-                let outcome = probe.route(&shop.answered, CALL_TIME).unwrap();
-                assert!(outcome.replayed, "{outcome:?}");
-                // A replay changes nothing, so one clone serves the whole run.
-                (
-                    Copies::new(shop.state.clone(), usize::MAX),
-                    shop.answered.clone(),
-                )
+            // A replay changes nothing and the clock stays put (the request must stay
+            // within its retention), so the shop is used as it is.
+            let (state, answered) = prepared.get_or_insert_with(|| {
+                let shop = basic_shop(shops, n);
+                (shop.state.clone(), shop.answered.clone())
             });
             b.iter_custom(|iters| {
-                let total = copies.run(
-                    iters,
-                    |_, _| (),
-                    |state, ()| state.route(answered, CALL_TIME),
-                );
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let outcome = timed(&mut total, || state.route(answered, CALL_TIME)).unwrap();
+                    assert!(outcome.replayed);
+                }
                 record(&id, iters, total)
             });
         });
@@ -494,28 +498,23 @@ fn route_group_mode(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_group_mode");
     for accounts in SIZES {
         let id = format!("route_group_mode/{accounts}");
-        let mut copies = None;
+        let mut running = None;
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, &n| {
-            let copies = copies.get_or_insert_with(|| {
-                let shop = build_routing_shop(n, RoutingMode::Group);
-                for status in OrderStatus::ALL {
-                    let mut probe = shop.state.clone();
-                    let outcome = probe
-                        .route(&request("probe".into(), "probe".into(), status), CALL_TIME)
-                        .unwrap();
-                    assert_eq!(outcome.reason, RouteReason::Group, "{outcome:?}");
-                }
-                Copies::new(shop.state, MAX_CALLS_PER_COPY)
+            let shop = running.get_or_insert_with(|| {
+                Running::new(build_routing_shop(n, RoutingMode::Group).state)
             });
             b.iter_custom(|iters| {
-                let total = copies.run(
-                    iters,
-                    |_, call| {
-                        let status = OrderStatus::ALL[(call % 6) as usize];
-                        request(format!("new-{call}"), format!("req-new-{call}"), status)
-                    },
-                    |state, request| state.route(request, CALL_TIME),
-                );
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let now = shop.tick();
+                    let status = OrderStatus::ALL[shop.requests as usize % OrderStatus::ALL.len()];
+                    let request = shop.new_buyer(status);
+                    let state = &mut shop.state;
+                    let outcome = timed(&mut total, || state.route(&request, now)).unwrap();
+                    assert_eq!(outcome.reason, RouteReason::Group);
+                    settle(&mut shop.state);
+                    shop.end(outcome.session.id);
+                }
                 record(&id, iters, total)
             });
         });
@@ -527,36 +526,48 @@ fn drain_on_slot_free(c: &mut Criterion) {
     let mut group = c.benchmark_group("drain_on_slot_free");
     for accounts in SIZES {
         let id = format!("drain_on_slot_free/{accounts}");
-        let mut prepared = None;
+        let mut running = None;
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, &n| {
-            let (copies, assigned) = prepared.get_or_insert_with(|| {
-                let shop = build_draining_shop(n);
-                let mut probe = shop.state.clone();
-                let before = queue_len(&probe);
-                let freed = probe.account(&account_id(0)).unwrap().occupancy();
-                probe
-                    .end_session(shop.assigned[0], None, CALL_TIME)
-                    .unwrap();
-                assert_eq!(queue_len(&probe), before - 1);
-                assert_eq!(probe.account(&account_id(0)).unwrap().occupancy(), freed);
-                // Each call drains one waiting buyer; a clone serves until its queue
-                // is empty (and ends each assigned session at most once).
-                let per_copy = shop
-                    .waiting
-                    .min(shop.assigned.len())
-                    .min(MAX_CALLS_PER_COPY);
-                (Copies::new(shop.state, per_copy), shop.assigned)
+            let (shop, assigned) = running.get_or_insert_with(|| {
+                let prepared = build_draining_shop(n);
+                (
+                    Running::new(prepared.state),
+                    prepared.assigned.into_iter().collect::<VecDeque<_>>(),
+                )
             });
             b.iter_custom(|iters| {
-                let total = copies.run(
-                    iters,
-                    |used, _| assigned[used],
-                    |state, session| {
-                        state
-                            .end_session(*session, None, CALL_TIME)
-                            .map(|ended| ended.id)
-                    },
-                );
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let now = shop.tick();
+                    // The longest-held session ends; its slot goes to the oldest
+                    // waiting buyer at once.
+                    let ending = assigned.pop_front().unwrap();
+                    let state = &mut shop.state;
+                    timed(&mut total, || {
+                        state.end_session(ending, None, now).map(|ended| ended.id)
+                    })
+                    .unwrap();
+                    let drained = shop
+                        .state
+                        .take_events()
+                        .into_iter()
+                        .find_map(|timed| match timed.event {
+                            ShopEvent::SessionAssigned {
+                                session,
+                                cause: AssignCause::Queue { .. },
+                                ..
+                            } => Some(session),
+                            _ => None,
+                        })
+                        .expect("the freed slot drains the queue");
+                    assigned.push_back(drained);
+                    settle(&mut shop.state);
+                    // A new buyer joins the back of the queue, so it keeps its length.
+                    let request = shop.new_buyer(OrderStatus::NoActiveOrder);
+                    let outcome = shop.state.route(&request, now).unwrap();
+                    assert_eq!(outcome.reason, RouteReason::Queued);
+                    settle(&mut shop.state);
+                }
                 record(&id, iters, total)
             });
         });
