@@ -7,43 +7,56 @@
 //! session, the most even such account (R9) takes the oldest one it may serve.
 
 use super::distribution::pick_even;
-use super::model::{Account, AssignCause, QueueName, SessionId, Timestamp};
+use super::model::{Account, AccountId, AssignCause, QueueName, SessionId, Timestamp};
 use super::settings::RoutingMode;
 use super::state::ShopState;
 
 impl ShopState {
     /// Assigns waiting sessions to accounts with free slots until none can be.
+    ///
+    /// The accounts able to take a session are listed once: an assignment changes
+    /// only its own account (which leaves the list when full), and changes no
+    /// one's availability, so the list stays true while the queues drain.
     pub(crate) fn drain_queues(&mut self, now: Timestamp) {
-        while !self.queues.is_empty() {
-            let Some((session, account)) = self.next_from_queue() else {
+        if self.queues.is_empty() {
+            return;
+        }
+        let mut ready: Vec<AccountId> = self
+            .accounts
+            .values()
+            .filter(|a| a.is_available() && self.has_free_slot(a))
+            .map(|a| a.id.clone())
+            .collect();
+        while !self.queues.is_empty() && !ready.is_empty() {
+            let Some((session, account)) = self.next_from_queue(&mut ready) else {
                 return;
             };
             let from = self.sessions[&session]
                 .queue
                 .expect("queued session has a queue");
             self.assign(session, &account, AssignCause::Queue { from }, now);
+            let still_free = self
+                .accounts
+                .get(&account)
+                .is_some_and(|a| self.has_free_slot(a));
+            if !still_free {
+                ready.retain(|id| *id != account);
+            }
         }
     }
 
-    /// The next (session, account) pair R14 makes, if any.
-    fn next_from_queue(&self) -> Option<(SessionId, super::model::AccountId)> {
-        let mut ready: Vec<&Account> = self
-            .accounts
-            .values()
-            .filter(|a| a.is_available() && self.has_free_slot(a))
-            .collect();
-        // Serve accounts in the order an even pick would choose them.
+    /// The next (session, account) pair R14 makes, if any: accounts are tried in
+    /// the order an even pick would choose them; those that may serve no waiting
+    /// session leave `ready`.
+    fn next_from_queue(&self, ready: &mut Vec<AccountId>) -> Option<(SessionId, AccountId)> {
         while !ready.is_empty() {
-            let account = pick_even(
-                self.settings.distribution,
-                ready.iter().copied(),
-                self.seed(),
-            )?;
+            let candidates = ready.iter().filter_map(|id| self.accounts.get(id));
+            let account = pick_even(self.settings.distribution, candidates, self.seed())?;
             if let Some(session) = self.oldest_servable_by(account) {
                 return Some((session, account.id.clone()));
             }
             let id = account.id.clone();
-            ready.retain(|a| a.id != id);
+            ready.retain(|a| *a != id);
         }
         None
     }

@@ -262,7 +262,13 @@ impl ShopState {
         if let Some(queue_name) = from_queue
             && let Some(queue) = self.queues.get_mut(&queue_name)
         {
-            queue.retain(|queued| *queued != id);
+            // Sessions leave queues from the front (R14) far more often than
+            // from the middle (a buyer giving up): no scan for those.
+            if queue.front() == Some(&id) {
+                queue.pop_front();
+            } else {
+                queue.retain(|queued| *queued != id);
+            }
             if queue.is_empty() {
                 self.queues.remove(&queue_name);
             }
