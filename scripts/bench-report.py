@@ -15,6 +15,7 @@ baseline = json.loads((out / "baseline.json").read_text())
 hot = json.loads((out / "fenliu-hot-shop.json").read_text())
 memory = json.loads((out / "memory.json").read_text())
 drain = json.loads((out / "drain.txt").read_text().strip().splitlines()[-1])
+burst = json.loads((out / "drain-burst.txt").read_text().strip().splitlines()[-1])
 
 
 def lat(report, q):
@@ -47,6 +48,7 @@ print()
 print(f'throughput ≥ 0.9 × baseline: {verdict(throughput_ok)}; p99 ≤ 1.2 × baseline: {verdict(p99_ok)}')
 print(f'one hot shop: {hot["decisions_per_second"]:.0f} decisions/s = {hot_ratio:.2f} × many shops (target ≥ 0.5: {verdict(hot_ratio >= 0.5)})')
 print(f'queued session assigned after its slot frees: p50 {drain["p50_ms"]} ms, p99 {drain["p99_ms"]} ms over {drain["samples"]} (target p99 ≤ 5 ms: {verdict(drain_ok)})')
+print(f'  … when 100 shops free a slot in the same millisecond: p50 {burst["p50_ms"]} ms, p99 {burst["p99_ms"]} ms')
 print(f'worker RSS with {memory["shops"]} shops of 20 accounts: {rss_mib:.0f} MiB (target ≤ 300 MB: {verdict(rss_mib * 1.048576 <= 300)})')
 errors = sum(e["count"] for e in fenliu["errors"]) + sum(e["count"] for e in baseline["errors"])
 print(f"errors during the load runs: {errors}")

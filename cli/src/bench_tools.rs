@@ -5,7 +5,10 @@
 //!   once; each round ends a session with a one-second close delay while a buyer
 //!   waits, and the delay is measured from the session's `closes_at_ms` to the
 //!   moment the `SessionAssigned` (cause QUEUE) event reaches this client — an
-//!   upper bound, since it includes the event's trip through the dispatcher.
+//!   upper bound, since it includes the event's trip through the dispatcher. The
+//!   shops start spread over one second, so that their slots free at different
+//!   moments, as they do in a real deployment, rather than all in one
+//!   millisecond (`--burst` measures that case instead).
 //! - `fenliu bench-populate`: creates shops with accounts online, so that a
 //!   worker's memory can be read with them all loaded.
 
@@ -29,6 +32,9 @@ pub struct DrainArgs {
     /// Rounds per shop (each takes a little over a second).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Start every shop at once, so that all slots free in the same millisecond.
+    #[arg(long)]
+    pub burst: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,7 +116,13 @@ async fn route(
 }
 
 /// One shop's rounds: returns the delays in milliseconds.
-async fn drain_rounds(addr: String, shop: String, rounds: usize) -> anyhow::Result<Vec<u64>> {
+async fn drain_rounds(
+    addr: String,
+    shop: String,
+    rounds: usize,
+    start_after: Duration,
+) -> anyhow::Result<Vec<u64>> {
+    tokio::time::sleep(start_after).await;
     let mut client = connect(&addr).await?;
     one_slot_shop(&mut client, &shop).await?;
     let mut events = client
@@ -162,12 +174,19 @@ async fn drain_rounds(addr: String, shop: String, rounds: usize) -> anyhow::Resu
 
 pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let run = wall_clock_ms();
+    let spread_ms = if args.burst {
+        0
+    } else {
+        1000 / args.shops.max(1) as u64
+    };
     let tasks: Vec<_> = (0..args.shops)
         .map(|n| {
+            let start_after = Duration::from_millis(spread_ms * n as u64);
             tokio::spawn(drain_rounds(
                 args.addr.clone(),
                 format!("drain-{run}-{n}"),
                 args.rounds,
+                start_after,
             ))
         })
         .collect();

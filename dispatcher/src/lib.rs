@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use fenliu_proto::v1::routing_server::RoutingServer;
 use fenliu_worker::probes;
-use fenliu_worker::server::ShutdownSignal;
+use fenliu_worker::server::{ShutdownSignal, incoming};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;
 
@@ -66,7 +65,7 @@ pub async fn serve_with(
     ));
     let result = tonic::transport::Server::builder()
         .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;
             tracing::info!("dispatcher draining");
             raise_stopping();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 use tonic::service::RoutesBuilder;
@@ -75,6 +75,13 @@ where
     ReceiverStream::new(receiver)
 }
 
+/// The connections accepted on `listener`, with Nagle's algorithm off: a gRPC
+/// answer is small and must leave at once, not wait for the peer's delayed ACK
+/// (a 40 ms stall). tonic does this itself only when it binds the listener.
+pub fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// A router on the embedded (in-memory) default with the wall clock.
 pub fn embedded_router() -> Arc<Router> {
     Router::new(
@@ -125,7 +132,7 @@ pub async fn serve_worker(
     ));
     let result = tonic::transport::Server::builder()
         .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;
             tracing::info!("worker draining");
             raise_stopping();
