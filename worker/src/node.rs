@@ -14,20 +14,74 @@ use crate::store::redis_store::RedisConnection;
 use crate::{server, telemetry};
 use anyhow::{Context, bail};
 
+/// What every node of a deployment must agree on: where the shared state is,
+/// under which key namespace, and how many shards there are. Shared by the
+/// worker's and the dispatcher's configuration.
+#[derive(Debug, clap::Args)]
+pub struct ClusterOptions {
+    /// Redis holding the shared state: one URL, or several comma-separated seed
+    /// nodes of a Redis Cluster. Without it, a worker keeps its state in memory
+    /// and a dispatcher forwards to --worker-url.
+    #[arg(long, env = "FENLIU_REDIS_URL", value_delimiter = ',')]
+    pub redis_url: Vec<String>,
+    /// First part of every Redis key, so that several deployments can share a
+    /// Redis; every node of one deployment must use the same.
+    #[arg(long, env = "FENLIU_REDIS_NAMESPACE", default_value = "fenliu")]
+    pub redis_namespace: String,
+    /// How long a Redis call may take before it fails as UNAVAILABLE, in ms.
+    #[arg(long, env = "FENLIU_REDIS_TIMEOUT_MS", default_value_t = 500)]
+    pub redis_timeout_ms: u64,
+    /// Number of virtual shards; must be the same on every node, for the life of
+    /// the deployment.
+    #[arg(long, env = "FENLIU_SHARDS", default_value_t = 1024)]
+    pub shards: u32,
+}
+
+impl ClusterOptions {
+    /// Refuses options that cannot work, naming the flag.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(1..=65536).contains(&self.shards) {
+            bail!(
+                "--shards (FENLIU_SHARDS) must be between 1 and 65536, got {}",
+                self.shards
+            );
+        }
+        if self.redis_timeout_ms == 0 {
+            bail!("--redis-timeout-ms (FENLIU_REDIS_TIMEOUT_MS) must be above 0");
+        }
+        for url in &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("--redis-url (FENLIU_REDIS_URL): {url:?} is not a redis:// or rediss:// URL");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a Redis is configured (else: the embedded default).
+    pub fn uses_redis(&self) -> bool {
+        !self.redis_url.is_empty()
+    }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    /// Connects to the configured Redis.
+    pub async fn connect(&self) -> anyhow::Result<RedisConnection> {
+        RedisConnection::connect(&self.redis_url, self.redis_timeout())
+            .await
+            .with_context(|| format!("--redis-url {}: cannot connect", self.redis_url.join(",")))
+    }
+}
+
 /// The worker's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
 pub struct WorkerConfig {
     /// Address to serve fenliu.v1.Routing on.
     #[arg(long, env = "FENLIU_LISTEN", default_value = "127.0.0.1:50061")]
     pub listen: SocketAddr,
-    /// Redis holding the shared state: one URL, or several comma-separated seed
-    /// nodes of a Redis Cluster. Without it, state stays in this process.
-    #[arg(long, env = "FENLIU_REDIS_URL", value_delimiter = ',')]
-    pub redis_url: Vec<String>,
-    /// Number of virtual shards; must be the same on every node, for the life of
-    /// the deployment.
-    #[arg(long, env = "FENLIU_SHARDS", default_value_t = 1024)]
-    pub shards: u32,
+    #[command(flatten)]
+    pub cluster: ClusterOptions,
     /// This worker's id in the membership (default: $HOSTNAME, the pod name on
     /// Kubernetes).
     #[arg(long, env = "FENLIU_WORKER_ID")]
@@ -40,13 +94,6 @@ pub struct WorkerConfig {
     /// a dead worker's shards wait for a new owner.
     #[arg(long, env = "FENLIU_LEASE_TTL_MS", default_value_t = 5000)]
     pub lease_ttl_ms: u64,
-    /// First part of every Redis key, so that several deployments can share a
-    /// Redis; every node of one deployment must use the same.
-    #[arg(long, env = "FENLIU_REDIS_NAMESPACE", default_value = "fenliu")]
-    pub redis_namespace: String,
-    /// How long a Redis call may take before it fails as UNAVAILABLE, in ms.
-    #[arg(long, env = "FENLIU_REDIS_TIMEOUT_MS", default_value_t = 500)]
-    pub redis_timeout_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]
     pub log_json: bool,
@@ -55,28 +102,18 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// Refuses a configuration that cannot work, naming the flag.
     pub fn check(&self) -> anyhow::Result<()> {
-        if !(1..=65536).contains(&self.shards) {
-            bail!(
-                "--shards (FENLIU_SHARDS) must be between 1 and 65536, got {}",
-                self.shards
-            );
-        }
+        self.cluster.check()?;
         if self.lease_ttl_ms < 300 {
             bail!(
                 "--lease-ttl-ms (FENLIU_LEASE_TTL_MS) must be at least 300, got {}",
                 self.lease_ttl_ms
             );
         }
-        if self.redis_timeout_ms == 0 || self.redis_timeout_ms * 2 > self.lease_ttl_ms {
+        if self.cluster.redis_timeout_ms * 2 > self.lease_ttl_ms {
             bail!(
-                "--redis-timeout-ms (FENLIU_REDIS_TIMEOUT_MS) must be above 0 and at most half the lease TTL, got {}",
-                self.redis_timeout_ms
+                "--redis-timeout-ms (FENLIU_REDIS_TIMEOUT_MS) must be at most half the lease TTL, got {}",
+                self.cluster.redis_timeout_ms
             );
-        }
-        for url in &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                bail!("--redis-url (FENLIU_REDIS_URL): {url:?} is not a redis:// or rediss:// URL");
-            }
         }
         Ok(())
     }
@@ -108,7 +145,7 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
-    if config.redis_url.is_empty() {
+    if !config.cluster.uses_redis() {
         tracing::info!("no Redis configured: state in memory (embedded default)");
         server::serve(
             listener,
@@ -121,30 +158,27 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let advertised = config.advertised_address(bound)?;
     let worker_id = config.worker_id(&advertised);
-    let connection = RedisConnection::connect(
-        &config.redis_url,
-        Duration::from_millis(config.redis_timeout_ms),
-    )
-    .await
-    .with_context(|| format!("--redis-url {}: cannot connect", config.redis_url.join(",")))?;
+    let connection = config.cluster.connect().await?;
     let timing = LeaseTiming {
         lease_ttl: Duration::from_millis(config.lease_ttl_ms),
-        safety_margin: Duration::from_millis(config.redis_timeout_ms.max(config.lease_ttl_ms / 5)),
+        safety_margin: Duration::from_millis(
+            config.cluster.redis_timeout_ms.max(config.lease_ttl_ms / 5),
+        ),
         membership_ttl: Duration::from_millis(config.lease_ttl_ms),
     };
     let ownership = ShardOwnership::new(
         worker_id.clone(),
         advertised.clone(),
-        config.shards,
+        config.cluster.shards,
         timing,
-        Registry::new(connection.clone(), &config.redis_namespace),
+        Registry::new(connection.clone(), &config.cluster.redis_namespace),
     );
     let router = Router::new(
-        Persistence::Redis(RedisStore::new(connection, &config.redis_namespace)),
+        Persistence::Redis(RedisStore::new(connection, &config.cluster.redis_namespace)),
         ownership.clone() as Arc<_>,
         Arc::new(SystemClock),
     );
-    tracing::info!(worker = %worker_id, %advertised, shards = config.shards, "worker joining with state in Redis");
+    tracing::info!(worker = %worker_id, %advertised, shards = config.cluster.shards, "worker joining with state in Redis");
     server::serve_worker(
         listener,
         router,
@@ -181,8 +215,8 @@ mod tests {
     fn defaults_are_valid_and_mean_the_embedded_default() {
         let config = parse(&[]);
         config.check().unwrap();
-        assert!(config.redis_url.is_empty());
-        assert_eq!(config.shards, 1024);
+        assert!(!config.cluster.uses_redis());
+        assert_eq!(config.cluster.shards, 1024);
     }
 
     #[test]
@@ -197,7 +231,7 @@ mod tests {
     fn several_redis_urls_are_cluster_seeds() {
         let config = parse(&["--redis-url", "redis://a:1/,redis://b:2/"]);
         config.check().unwrap();
-        assert_eq!(config.redis_url, ["redis://a:1/", "redis://b:2/"]);
+        assert_eq!(config.cluster.redis_url, ["redis://a:1/", "redis://b:2/"]);
     }
 
     #[test]
