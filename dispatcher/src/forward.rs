@@ -164,7 +164,7 @@ impl Forwarder {
                 Repeatable::OnlyIfRefused => remaining,
             };
             let attempt = match self.workers.channel_for(message.shop_id()) {
-                Some((channel, _worker)) => {
+                Some(channel) => {
                     let request = onward(&metadata, message.clone(), attempt_timeout);
                     tokio::time::timeout(
                         attempt_timeout,

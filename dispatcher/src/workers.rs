@@ -46,9 +46,9 @@ impl Workers {
     }
 
     /// The channel for `shop_id`, or `None` when no worker is live.
-    pub fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
+    pub fn channel_for(&self, shop_id: &str) -> Option<Channel> {
         match self {
-            Workers::Fixed(channel) => Some((channel.clone(), "fixed".to_owned())),
+            Workers::Fixed(channel) => Some(channel.clone()),
             Workers::Sharded(sharded) => sharded.channel_for(shop_id),
         }
     }
@@ -70,7 +70,7 @@ pub struct ShardedWorkers {
     channels: RwLock<HashMap<String, Channel>>,
     /// Each shard's owner and the channel to it, rebuilt when the membership
     /// changes, so a call costs one hash and one lookup.
-    routes: RwLock<Vec<Option<(Channel, String)>>>,
+    routes: RwLock<Vec<Option<Channel>>>,
     refresh: Notify,
     /// When the membership was last read successfully.
     last_refresh: RwLock<Option<tokio::time::Instant>>,
@@ -100,7 +100,7 @@ impl ShardedWorkers {
         fresh && !self.members.read().expect("members lock").is_empty()
     }
 
-    fn channel_for(&self, shop_id: &str) -> Option<(Channel, String)> {
+    fn channel_for(&self, shop_id: &str) -> Option<Channel> {
         let shard = shard_of(shop_id, self.shard_count);
         let routes = self.routes.read().expect("routes lock");
         routes.get(shard.0 as usize).cloned().flatten()
@@ -113,8 +113,7 @@ impl ShardedWorkers {
             .map(|shard| {
                 let owner = owner_of(ShardId(shard), members.iter().map(|m| m.worker_id.as_str()))?;
                 let member = members.iter().find(|m| m.worker_id == owner)?;
-                let channel = channels.get(&member.address)?;
-                Some((channel.clone(), member.worker_id.clone()))
+                channels.get(&member.address).cloned()
             })
             .collect();
         *self.routes.write().expect("routes lock") = routes;

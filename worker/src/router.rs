@@ -452,6 +452,9 @@ impl Router {
         events: Vec<TimedEvent>,
         shop_id: &ShopId,
     ) {
+        if events.is_empty() {
+            return;
+        }
         let mut feed = cell.events.lock().expect("feed lock");
         // The last watcher left: free the feed's buffer.
         if feed

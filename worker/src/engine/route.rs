@@ -185,7 +185,7 @@ impl ShopState {
         if group_routing {
             self.decide_group(request, excluded)
         } else {
-            self.decide_basic(request, excluded)
+            self.decide_basic(excluded)
         }
     }
 
@@ -294,7 +294,7 @@ impl ShopState {
     }
 
     /// R8: basic routing, the most even pick among available accounts.
-    fn decide_basic(&self, _request: &RouteRequest, excluded: Option<&AccountId>) -> Decision {
+    fn decide_basic(&self, excluded: Option<&AccountId>) -> Decision {
         let available: Vec<&Account> = self.available_accounts(excluded).collect();
         let free = available.iter().copied().filter(|a| self.has_free_slot(a));
         if let Some(picked) = pick_even(self.settings.distribution, free, self.seed()) {

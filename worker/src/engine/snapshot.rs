@@ -6,9 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use super::events::WriteSet;
-use super::model::{
-    Account, AccountStatus, Affinity, BuyerId, Group, GroupName, SessionState, ShopId, Timestamp,
-};
+use super::model::{Account, Affinity, BuyerId, Group, GroupName, SessionState, ShopId, Timestamp};
 use super::model::{AccountId, Session};
 use super::settings::{Profile, ShopSettings};
 use super::state::ShopState;
@@ -92,8 +90,9 @@ impl ShopState {
                 if !account.status.is_logged_in() {
                     account.presence_expires_at = None;
                 } else if account.presence_expires_at.is_none() {
-                    // A logged-in account must have a deadline; without one it
-                    // expires at once.
+                    // A logged-in account must have a deadline; without one (its
+                    // presence key expired while nobody owned the shop) it expires
+                    // at once, so the next advance turns it OFFLINE with its event.
                     account.presence_expires_at = Some(now);
                 }
                 (account.id.clone(), account)
@@ -179,22 +178,5 @@ impl ShopState {
         state.enqueue_seq = snapshot.counters.enqueue_seq;
         state.write_set = WriteSet::default();
         state
-    }
-}
-
-/// An account is logged in only while its presence lasts: a helper for stores
-/// that keep presence as a key with a TTL.
-pub fn presence_from_ttl(
-    status: AccountStatus,
-    remaining_ms: Option<u64>,
-    now: Timestamp,
-) -> (AccountStatus, Option<Timestamp>) {
-    match (status.is_logged_in(), remaining_ms) {
-        (true, Some(remaining)) => (status, Some(Timestamp(now.as_millis() + remaining))),
-        // The key is gone: the presence ran out while nobody owned the shop. The
-        // account is still reported logged in with a deadline of now, so that the
-        // next advance turns it OFFLINE with its event.
-        (true, None) => (status, Some(now)),
-        (false, _) => (status, None),
     }
 }

@@ -13,7 +13,6 @@
 //! in one slot: a new owner raises a shop's fence when it loads the shop, before it
 //! serves it, after which an old owner's writes are refused.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -318,10 +317,8 @@ impl RedisStore {
 
         let mut account_list = Vec::with_capacity(account_records.len());
         for record in &account_records {
-            let remaining = remaining_ms(replies.next());
-            let status = crate::grpc::convert::account_status(record.status)
-                .map_err(|e| StoreError::Corrupt(e.message().to_owned()))?;
-            let (_, expires) = crate::engine::snapshot::presence_from_ttl(status, remaining, now);
+            // No key: the presence ran out meanwhile (restore expires it at once).
+            let expires = remaining_ms(replies.next()).map(|ms| Timestamp(now.as_millis() + ms));
             account_list.push(records::account_from(record, expires)?);
         }
         let mut session_list = session_list;
@@ -581,8 +578,7 @@ fn writes_for(
             }
         }
     }
-    let buyers: BTreeSet<&BuyerId> = changed.affinities.iter().collect();
-    for buyer in buyers {
+    for buyer in &changed.affinities {
         match state.stored_affinity(buyer).filter(|a| a.expires_at > now) {
             Some(affinity) => {
                 writes.push(Write::set(

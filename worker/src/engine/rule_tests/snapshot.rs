@@ -73,15 +73,14 @@ fn restore_with_a_presence_that_ran_out_turns_the_account_offline_with_its_event
     let mut shop = Fixture::kuaishou();
     shop.cs("a", 1).online(&["a"]);
     let mut snapshot = shop.state.snapshot();
-    let (status, expires) =
-        crate::engine::snapshot::presence_from_ttl(AccountStatus::Online, None, shop.now);
+    // As a store finds it when the presence key expired: logged in, no deadline.
     let account = snapshot
         .accounts
         .iter_mut()
         .find(|a| a.id == id("a"))
         .unwrap();
-    account.status = status;
-    account.presence_expires_at = expires;
+    assert_eq!(account.status, AccountStatus::Online);
+    account.presence_expires_at = None;
     let mut restored = ShopState::restore(snapshot, shop.now);
     restored.advance_to(shop.now);
     assert_eq!(
