@@ -172,15 +172,20 @@ impl ShopState {
         account.occupancy() < self.capacity(account)
     }
 
-    /// Sessions of an account in state ASSIGNED or ENDED (those that occupy a slot).
-    pub fn sessions_of(&self, account: &AccountId) -> Vec<&Session> {
-        let mut held: Vec<&Session> = self
-            .sessions
-            .values()
-            .filter(|s| s.account.as_ref() == Some(account))
-            .filter(|s| matches!(s.state, SessionState::Assigned | SessionState::Ended))
-            .collect();
-        held.sort_by_key(|s| s.id);
+    /// The sessions that occupy each account's slots (ASSIGNED or ENDED), by id,
+    /// in one pass over the sessions.
+    pub fn sessions_by_holder(&self) -> HashMap<&AccountId, Vec<SessionId>> {
+        let mut held: HashMap<&AccountId, Vec<SessionId>> = HashMap::new();
+        for session in self.sessions.values() {
+            if let (Some(account), SessionState::Assigned | SessionState::Ended) =
+                (&session.account, session.state)
+            {
+                held.entry(account).or_default().push(session.id);
+            }
+        }
+        for ids in held.values_mut() {
+            ids.sort_unstable();
+        }
         held
     }
 

@@ -363,7 +363,13 @@ pub fn wire_account(state: &ShopState, account: &engine::Account) -> pb::Account
     }
 }
 
-pub fn wire_account_state(state: &ShopState, account: &engine::Account) -> pb::AccountState {
+/// An account with its live state; `held` are the sessions occupying its slots
+/// (see [`ShopState::sessions_by_holder`]).
+pub fn wire_account_state(
+    state: &ShopState,
+    account: &engine::Account,
+    held: &[engine::SessionId],
+) -> pb::AccountState {
     pb::AccountState {
         account: Some(wire_account(state, account)),
         status: wire_account_status(account.status) as i32,
@@ -375,11 +381,7 @@ pub fn wire_account_state(state: &ShopState, account: &engine::Account) -> pb::A
         assigned: account.assigned,
         ending: account.ending,
         available: account.is_available(),
-        session_ids: state
-            .sessions_of(&account.id)
-            .iter()
-            .map(|s| s.id.0)
-            .collect(),
+        session_ids: held.iter().map(|id| id.0).collect(),
     }
 }
 
@@ -396,6 +398,7 @@ pub fn wire_group(group: &engine::Group) -> pb::Group {
 }
 
 pub fn wire_shop_state(state: &ShopState) -> pb::ShopState {
+    let held = state.sessions_by_holder();
     let queues = state
         .queues()
         .map(|(name, ids)| pb::Queue {
@@ -413,7 +416,10 @@ pub fn wire_shop_state(state: &ShopState) -> pb::ShopState {
         shop: Some(wire_shop(state)),
         accounts: state
             .accounts()
-            .map(|a| wire_account_state(state, a))
+            .map(|a| {
+                let ids = held.get(&a.id).map(Vec::as_slice).unwrap_or_default();
+                wire_account_state(state, a, ids)
+            })
             .collect(),
         groups: state.groups().map(wire_group).collect(),
         queues,

@@ -237,7 +237,9 @@ impl Routing for RoutingService {
         self.router
             .with_shop(&shop_id, |state, now| {
                 let account = state.set_account_status(&account_id, status, now)?.clone();
-                Ok(convert::wire_account_state(state, &account))
+                let held = state.sessions_by_holder();
+                let ids = held.get(&account.id).map(Vec::as_slice).unwrap_or_default();
+                Ok(convert::wire_account_state(state, &account, ids))
             })
             .await
             .map(Response::new)

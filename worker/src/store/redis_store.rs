@@ -322,13 +322,15 @@ impl RedisStore {
             account_list.push(records::account_from(record, expires)?);
         }
         let mut session_list = session_list;
-        for session_id in &ended {
+        // The close-delay replies come in the order `ended` was listed.
+        let ended_sessions = session_list
+            .iter_mut()
+            .filter(|s| s.state == SessionState::Ended);
+        for session in ended_sessions {
             // Gone: the close delay ran out while nobody owned the shop; it closes
             // at the next advance.
             let remaining = remaining_ms(replies.next()).unwrap_or(0);
-            if let Some(session) = session_list.iter_mut().find(|s| s.id == *session_id) {
-                session.closes_at = Some(Timestamp(now.as_millis() + remaining));
-            }
+            session.closes_at = Some(Timestamp(now.as_millis() + remaining));
         }
         let mut affinities = Vec::new();
         for buyer in &buyers {
