@@ -6,20 +6,36 @@
 //! token from the [`Ownership`] (refuse if this node does not own the shop), load
 //! the shop if it is not in memory, run the engine at the current time, commit what
 //! changed to the store, then publish the events and re-arm the shop's deadline.
-//! If the commit fails the in-memory shop is dropped, so a decision that was not
-//! stored is never answered nor built upon; the next call reloads the truth.
+//!
+//! Commits are grouped per shop (see [`commits`](self#group-commits)): a shop is
+//! held only while the engine decides, not across the Redis round trip. While one
+//! commit of a shop is in flight, the calls that come meanwhile are decided on the
+//! state as it will be once it lands, and go together in the next commit; each is
+//! answered only after the commit that carries it (or, for a read, every decision
+//! it saw) has landed. If a commit fails the in-memory shop is dropped and the
+//! calls decided on it fail with it, so a decision that was not stored is never
+//! answered nor built upon; the next call reloads the truth.
+//!
+//! # Group commits
+//!
+//! Per shop there is at most one commit in flight, sent by a committer task (not by
+//! a caller, whose future may be dropped mid-way). Commits of a shop land in the
+//! order they were decided. One commit of many calls costs Redis about what one
+//! call's commit costs, which is what lets a busy shop go faster than one round
+//! trip per decision.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, oneshot};
 
+use crate::engine::WriteSet;
 use crate::engine::{
     BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, TimedEvent,
     Timestamp,
 };
-use crate::store::redis_store::{CommitOutcome, RouteToRemember};
+use crate::store::redis_store::{CommitOutcome, RememberedRoute};
 use crate::store::{RedisStore, StoreError};
 
 /// How many events a slow `WatchShop` subscriber may fall behind before its stream
@@ -43,7 +59,7 @@ pub struct NotOwner {
 }
 
 /// Why a router call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RouterError {
     #[error("shop_id: shop {0} does not exist; create it with UpsertShop")]
     UnknownShop(ShopId),
@@ -115,6 +131,57 @@ struct Loaded {
     /// token means ownership changed hands meanwhile and the state is stale.
     token: u64,
     last_sequence: u64,
+    /// Bumped whenever `state` is replaced or dropped, so that a commit of an
+    /// older state never touches a newer one.
+    generation: u64,
+    /// Decided but not yet sent: the shop's next group commit.
+    pending: Option<PendingCommit>,
+    /// A committer task is sending this generation's commits.
+    committing: bool,
+}
+
+impl Loaded {
+    /// Forgets the state and fails every call waiting on a decision made on it.
+    fn discard(&mut self, verdict: &Verdict) {
+        self.state = None;
+        self.generation += 1;
+        self.committing = false;
+        if let Some(pending) = self.pending.take() {
+            pending.answer_all(verdict);
+        }
+    }
+}
+
+/// Calls decided on the shop in memory whose changes are not sent yet.
+#[derive(Debug, Default)]
+struct PendingCommit {
+    writes: WriteSet,
+    routes: Vec<RememberedRoute>,
+    /// For each remembered route, the index of its caller in `waiters`.
+    route_waiters: Vec<usize>,
+    events: Vec<TimedEvent>,
+    waiters: Vec<oneshot::Sender<Verdict>>,
+}
+
+impl PendingCommit {
+    fn answer_all(self, verdict: &Verdict) {
+        for waiter in self.waiters {
+            // A caller that went away meanwhile no longer needs its answer.
+            let _ = waiter.send(verdict.clone());
+        }
+    }
+}
+
+/// What became of the commit that carried a call.
+#[derive(Clone, Debug)]
+enum Verdict {
+    Committed,
+    /// This call's request id was answered before (by an earlier owner).
+    Replayed(BuyerId, RouteOutcome),
+    /// Another call of the same commit was a replay, so the state this call was
+    /// decided on was dropped without storing anything: decide it again.
+    Retry,
+    Failed(RouterError),
 }
 
 #[derive(Debug)]
@@ -153,9 +220,7 @@ pub struct Router {
     persistence: Persistence,
     ownership: Arc<dyn Ownership>,
     clock: Arc<dyn Clock>,
-    deadlines: Mutex<DeadlineIndex>,
-    /// Wakes the timer task when an earlier deadline is armed.
-    deadline_armed: Notify,
+    deadlines: Arc<Deadlines>,
 }
 
 /// Each shop's next deadline, ordered by time.
@@ -163,6 +228,129 @@ pub struct Router {
 struct DeadlineIndex {
     by_time: BTreeSet<(Timestamp, ShopId)>,
     by_shop: HashMap<ShopId, Timestamp>,
+}
+
+/// The deadlines the timer task waits for; shared with the committers, which arm a
+/// shop's next deadline once its commit has landed.
+#[derive(Debug, Default)]
+struct Deadlines {
+    index: Mutex<DeadlineIndex>,
+    /// Wakes the timer task when an earlier deadline is armed.
+    armed: Notify,
+}
+
+impl Deadlines {
+    fn arm(&self, shop_id: &ShopId, next: Option<Timestamp>) {
+        let mut index = self.index.lock().expect("deadline lock");
+        let previous = index.by_shop.get(shop_id).copied();
+        if previous == next {
+            return;
+        }
+        if let Some(previous) = previous {
+            index.by_time.remove(&(previous, shop_id.clone()));
+            index.by_shop.remove(shop_id);
+        }
+        if let Some(next) = next {
+            index.by_time.insert((next, shop_id.clone()));
+            index.by_shop.insert(shop_id.clone(), next);
+            let is_earliest = index.by_time.first().is_some_and(|(at, _)| *at == next);
+            if is_earliest {
+                self.armed.notify_one();
+            }
+        }
+    }
+}
+
+/// What a shop's committer task needs: it outlives the call that started it.
+#[derive(Debug, Clone)]
+struct Committer {
+    store: RedisStore,
+    clock: Arc<dyn Clock>,
+    deadlines: Arc<Deadlines>,
+    shop_id: ShopId,
+    cell: Arc<ShopCell>,
+    /// The generation of the shop state whose commits it sends.
+    generation: u64,
+}
+
+impl Committer {
+    /// Sends the shop's pending commits one after another until none is left, or
+    /// until one fails (the state is then dropped, with every call decided on it).
+    async fn run(self) {
+        loop {
+            let (prepared, mut pending) = {
+                let mut loaded = self.cell.loaded.lock().await;
+                if loaded.generation != self.generation {
+                    return;
+                }
+                let Some(pending) = loaded.pending.take() else {
+                    loaded.committing = false;
+                    return;
+                };
+                let state = loaded.state.as_ref().expect("a committing shop is loaded");
+                let prepared = self.store.prepare_commit(
+                    state,
+                    &pending.writes,
+                    loaded.token,
+                    self.clock.now(),
+                    &pending.routes,
+                    false,
+                );
+                (prepared, pending)
+            };
+            let outcome = self.store.send_commit(prepared).await;
+            let mut loaded = self.cell.loaded.lock().await;
+            let current = loaded.generation == self.generation;
+            match outcome {
+                Ok(CommitOutcome::Committed) => {
+                    if current {
+                        let next = loaded.state.as_ref().and_then(ShopState::next_deadline);
+                        let events = std::mem::take(&mut pending.events);
+                        publish(&self.cell, &mut loaded, events, &self.shop_id);
+                        self.deadlines.arm(&self.shop_id, next);
+                    }
+                    drop(loaded);
+                    pending.answer_all(&Verdict::Committed);
+                    if !current {
+                        return;
+                    }
+                }
+                Ok(CommitOutcome::Replay {
+                    route,
+                    buyer,
+                    outcome,
+                }) => {
+                    // The state was decided without that earlier answer: it goes,
+                    // and the other calls it carried are decided again on the truth.
+                    if current {
+                        loaded.discard(&Verdict::Retry);
+                    }
+                    drop(loaded);
+                    let replayed = pending.route_waiters.get(route).copied();
+                    for (index, waiter) in pending.waiters.into_iter().enumerate() {
+                        let verdict = if Some(index) == replayed {
+                            Verdict::Replayed(buyer.clone(), outcome.clone())
+                        } else {
+                            Verdict::Retry
+                        };
+                        let _ = waiter.send(verdict);
+                    }
+                    return;
+                }
+                Ok(CommitOutcome::AlreadyExists) => unreachable!("not a creation"),
+                Err(error) => {
+                    tracing::warn!(shop = %self.shop_id, %error, "commit failed; dropping the shop from memory");
+                    let verdict = Verdict::Failed(error.into());
+                    if current {
+                        loaded.discard(&verdict);
+                    }
+                    drop(loaded);
+                    pending.answer_all(&verdict);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 impl Router {
@@ -176,8 +364,7 @@ impl Router {
             persistence,
             ownership,
             clock,
-            deadlines: Mutex::new(DeadlineIndex::default()),
-            deadline_armed: Notify::new(),
+            deadlines: Arc::new(Deadlines::default()),
         })
     }
 
@@ -216,7 +403,11 @@ impl Router {
         if loaded.state.is_some() && loaded.token == token {
             return Ok(true);
         }
-        loaded.state = None;
+        if loaded.state.is_some() {
+            // Ownership changed hands meanwhile: what was decided on the old
+            // state and not stored yet is decided again on the stored truth.
+            loaded.discard(&Verdict::Retry);
+        }
         let Persistence::Redis(store) = &self.persistence else {
             return Ok(false);
         };
@@ -226,6 +417,7 @@ impl Router {
         tracing::debug!(shop = %shop_id, token, "shop loaded from redis");
         loaded.state = Some(state);
         loaded.token = token;
+        loaded.generation += 1;
         Ok(true)
     }
 
@@ -249,7 +441,7 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             let outcome = store
-                .commit(&state, &writes, token, self.now(), None, true)
+                .commit(&state, &writes, token, self.now(), &[], true)
                 .await?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
@@ -258,18 +450,21 @@ impl Router {
         let next = state.next_deadline();
         loaded.state = Some(state);
         loaded.token = token;
+        loaded.generation += 1;
         drop(loaded);
-        self.arm_deadline(&shop_id, next);
+        self.deadlines.arm(&shop_id, next);
         Ok(true)
     }
 
     /// Runs `call` on the shop at the current time and commits what it changed.
     /// An engine error is returned as is; the effects time produced on the way (a
-    /// close delay that ran out) are committed and published anyway.
+    /// close delay that ran out) are committed and published anyway. `call` may
+    /// run more than once: when the state it ran on was dropped before its
+    /// changes were stored, it runs again on the stored truth.
     pub async fn with_shop<T>(
         &self,
         shop_id: &ShopId,
-        call: impl FnOnce(&mut ShopState, Timestamp) -> Result<T, EngineError>,
+        call: impl FnMut(&mut ShopState, Timestamp) -> Result<T, EngineError>,
     ) -> Result<T, RouterError> {
         match self.execute(shop_id, call, None, |_| None).await? {
             Executed::Done(value) => Ok(value),
@@ -281,7 +476,7 @@ impl Router {
     pub async fn read_shop<T>(
         &self,
         shop_id: &ShopId,
-        read: impl FnOnce(&ShopState) -> T,
+        read: impl Fn(&ShopState) -> T,
     ) -> Result<T, RouterError> {
         self.with_shop(shop_id, |state, now| {
             state.advance_to(now);
@@ -335,61 +530,84 @@ impl Router {
     async fn execute<T>(
         &self,
         shop_id: &ShopId,
-        call: impl FnOnce(&mut ShopState, Timestamp) -> Result<T, EngineError>,
+        mut call: impl FnMut(&mut ShopState, Timestamp) -> Result<T, EngineError>,
         request_id: Option<&RequestId>,
-        remember: impl FnOnce(&T) -> Option<&RouteOutcome>,
+        remember: impl Fn(&T) -> Option<&RouteOutcome>,
     ) -> Result<Executed<T>, RouterError> {
-        let (token, cell) = self.owned_cell(shop_id)?;
-        let mut loaded = cell.loaded.lock().await;
-        if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
-            drop(loaded);
-            self.forget_if_absent(shop_id);
-            return Err(RouterError::UnknownShop(shop_id.clone()));
-        }
-        let state = loaded.state.as_mut().expect("loaded above");
-        let now = self.now();
-        let result = call(state, now);
-        let writes = state.take_write_set();
-        let events = state.take_events();
+        loop {
+            let (token, cell) = self.owned_cell(shop_id)?;
+            let mut loaded = cell.loaded.lock().await;
+            if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
+                drop(loaded);
+                self.forget_if_absent(shop_id);
+                return Err(RouterError::UnknownShop(shop_id.clone()));
+            }
+            let state = loaded.state.as_mut().expect("loaded above");
+            let now = self.now();
+            let result = call(state, now);
+            let writes = state.take_write_set();
+            let events = state.take_events();
 
-        if let Persistence::Redis(store) = &self.persistence {
-            let route = match &result {
-                Ok(value) => remember(value),
-                Err(_) => None,
+            let Persistence::Redis(store) = &self.persistence else {
+                let next = state.next_deadline();
+                publish(&cell, &mut loaded, events, shop_id);
+                drop(loaded);
+                self.deadlines.arm(shop_id, next);
+                return Ok(Executed::Done(result?));
             };
-            let route_to_remember =
-                route
-                    .zip(request_id)
-                    .map(|(outcome, request_id)| RouteToRemember {
-                        request_id,
-                        buyer: &outcome.session.buyer,
-                        outcome,
-                    });
-            let needs_commit = !writes.is_empty() || route_to_remember.is_some();
-            if needs_commit {
-                let committed = store
-                    .commit(state, &writes, token, now, route_to_remember, false)
-                    .await;
-                match committed {
-                    Ok(CommitOutcome::Committed) => {}
-                    Ok(CommitOutcome::Replay(buyer, outcome)) => {
-                        loaded.state = None;
-                        return Ok(Executed::Replayed(buyer, outcome));
-                    }
-                    Ok(CommitOutcome::AlreadyExists) => unreachable!("not a creation"),
-                    Err(error) => {
-                        tracing::warn!(shop = %shop_id, %error, "commit failed; dropping the shop from memory");
-                        loaded.state = None;
-                        return Err(error.into());
-                    }
+            let route = match (&result, request_id) {
+                (Ok(value), Some(request_id)) => remember(value).map(|outcome| {
+                    RememberedRoute::new(request_id, &outcome.session.buyer, outcome)
+                }),
+                _ => None,
+            };
+            // A call that changed nothing answers at once, unless it may have seen
+            // decisions of other calls that are not stored yet.
+            let in_flight = loaded.committing || loaded.pending.is_some();
+            if writes.is_empty() && route.is_none() && !in_flight {
+                publish(&cell, &mut loaded, events, shop_id);
+                return Ok(Executed::Done(result?));
+            }
+
+            let (answer, verdict) = oneshot::channel();
+            let pending = loaded.pending.get_or_insert_default();
+            pending.writes.merge(writes);
+            pending.events.extend(events);
+            if let Some(route) = route {
+                pending.route_waiters.push(pending.waiters.len());
+                pending.routes.push(route);
+            }
+            pending.waiters.push(answer);
+            if !loaded.committing {
+                loaded.committing = true;
+                let committer = Committer {
+                    store: store.clone(),
+                    clock: self.clock.clone(),
+                    deadlines: self.deadlines.clone(),
+                    shop_id: shop_id.clone(),
+                    cell: cell.clone(),
+                    generation: loaded.generation,
+                };
+                tokio::spawn(committer.run());
+            }
+            drop(loaded);
+
+            // The committer always answers (it is not cancelled with this call);
+            // a dropped answer would mean it panicked.
+            let verdict = verdict.await.unwrap_or_else(|_| {
+                Verdict::Failed(RouterError::Store(StoreError::Unavailable(
+                    "the shop's commit was abandoned".to_owned(),
+                )))
+            });
+            match verdict {
+                Verdict::Committed => return Ok(Executed::Done(result?)),
+                Verdict::Replayed(buyer, outcome) => {
+                    return Ok(Executed::Replayed(buyer, outcome));
                 }
+                Verdict::Retry => continue,
+                Verdict::Failed(error) => return Err(error),
             }
         }
-        let next = state.next_deadline();
-        self.publish(&cell, &mut loaded, events, shop_id);
-        drop(loaded);
-        self.arm_deadline(shop_id, next);
-        Ok(Executed::Done(result?))
     }
 
     /// Forgets the shops `moved` selects (their shard went to another worker): their
@@ -401,7 +619,7 @@ impl Router {
         shops.retain(|shop_id, _| !moved(shop_id));
         let dropped = before - shops.len();
         drop(shops);
-        let mut index = self.deadlines.lock().expect("deadline lock");
+        let mut index = self.deadlines.index.lock().expect("deadline lock");
         let gone: Vec<(Timestamp, ShopId)> = index
             .by_time
             .iter()
@@ -445,65 +663,13 @@ impl Router {
         Ok(sender.subscribe())
     }
 
-    fn publish(
-        &self,
-        cell: &ShopCell,
-        loaded: &mut Loaded,
-        events: Vec<TimedEvent>,
-        shop_id: &ShopId,
-    ) {
-        if events.is_empty() {
-            return;
-        }
-        let mut feed = cell.events.lock().expect("feed lock");
-        // The last watcher left: free the feed's buffer.
-        if feed
-            .as_ref()
-            .is_some_and(|sender| sender.receiver_count() == 0)
-        {
-            *feed = None;
-        }
-        for event in events {
-            loaded.last_sequence += 1;
-            tracing::debug!(shop = %shop_id, sequence = loaded.last_sequence, event = ?event.event, "shop event");
-            let Some(sender) = feed.as_ref() else {
-                continue;
-            };
-            // A watcher leaving meanwhile is not an error: events are a live feed.
-            let _ = sender.send(SequencedEvent {
-                sequence: loaded.last_sequence,
-                event,
-            });
-        }
-    }
-
-    fn arm_deadline(&self, shop_id: &ShopId, next: Option<Timestamp>) {
-        let mut index = self.deadlines.lock().expect("deadline lock");
-        let previous = index.by_shop.get(shop_id).copied();
-        if previous == next {
-            return;
-        }
-        if let Some(previous) = previous {
-            index.by_time.remove(&(previous, shop_id.clone()));
-            index.by_shop.remove(shop_id);
-        }
-        if let Some(next) = next {
-            index.by_time.insert((next, shop_id.clone()));
-            index.by_shop.insert(shop_id.clone(), next);
-            let is_earliest = index.by_time.first().is_some_and(|(at, _)| *at == next);
-            if is_earliest {
-                self.deadline_armed.notify_one();
-            }
-        }
-    }
-
     /// Wakes shops at their deadlines until `shutdown` resolves. Run it once per
     /// router, on the runtime that serves it.
     pub async fn run_timers(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             let earliest = {
-                let index = self.deadlines.lock().expect("deadline lock");
+                let index = self.deadlines.index.lock().expect("deadline lock");
                 index.by_time.first().map(|(at, _)| *at)
             };
             let sleep_for = match earliest {
@@ -515,7 +681,7 @@ impl Router {
             };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.deadline_armed.notified() => continue,
+                _ = self.deadlines.armed.notified() => continue,
                 _ = tokio::time::sleep(sleep_for) => self.wake_due_shops().await,
             }
         }
@@ -526,7 +692,7 @@ impl Router {
     async fn wake_due_shops(self: &Arc<Self>) {
         let now = self.now();
         let due: Vec<ShopId> = {
-            let mut index = self.deadlines.lock().expect("deadline lock");
+            let mut index = self.deadlines.index.lock().expect("deadline lock");
             let due: Vec<(Timestamp, ShopId)> = index
                 .by_time
                 .iter()
@@ -566,8 +732,36 @@ impl Router {
             }
             Err(error) => {
                 tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
-                self.arm_deadline(&shop_id, Some(Timestamp(due_at.as_millis() + 200)));
+                self.deadlines
+                    .arm(&shop_id, Some(Timestamp(due_at.as_millis() + 200)));
             }
         }
+    }
+}
+
+/// Hands the events of stored decisions to the shop's watchers, numbered in order.
+fn publish(cell: &ShopCell, loaded: &mut Loaded, events: Vec<TimedEvent>, shop_id: &ShopId) {
+    if events.is_empty() {
+        return;
+    }
+    let mut feed = cell.events.lock().expect("feed lock");
+    // The last watcher left: free the feed's buffer.
+    if feed
+        .as_ref()
+        .is_some_and(|sender| sender.receiver_count() == 0)
+    {
+        *feed = None;
+    }
+    for event in events {
+        loaded.last_sequence += 1;
+        tracing::debug!(shop = %shop_id, sequence = loaded.last_sequence, event = ?event.event, "shop event");
+        let Some(sender) = feed.as_ref() else {
+            continue;
+        };
+        // A watcher leaving meanwhile is not an error: events are a live feed.
+        let _ = sender.send(SequencedEvent {
+            sequence: loaded.last_sequence,
+            event,
+        });
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fenliu_testkit::RedisServer;
 use fenliu_worker::engine::*;
-use fenliu_worker::store::redis_store::{CommitOutcome, RedisConnection, RouteToRemember};
+use fenliu_worker::store::redis_store::{CommitOutcome, RedisConnection, RememberedRoute};
 use fenliu_worker::store::{RedisStore, StoreError};
 
 const NAMESPACE: &str = "fenliu";
@@ -21,6 +21,17 @@ async fn store(redis: &RedisServer) -> RedisStore {
 
 fn start_redis() -> RedisServer {
     RedisServer::start().expect("start redis-server")
+}
+
+/// A new buyer's message without an order.
+fn request(buyer: &str, request_id: &str) -> RouteRequest {
+    RouteRequest {
+        buyer: BuyerId::from(buyer),
+        request_id: RequestId::from(request_id),
+        order_status: OrderStatus::NoActiveOrder,
+        addressed: None,
+        from_bot: false,
+    }
 }
 
 /// A shop with an account online, an assigned session, an ended one and a queue.
@@ -58,14 +69,7 @@ fn busy_shop() -> ShopState {
     shop.set_account_status(&AccountId::from("a"), AccountStatus::Online, NOW)
         .unwrap();
     for (n, buyer) in ["b1", "b2", "b3"].iter().enumerate() {
-        let request = RouteRequest {
-            buyer: BuyerId::from(*buyer),
-            request_id: RequestId(format!("r{n}")),
-            order_status: OrderStatus::NoActiveOrder,
-            addressed: None,
-            from_bot: false,
-        };
-        shop.route(&request, NOW).unwrap();
+        shop.route(&request(buyer, &format!("r{n}")), NOW).unwrap();
     }
     shop.end_session(SessionId(1), None, NOW).unwrap();
     shop
@@ -111,7 +115,7 @@ async fn a_committed_shop_loads_back_as_the_same_shop() {
     let mut shop = busy_shop();
     shop.take_write_set();
     let outcome = store
-        .commit(&shop, &full_write_set(&shop), 1, NOW, None, true)
+        .commit(&shop, &full_write_set(&shop), 1, NOW, &[], true)
         .await
         .unwrap();
     assert!(matches!(outcome, CommitOutcome::Committed));
@@ -142,7 +146,7 @@ async fn an_old_owner_is_fenced_out_once_a_new_owner_loaded_the_shop() {
     let mut shop = busy_shop();
     shop.take_write_set();
     store
-        .commit(&shop, &full_write_set(&shop), 1, NOW, None, true)
+        .commit(&shop, &full_write_set(&shop), 1, NOW, &[], true)
         .await
         .unwrap();
     // A new owner (token 2) loads the shop: the fence rises.
@@ -152,7 +156,7 @@ async fn an_old_owner_is_fenced_out_once_a_new_owner_loaded_the_shop() {
     shop.end_session(SessionId(2), None, NOW).unwrap();
     let writes = shop.take_write_set();
     let refused = store
-        .commit(&shop, &writes, 1, NOW, None, false)
+        .commit(&shop, &writes, 1, NOW, &[], false)
         .await
         .unwrap_err();
     assert!(
@@ -184,14 +188,14 @@ async fn an_update_of_a_shop_gone_from_redis_is_refused_and_writes_nothing() {
     let mut shop = busy_shop();
     shop.take_write_set();
     store
-        .commit(&shop, &full_write_set(&shop), 1, NOW, None, true)
+        .commit(&shop, &full_write_set(&shop), 1, NOW, &[], true)
         .await
         .unwrap();
     redis.command(&["FLUSHALL"]).unwrap();
     shop.end_session(SessionId(2), None, NOW).unwrap();
     let writes = shop.take_write_set();
     let refused = store
-        .commit(&shop, &writes, 1, NOW, None, false)
+        .commit(&shop, &writes, 1, NOW, &[], false)
         .await
         .unwrap_err();
     assert!(matches!(refused, StoreError::Unavailable(_)), "{refused:?}");
@@ -209,25 +213,19 @@ async fn a_remembered_route_replays_instead_of_committing_twice() {
     let mut shop = busy_shop();
     shop.take_write_set();
     store
-        .commit(&shop, &full_write_set(&shop), 1, NOW, None, true)
+        .commit(&shop, &full_write_set(&shop), 1, NOW, &[], true)
         .await
         .unwrap();
-    let request = RouteRequest {
-        buyer: BuyerId::from("b9"),
-        request_id: RequestId::from("retry-me"),
-        order_status: OrderStatus::NoActiveOrder,
-        addressed: None,
-        from_bot: false,
-    };
+    let request = request("b9", "retry-me");
     let first = shop.route(&request, NOW).unwrap();
     let writes = shop.take_write_set();
-    let remember = || RouteToRemember {
-        request_id: &request.request_id,
-        buyer: &request.buyer,
-        outcome: &first,
-    };
+    let remember = [RememberedRoute::new(
+        &request.request_id,
+        &request.buyer,
+        &first,
+    )];
     let committed = store
-        .commit(&shop, &writes, 1, NOW, Some(remember()), false)
+        .commit(&shop, &writes, 1, NOW, &remember, false)
         .await
         .unwrap();
     assert!(matches!(committed, CommitOutcome::Committed));
@@ -238,16 +236,86 @@ async fn a_remembered_route_replays_instead_of_committing_twice() {
         .unwrap();
     assert!((3590..=3600).contains(&ttl), "kept for an hour, got {ttl}");
     let again = store
-        .commit(&shop, &writes, 1, NOW, Some(remember()), false)
+        .commit(&shop, &writes, 1, NOW, &remember, false)
         .await
         .unwrap();
-    let CommitOutcome::Replay(buyer, outcome) = again else {
-        panic!("expected a replay, got {again:?}");
+    let CommitOutcome::Replay {
+        route: 0,
+        buyer,
+        outcome,
+    } = again
+    else {
+        panic!("expected a replay of the first route, got {again:?}");
     };
     assert_eq!(buyer, request.buyer);
     assert_eq!(outcome.session, first.session);
     assert_eq!(outcome.reason, first.reason);
     assert!(outcome.replayed);
+}
+
+/// A group commit carries several calls' answers: if any of its request ids was
+/// answered before, the script names which and writes nothing at all.
+#[tokio::test]
+async fn a_group_commit_with_one_answered_request_writes_nothing_and_names_it() {
+    let redis = start_redis();
+    let store = store(&redis).await;
+    let mut shop = busy_shop();
+    shop.take_write_set();
+    store
+        .commit(&shop, &full_write_set(&shop), 1, NOW, &[], true)
+        .await
+        .unwrap();
+    let earlier = request("b8", "answered-before");
+    let earlier_outcome = shop.route(&earlier, NOW).unwrap();
+    let writes = shop.take_write_set();
+    let answered = RememberedRoute::new(&earlier.request_id, &earlier.buyer, &earlier_outcome);
+    store
+        .commit(
+            &shop,
+            &writes,
+            1,
+            NOW,
+            std::slice::from_ref(&answered),
+            false,
+        )
+        .await
+        .unwrap();
+
+    let fresh = request("b9", "fresh");
+    let fresh_outcome = shop.route(&fresh, NOW).unwrap();
+    let mut writes = shop.take_write_set();
+    writes.merge(full_write_set(&shop));
+    let batch = [
+        RememberedRoute::new(&fresh.request_id, &fresh.buyer, &fresh_outcome),
+        answered,
+    ];
+    let outcome = store
+        .commit(&shop, &writes, 1, NOW, &batch, false)
+        .await
+        .unwrap();
+    let CommitOutcome::Replay {
+        route: 1,
+        buyer,
+        outcome,
+    } = outcome
+    else {
+        panic!("expected the second route to replay, got {outcome:?}");
+    };
+    assert_eq!(buyer, earlier.buyer);
+    assert_eq!(outcome.session, earlier_outcome.session);
+    let fresh_key = redis
+        .command(&["EXISTS", "fenliu:{s1}:request:fresh"])
+        .unwrap();
+    assert_eq!(fresh_key, "0", "nothing of the group commit was written");
+    let loaded = store
+        .load(&ShopId::from("s1"), 1, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        loaded.session(fresh_outcome.session.id).is_none(),
+        "the fresh route's session was not stored"
+    );
 }
 
 #[tokio::test]
@@ -257,7 +325,7 @@ async fn presence_affinity_and_close_delay_are_keys_with_their_deadlines_as_ttl(
     let mut shop = busy_shop();
     shop.take_write_set();
     store
-        .commit(&shop, &full_write_set(&shop), 1, NOW, None, true)
+        .commit(&shop, &full_write_set(&shop), 1, NOW, &[], true)
         .await
         .unwrap();
     let pttl = |key: &str| -> i64 { redis.command(&["PTTL", key]).unwrap().parse().unwrap() };

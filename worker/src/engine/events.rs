@@ -75,4 +75,19 @@ impl WriteSet {
     pub fn is_empty(&self) -> bool {
         *self == WriteSet::default()
     }
+
+    /// Adds what a later call changed: a store that commits several calls at once
+    /// writes each entity once, as it stands after the last of them.
+    pub fn merge(&mut self, later: WriteSet) {
+        self.settings |= later.settings;
+        self.counters |= later.counters;
+        self.pool |= later.pool;
+        self.accounts.extend(later.accounts);
+        self.presence.extend(later.presence);
+        self.groups.extend(later.groups);
+        self.sessions.extend(later.sessions);
+        self.queues.extend(later.queues);
+        self.affinities.extend(later.affinities);
+        self.route_records.extend(later.route_records);
+    }
 }

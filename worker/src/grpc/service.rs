@@ -162,7 +162,7 @@ impl Routing for RoutingService {
         };
         self.router
             .with_shop(&shop_id, |state, now| {
-                let account = state.upsert_account(upsert, now)?.clone();
+                let account = state.upsert_account(upsert.clone(), now)?.clone();
                 Ok(convert::wire_account(state, &account))
             })
             .await
@@ -205,7 +205,9 @@ impl Routing for RoutingService {
         };
         self.router
             .with_shop(&shop_id, |state, now| {
-                Ok(convert::wire_group(state.upsert_group(upsert, now)?))
+                Ok(convert::wire_group(
+                    state.upsert_group(upsert.clone(), now)?,
+                ))
             })
             .await
             .map(Response::new)

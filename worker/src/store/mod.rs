@@ -16,7 +16,7 @@ pub mod redis_store;
 pub use redis_store::RedisStore;
 
 /// Why the store could not do what it was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// Redis is unreachable, loading, failing over, or too slow: try again.
     #[error("state store unavailable: {0}")]

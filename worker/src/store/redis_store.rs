@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
 
 use super::StoreError;
 use super::keys::ShopKeys;
@@ -45,29 +45,34 @@ return {'ok', shop, redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4
         redis.call('HGETALL', KEYS[5]), redis.call('SMEMBERS', KEYS[6]), tostring(fence)}
 ";
 
-/// `COMMIT` v1. KEYS: fence, request (or the fence again when none), then one key
-/// per write. ARGV: token, request record (empty when none), request TTL seconds,
-/// `create` (1: the shop must not exist yet), then per write (kind, a, b):
-/// `set` value px (0: no expiry), `del`, `hset` field value, `hdel` field,
-/// `sadd` member, `srem` member, `keep` (nothing: the key is only named). Returns {status, detail}: `ok`, `fenced` fence,
-/// `replay` record, `exists`, `missing`. The first write is always the shop record
-/// (KEYS[3]): an update of a shop whose record is gone (a Redis that restarted
-/// without its data) is refused rather than leaving a partial shop behind.
+/// `COMMIT` v2: one group commit of one or more calls' writes. KEYS: fence, then
+/// one key per remembered `Route` answer, then one key per write. ARGV: token,
+/// `create` (1: the shop must not exist yet), request TTL seconds, the number of
+/// remembered answers, their records, then per write (kind, a, b): `set` value px
+/// (0: no expiry), `del`, `hset` field value, `hdel` field, `sadd` member, `srem`
+/// member, `keep` (nothing: the key is only named). Returns {status, detail,
+/// record}: `ok`, `fenced` fence, `replay` index record (the index-th remembered
+/// request id was answered before; nothing was written), `exists`, `missing`. The
+/// first write is always the shop record: an update of a shop whose record is
+/// gone (a Redis that restarted without its data) is refused rather than leaving
+/// a partial shop behind.
 const COMMIT_SCRIPT: &str = r"
 local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
 local token = tonumber(ARGV[1])
-if fence > token then return {'fenced', tostring(fence)} end
-local exists = redis.call('EXISTS', KEYS[3]) == 1
-if ARGV[4] == '1' and exists then return {'exists', ''} end
-if ARGV[4] ~= '1' and not exists then return {'missing', ''} end
-if ARGV[2] ~= '' then
-  local earlier = redis.call('GET', KEYS[2])
-  if earlier then return {'replay', earlier} end
+if fence > token then return {'fenced', tostring(fence), ''} end
+local answers = tonumber(ARGV[4])
+local first_write = 2 + answers
+local exists = redis.call('EXISTS', KEYS[first_write]) == 1
+if ARGV[2] == '1' and exists then return {'exists', '', ''} end
+if ARGV[2] ~= '1' and not exists then return {'missing', '', ''} end
+for i = 1, answers do
+  local earlier = redis.call('GET', KEYS[1 + i])
+  if earlier then return {'replay', tostring(i - 1), earlier} end
 end
 if fence < token then redis.call('SET', KEYS[1], ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
-local a = 5
-for i = 3, #KEYS do
+for i = 1, answers do redis.call('SET', KEYS[1 + i], ARGV[4 + i], 'EX', ARGV[3]) end
+local a = 5 + answers
+for i = first_write, #KEYS do
   local kind, x, y = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   a = a + 3
   if kind == 'set' then
@@ -79,8 +84,14 @@ for i = 3, #KEYS do
   elseif kind == 'srem' then redis.call('SREM', KEYS[i], x)
   end
 end
-return {'ok', ''}
+return {'ok', '', ''}
 ";
+
+/// The scripts, loaded once per process: a prepared commit borrows its script, and
+/// outlives the call that prepared it (it is sent by the shop's committer).
+static LOAD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(LOAD_SCRIPT));
+static COMMIT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(COMMIT_SCRIPT));
 
 /// The link under a [`RedisConnection`].
 #[derive(Clone)]
@@ -200,19 +211,47 @@ impl RedisConnection {
 #[derive(Debug)]
 pub enum CommitOutcome {
     Committed,
-    /// The request id had been answered already (by this or an earlier owner):
-    /// nothing was written and this is the first answer.
-    Replay(BuyerId, RouteOutcome),
+    /// The `route`-th remembered request id had been answered already (by this or
+    /// an earlier owner): nothing was written and this is the first answer.
+    Replay {
+        route: usize,
+        buyer: BuyerId,
+        outcome: RouteOutcome,
+    },
     /// Creating a shop that another call created meanwhile: nothing was written.
     AlreadyExists,
 }
 
-/// A `Route`'s answer to remember with the commit.
-#[derive(Debug)]
-pub struct RouteToRemember<'a> {
-    pub request_id: &'a RequestId,
-    pub buyer: &'a BuyerId,
-    pub outcome: &'a RouteOutcome,
+/// A `Route`'s answer to remember with the commit, encoded when it is decided.
+#[derive(Debug, Clone)]
+pub struct RememberedRoute {
+    request_id: RequestId,
+    record: Vec<u8>,
+}
+
+impl RememberedRoute {
+    pub fn new(request_id: &RequestId, buyer: &BuyerId, outcome: &RouteOutcome) -> Self {
+        RememberedRoute {
+            request_id: request_id.clone(),
+            record: encode(&records::route_record(buyer, outcome)),
+        }
+    }
+}
+
+/// A commit ready to send: built while the shop is held, sent after it is let go.
+pub struct PreparedCommit {
+    invocation: ScriptInvocation<'static>,
+    shop_id: ShopId,
+    token: u64,
+}
+
+impl std::fmt::Debug for PreparedCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCommit")
+            .field("shop_id", &self.shop_id)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shops in Redis.
@@ -220,8 +259,6 @@ pub struct RouteToRemember<'a> {
 pub struct RedisStore {
     connection: RedisConnection,
     namespace: String,
-    load: std::sync::Arc<Script>,
-    commit: std::sync::Arc<Script>,
 }
 
 impl RedisStore {
@@ -229,8 +266,6 @@ impl RedisStore {
         RedisStore {
             connection,
             namespace: namespace.to_owned(),
-            load: std::sync::Arc::new(Script::new(LOAD_SCRIPT)),
-            commit: std::sync::Arc::new(Script::new(COMMIT_SCRIPT)),
         }
     }
 
@@ -257,8 +292,7 @@ impl RedisStore {
             Vec<String>,
             String,
         );
-        let (status, shop, accounts, groups, sessions, buyers, fence): Loaded = self
-            .load
+        let (status, shop, accounts, groups, sessions, buyers, fence): Loaded = LOAD
             .key(keys.fence())
             .key(keys.shop())
             .key(keys.accounts())
@@ -373,32 +407,44 @@ impl RedisStore {
         Ok(Some(ShopState::restore(snapshot, now)))
     }
 
-    /// Commits what a call changed, if the shop's fence still allows `token`.
-    /// `create`: the shop is new and must not exist in Redis yet.
+    /// Commits what one or more calls changed, if the shop's fence still allows
+    /// `token`. `create`: the shop is new and must not exist in Redis yet.
     pub async fn commit(
         &self,
         state: &ShopState,
         writes: &WriteSet,
         token: u64,
         now: Timestamp,
-        route: Option<RouteToRemember<'_>>,
+        routes: &[RememberedRoute],
         create: bool,
     ) -> Result<CommitOutcome, StoreError> {
+        let prepared = self.prepare_commit(state, writes, token, now, routes, create);
+        self.send_commit(prepared).await
+    }
+
+    /// Builds the commit of `writes` as `state` has them now: the values are
+    /// read here, so the shop may change (and be let go) before it is sent.
+    pub fn prepare_commit(
+        &self,
+        state: &ShopState,
+        writes: &WriteSet,
+        token: u64,
+        now: Timestamp,
+        routes: &[RememberedRoute],
+        create: bool,
+    ) -> PreparedCommit {
         let keys = ShopKeys::new(&self.namespace, state.shop_id().as_str());
-        let mut invocation = self.commit.key(keys.fence());
-        let (request_key, request_record) = match &route {
-            Some(route) => (
-                keys.request(route.request_id.as_str()),
-                encode(&records::route_record(route.buyer, route.outcome)),
-            ),
-            None => (keys.fence(), Vec::new()),
-        };
-        invocation.key(request_key);
+        let mut invocation = COMMIT.key(keys.fence());
         invocation
             .arg(token)
-            .arg(request_record)
+            .arg(if create { "1" } else { "0" })
             .arg(REQUEST_RETENTION_SECONDS)
-            .arg(if create { "1" } else { "0" });
+            .arg(routes.len());
+        for route in routes {
+            invocation
+                .key(keys.request(route.request_id.as_str()))
+                .arg(&route.record);
+        }
         for write in writes_for(state, writes, &keys, now) {
             invocation
                 .key(write.key)
@@ -406,24 +452,41 @@ impl RedisStore {
                 .arg(write.a)
                 .arg(write.b);
         }
+        PreparedCommit {
+            invocation,
+            shop_id: state.shop_id().clone(),
+            token,
+        }
+    }
+
+    /// Sends a prepared commit: one round trip, applied whole or not at all.
+    pub async fn send_commit(&self, prepared: PreparedCommit) -> Result<CommitOutcome, StoreError> {
         let mut connection = self.connection.clone();
-        let (status, detail): (String, Vec<u8>) = invocation.invoke_async(&mut connection).await?;
+        let (status, detail, record): (String, String, Vec<u8>) =
+            prepared.invocation.invoke_async(&mut connection).await?;
         match status.as_str() {
             "ok" => Ok(CommitOutcome::Committed),
             "exists" => Ok(CommitOutcome::AlreadyExists),
             "missing" => Err(StoreError::Unavailable(format!(
                 "the state of shop {} is gone from Redis (restarted without persistence?)",
-                state.shop_id()
+                prepared.shop_id
             ))),
             "replay" => {
-                let record: records::RouteRecordProto = decode("route record", &detail)?;
+                let record: records::RouteRecordProto = decode("route record", &record)?;
                 let (buyer, outcome) = records::route_outcome_from(&record)?;
-                Ok(CommitOutcome::Replay(buyer, outcome))
+                let route = detail
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("replay index {detail:?}")))?;
+                Ok(CommitOutcome::Replay {
+                    route,
+                    buyer,
+                    outcome,
+                })
             }
             _ => Err(StoreError::Fenced {
-                shop: state.shop_id().0.clone(),
-                fence: String::from_utf8_lossy(&detail).parse().unwrap_or(u64::MAX),
-                token,
+                shop: prepared.shop_id.0,
+                fence: detail.parse().unwrap_or(u64::MAX),
+                token: prepared.token,
             }),
         }
     }
