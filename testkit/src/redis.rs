@@ -156,6 +156,7 @@ impl RedisServer {
         let child = cmd.spawn().map_err(|e| spawn_error(&program, e))?;
         let pid = child.id();
         self.child = Some(child);
+        stop_when_orphaned(pid);
 
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -342,6 +343,24 @@ fn read_from(path: &Path, start: u64) -> String {
         Ok(_) => String::from_utf8_lossy(&text).into_owned(),
         Err(e) => format!("(could not read {}: {e})", path.display()),
     }
+}
+
+/// Stops redis-server `pid` once the test process is gone. A server held in a
+/// `static` (the Redis Cluster a test binary shares) is never dropped, so without
+/// this its processes would outlive every test run. A shell loop rather than
+/// `PR_SET_PDEATHSIG`, which fires when the spawning *thread* exits.
+fn stop_when_orphaned(pid: u32) {
+    let watcher = format!(
+        "while kill -0 {test} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null",
+        test = std::process::id()
+    );
+    // Best effort: a missing `sh` only means a leftover server.
+    let _ = Command::new("sh")
+        .args(["-c", &watcher])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
 }
 
 fn ping(port: u16) -> bool {
