@@ -2,7 +2,7 @@
 //! so building fenliu needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_files = ["fenliu/v1/routing.proto"];
+    let proto_files = ["fenliu/v1/routing.proto", "fenliu/internal/v1/link.proto"];
     for file in proto_files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -28,10 +28,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
-use crate::workers::Workers;
+use crate::workers::{Worker, Workers};
 
 /// The deadline of a call whose caller set none.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
@@ -151,7 +150,7 @@ impl Forwarder {
     ) -> Result<Response<Resp>, Status>
     where
         Req: ShopScoped + Clone,
-        Call: Fn(RoutingClient<Channel>, Request<Req>) -> Fut,
+        Call: Fn(Worker, Request<Req>) -> Fut,
         Fut: Future<Output = Result<Response<Resp>, Status>>,
     {
         let deadline = Instant::now() + own_budget(caller_deadline(request.metadata()));
@@ -163,17 +162,14 @@ impl Forwarder {
                 Repeatable::Yes => remaining.min(ATTEMPT_TIMEOUT),
                 Repeatable::OnlyIfRefused => remaining,
             };
-            let attempt = match self.workers.channel_for(message.shop_id()) {
-                Some(channel) => {
+            let attempt = match self.workers.worker_for(message.shop_id()) {
+                Some(worker) => {
                     let request = onward(&metadata, message.clone(), attempt_timeout);
-                    tokio::time::timeout(
-                        attempt_timeout,
-                        call(RoutingClient::new(channel), request),
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Status::unavailable("the worker did not answer in time"))
-                    })
+                    tokio::time::timeout(attempt_timeout, call(worker, request))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Status::unavailable("the worker did not answer in time"))
+                        })
                 }
                 None => Err(Status::unavailable("no live worker serves this shop yet")),
             };
@@ -258,18 +254,14 @@ impl Forwarder {
     ) -> Result<tonic::Streaming<pb::ShopEvent>, Status> {
         let mut request = Request::new(message.clone());
         *request.metadata_mut() = metadata.clone();
-        self.forward(
-            request,
-            Repeatable::Yes,
-            |mut client, mut request| async move {
-                // A stream lives as long as the caller wants: it carries no deadline
-                // of ours, only the caller's own if it set one.
-                if metadata.get("grpc-timeout").is_none() {
-                    request.metadata_mut().remove("grpc-timeout");
-                }
-                client.watch_shop(request).await
-            },
-        )
+        self.forward(request, Repeatable::Yes, |worker, mut request| async move {
+            // A stream lives as long as the caller wants: it carries no deadline
+            // of ours, only the caller's own if it set one.
+            if metadata.get("grpc-timeout").is_none() {
+                request.metadata_mut().remove("grpc-timeout");
+            }
+            RoutingClient::new(worker.channel).watch_shop(request).await
+        })
         .await
         .map(Response::into_inner)
     }
@@ -300,8 +292,12 @@ macro_rules! forwarding_impl {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    self.forward(request, $repeatable, |mut client, request| async move {
-                        client.$method(request).await
+                    self.forward(request, $repeatable, |worker, request| async move {
+                        let timeout = request.metadata().get("grpc-timeout")
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(parse_grpc_timeout)
+                            .unwrap_or(ATTEMPT_TIMEOUT);
+                        worker.link.call(request.get_ref(), request.metadata(), timeout).await
                     })
                     .await
                 }

@@ -5,9 +5,11 @@
 //!   shop's shard among the live workers registered in Redis.
 //! - [`forward`]: the forwarding service: the caller's deadline and metadata
 //!   (`traceparent`) carried on, retries that follow a shard to its new owner.
+//! - [`link`]: unary calls to a worker multiplexed on one long-lived stream.
 //! - [`serve`]: serving on a bound listener until a shutdown future resolves.
 
 pub mod forward;
+pub mod link;
 pub mod node;
 pub mod workers;
 
@@ -22,7 +24,7 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;
 
 pub use forward::Forwarder;
-pub use workers::{ShardedWorkers, Workers, worker_channel};
+pub use workers::{ShardedWorkers, Worker, Workers, worker_channel};
 
 /// Serves the routing API on `listener`, forwarding every shop to `worker`, until
 /// `shutdown`.
@@ -31,7 +33,7 @@ pub async fn serve(
     worker: Channel,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with(listener, Workers::Fixed(worker), shutdown).await
+    serve_with(listener, Workers::fixed(worker), shutdown).await
 }
 
 /// Serves the routing API on `listener`, finding each shop's worker with

@@ -39,7 +39,7 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
         let channel = crate::worker_channel(&config.worker_url)
             .with_context(|| format!("--worker-url {}", config.worker_url))?;
         tracing::info!(worker = %config.worker_url, "forwarding every shop to one worker");
-        Workers::Fixed(channel)
+        Workers::fixed(channel)
     } else {
         let connection = config.cluster.connect().await?;
         let sharded = ShardedWorkers::new(

@@ -1,8 +1,9 @@
 //! Where each shop's calls go: one fixed worker (dev and single-worker setups), or
 //! the owner of the shop's shard among the live workers registered in Redis,
-//! computed by the same rendezvous hashing the workers use. One channel is kept
-//! per worker address, so calls ride long-lived HTTP/2 connections straight to the
-//! pods rather than through a Service that would pin them to one.
+//! computed by the same rendezvous hashing the workers use. One channel (and one
+//! [`Link`] over it) is kept per worker address, so calls ride long-lived HTTP/2
+//! connections straight to the pods rather than through a Service that would pin
+//! them to one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,6 +13,8 @@ use fenliu_worker::cluster::registry::{Member, Registry};
 use fenliu_worker::cluster::sharding::{ShardId, owner_of, shard_of};
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::link::Link;
 
 /// How often the membership is re-read when nothing asks for it sooner.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -27,11 +30,28 @@ pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
         .connect_lazy())
 }
 
+/// A worker as the dispatcher reaches it: unary calls go on its link, `WatchShop`
+/// streams on the channel.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub channel: Channel,
+    pub link: Arc<Link>,
+}
+
+impl Worker {
+    pub fn new(channel: Channel) -> Worker {
+        Worker {
+            link: Arc::new(Link::new(channel.clone())),
+            channel,
+        }
+    }
+}
+
 /// How the dispatcher finds a shop's worker.
 #[derive(Debug)]
 pub enum Workers {
     /// Every shop goes to this worker.
-    Fixed(Channel),
+    Fixed(Worker),
     /// Each shop goes to its shard's owner among the live workers.
     Sharded(Arc<ShardedWorkers>),
 }
@@ -45,11 +65,16 @@ impl Workers {
         }
     }
 
-    /// The channel for `shop_id`, or `None` when no worker is live.
-    pub fn channel_for(&self, shop_id: &str) -> Option<Channel> {
+    /// Every shop goes to the worker at the end of `channel`.
+    pub fn fixed(channel: Channel) -> Workers {
+        Workers::Fixed(Worker::new(channel))
+    }
+
+    /// The worker serving `shop_id`, or `None` when no worker is live.
+    pub fn worker_for(&self, shop_id: &str) -> Option<Worker> {
         match self {
-            Workers::Fixed(channel) => Some(channel.clone()),
-            Workers::Sharded(sharded) => sharded.channel_for(shop_id),
+            Workers::Fixed(worker) => Some(worker.clone()),
+            Workers::Sharded(sharded) => sharded.worker_for(shop_id),
         }
     }
 
@@ -61,16 +86,16 @@ impl Workers {
     }
 }
 
-/// The live workers as last read from Redis, and a channel to each.
+/// The live workers as last read from Redis, and a channel and link to each.
 #[derive(Debug)]
 pub struct ShardedWorkers {
     shard_count: u32,
     registry: Registry,
     members: RwLock<Vec<Member>>,
-    channels: RwLock<HashMap<String, Channel>>,
-    /// Each shard's owner and the channel to it, rebuilt when the membership
-    /// changes, so a call costs one hash and one lookup.
-    routes: RwLock<Vec<Option<Channel>>>,
+    workers: RwLock<HashMap<String, Worker>>,
+    /// Each shard's owner, rebuilt when the membership changes, so a call costs
+    /// one hash and one lookup.
+    routes: RwLock<Vec<Option<Worker>>>,
     refresh: Notify,
     /// When the membership was last read successfully.
     last_refresh: RwLock<Option<tokio::time::Instant>>,
@@ -82,7 +107,7 @@ impl ShardedWorkers {
             shard_count,
             registry,
             members: RwLock::new(Vec::new()),
-            channels: RwLock::new(HashMap::new()),
+            workers: RwLock::new(HashMap::new()),
             routes: RwLock::new(Vec::new()),
             refresh: Notify::new(),
             last_refresh: RwLock::new(None),
@@ -100,7 +125,7 @@ impl ShardedWorkers {
         fresh && !self.members.read().expect("members lock").is_empty()
     }
 
-    fn channel_for(&self, shop_id: &str) -> Option<Channel> {
+    fn worker_for(&self, shop_id: &str) -> Option<Worker> {
         let shard = shard_of(shop_id, self.shard_count);
         let routes = self.routes.read().expect("routes lock");
         routes.get(shard.0 as usize).cloned().flatten()
@@ -108,12 +133,12 @@ impl ShardedWorkers {
 
     /// Recomputes every shard's owner (rendezvous over `members`).
     fn rebuild_routes(&self, members: &[Member]) {
-        let channels = self.channels.read().expect("channels lock");
+        let workers = self.workers.read().expect("workers lock");
         let routes = (0..self.shard_count)
             .map(|shard| {
                 let owner = owner_of(ShardId(shard), members.iter().map(|m| m.worker_id.as_str()))?;
                 let member = members.iter().find(|m| m.worker_id == owner)?;
-                channels.get(&member.address).cloned()
+                workers.get(&member.address).cloned()
             })
             .collect();
         *self.routes.write().expect("routes lock") = routes;
@@ -123,12 +148,12 @@ impl ShardedWorkers {
     pub async fn refresh(&self) -> Result<usize, fenliu_worker::store::StoreError> {
         let members = self.registry.members().await?;
         {
-            let mut channels = self.channels.write().expect("channels lock");
+            let mut workers = self.workers.write().expect("workers lock");
             for member in &members {
-                if !channels.contains_key(&member.address) {
+                if !workers.contains_key(&member.address) {
                     match worker_channel(&format!("http://{}", member.address)) {
                         Ok(channel) => {
-                            channels.insert(member.address.clone(), channel);
+                            workers.insert(member.address.clone(), Worker::new(channel));
                         }
                         Err(error) => {
                             tracing::warn!(worker = %member.worker_id, address = %member.address, %error, "bad worker address");
@@ -136,7 +161,7 @@ impl ShardedWorkers {
                     }
                 }
             }
-            channels.retain(|address, _| members.iter().any(|m| &m.address == address));
+            workers.retain(|address, _| members.iter().any(|m| &m.address == address));
         }
         let count = members.len();
         *self.last_refresh.write().expect("refresh lock") = Some(tokio::time::Instant::now());

@@ -9,6 +9,13 @@ pub mod v1 {
     tonic::include_proto!("fenliu.v1");
 }
 
+/// The link between a dispatcher and its workers (not a public API).
+pub mod internal {
+    pub mod v1 {
+        tonic::include_proto!("fenliu.internal.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of the API, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/fenliu_descriptor.bin"));

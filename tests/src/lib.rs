@@ -102,7 +102,7 @@ impl TestNode {
         let channel = fenliu_dispatcher::worker_channel(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::Fixed(channel)).await;
+            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel)).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,

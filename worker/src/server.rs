@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use fenliu_proto::internal::v1::worker_link_server::WorkerLinkServer;
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -15,6 +16,7 @@ use tonic::service::RoutesBuilder;
 
 use crate::cluster::ownership::ShardOwnership;
 use crate::grpc::RoutingService;
+use crate::grpc::link::LinkService;
 use crate::probes;
 use crate::router::{Persistence, Router, SoleOwner, SystemClock};
 
@@ -119,6 +121,10 @@ pub async fn serve_worker(
     let address = listener.local_addr().ok();
     tracing::info!(?address, "worker serving fenliu.v1.Routing");
     let mut routes = RoutesBuilder::default();
+    routes.add_service(WorkerLinkServer::new(LinkService::new(
+        service.clone(),
+        stopping.clone(),
+    )));
     routes.add_service(RoutingServer::new(service));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(

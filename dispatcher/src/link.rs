@@ -1,0 +1,185 @@
+//! The dispatcher's end of the link to one worker: every unary `Routing` call to
+//! that worker travels on one long-lived `WorkerLink.Exchange` stream, tagged with
+//! an id, and its answer is matched back by that id.
+//!
+//! The stream is opened by the first call that needs it and again by the first
+//! call after it broke. When it breaks (the worker died, stopped, or the
+//! connection failed) every call waiting on it fails with UNAVAILABLE, exactly as
+//! a direct call whose connection broke; the forwarder then decides, per method,
+//! whether to send it again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use fenliu_proto::internal::v1 as link;
+use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
+use fenliu_worker::grpc::link::{LinkedCall, entries_of, metadata_from};
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status, Streaming};
+
+/// Calls that may wait to be written to the stream before callers block.
+const CALL_BUFFER: usize = 1024;
+
+/// The link to one worker, over its channel.
+#[derive(Debug)]
+pub struct Link {
+    channel: Channel,
+    /// The open stream, if any; replaced when it breaks.
+    open: RwLock<Option<Arc<LinkStream>>>,
+    /// Held while a stream is being opened, so that a burst of calls opens one.
+    opening: tokio::sync::Mutex<()>,
+    next_id: AtomicU64,
+}
+
+/// One open `Exchange` stream and the calls waiting for their answers on it.
+#[derive(Debug)]
+struct LinkStream {
+    calls: mpsc::Sender<link::LinkCall>,
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Set once the stream broke: no call may wait on it any more.
+    broken: bool,
+    answers: HashMap<u64, oneshot::Sender<link::LinkAnswer>>,
+}
+
+/// Takes a call off the waiting list when it ends without its answer (its
+/// attempt timed out), so the list does not keep it.
+struct StopWaiting<'a> {
+    stream: &'a LinkStream,
+    id: u64,
+}
+
+impl Drop for StopWaiting<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.stream.waiting.lock().expect("waiting lock");
+        waiting.answers.remove(&self.id);
+    }
+}
+
+fn link_lost() -> Status {
+    Status::unavailable("the link to the worker was lost before the call was answered")
+}
+
+impl Link {
+    pub fn new(channel: Channel) -> Link {
+        Link {
+            channel,
+            open: RwLock::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Sends `request` and waits for its answer. `timeout` (what is left of the
+    /// caller's deadline) is enforced by the worker as well.
+    pub async fn call<R: LinkedCall>(
+        &self,
+        request: &R,
+        metadata: &MetadataMap,
+        timeout: Duration,
+    ) -> Result<Response<R::Response>, Status> {
+        let stream = self.stream().await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (answer_to, answer) = oneshot::channel();
+        {
+            let mut waiting = stream.waiting.lock().expect("waiting lock");
+            if waiting.broken {
+                return Err(link_lost());
+            }
+            waiting.answers.insert(id, answer_to);
+        }
+        let _stop_waiting = StopWaiting {
+            stream: &stream,
+            id,
+        };
+        let call = link::LinkCall {
+            id,
+            method: R::METHOD as i32,
+            request: request.encode_to_vec(),
+            timeout_us: u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX),
+            metadata: entries_of(metadata),
+        };
+        stream.calls.send(call).await.map_err(|_| link_lost())?;
+        let answer = answer.await.map_err(|_| link_lost())?;
+        if answer.code == Code::Ok as i32 {
+            let response = R::Response::decode(answer.response.as_slice()).map_err(|error| {
+                Status::internal(format!("undecodable answer from the worker: {error}"))
+            })?;
+            return Ok(Response::new(response));
+        }
+        Err(Status::with_metadata(
+            Code::from_i32(answer.code),
+            answer.message,
+            metadata_from(&answer.metadata),
+        ))
+    }
+
+    /// The open stream, opening one if there is none or it broke.
+    async fn stream(&self) -> Result<Arc<LinkStream>, Status> {
+        if let Some(stream) = self.usable() {
+            return Ok(stream);
+        }
+        let _opening = self.opening.lock().await;
+        // Opened by another call meanwhile.
+        if let Some(stream) = self.usable() {
+            return Ok(stream);
+        }
+        let (calls, outgoing) = mpsc::channel(CALL_BUFFER);
+        let mut client = WorkerLinkClient::new(self.channel.clone());
+        let answers = client
+            .exchange(ReceiverStream::new(outgoing))
+            .await?
+            .into_inner();
+        let stream = Arc::new(LinkStream {
+            calls,
+            waiting: Mutex::new(Waiting::default()),
+        });
+        tokio::spawn(deliver_answers(stream.clone(), answers));
+        *self.open.write().expect("link lock") = Some(stream.clone());
+        Ok(stream)
+    }
+
+    fn usable(&self) -> Option<Arc<LinkStream>> {
+        let open = self.open.read().expect("link lock");
+        open.as_ref()
+            .filter(|stream| !stream.waiting.lock().expect("waiting lock").broken)
+            .cloned()
+    }
+}
+
+/// Hands each answer to the call waiting for it, until the stream ends; then
+/// fails every call still waiting.
+async fn deliver_answers(stream: Arc<LinkStream>, mut answers: Streaming<link::LinkAnswer>) {
+    loop {
+        match answers.message().await {
+            Ok(Some(answer)) => {
+                let waiter = {
+                    let mut waiting = stream.waiting.lock().expect("waiting lock");
+                    waiting.answers.remove(&answer.id)
+                };
+                // A call that gave up meanwhile no longer waits.
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(answer);
+                }
+            }
+            Ok(None) => break,
+            Err(status) => {
+                tracing::debug!(code = ?status.code(), message = status.message(), "worker link broke");
+                break;
+            }
+        }
+    }
+    let mut waiting = stream.waiting.lock().expect("waiting lock");
+    waiting.broken = true;
+    // Dropping the senders fails the calls still waiting (`link_lost`).
+    waiting.answers.clear();
+}
