@@ -38,6 +38,12 @@ use crate::engine::{
 use crate::store::redis_store::{CommitOutcome, RememberedRoute};
 use crate::store::{RedisStore, StoreError};
 
+/// How long a shop kept in Redis holds answered request ids and closed sessions in
+/// memory. Redis remembers every answer for the hour R1 promises (a retry this
+/// node no longer remembers is replayed from there); memory only spares a prompt
+/// retry that round trip. An hour in memory would grow a busy worker by gigabytes.
+const REDIS_MEMORY_RETENTION: Duration = Duration::from_secs(10);
+
 /// How many events a slow `WatchShop` subscriber may fall behind before its stream
 /// is ended (it then resubscribes and reads the shop state).
 const EVENT_BUFFER: usize = 4096;
@@ -411,9 +417,10 @@ impl Router {
         let Persistence::Redis(store) = &self.persistence else {
             return Ok(false);
         };
-        let Some(state) = store.load(shop_id, token, self.now()).await? else {
+        let Some(mut state) = store.load(shop_id, token, self.now()).await? else {
             return Ok(false);
         };
+        state.limit_memory_retention(REDIS_MEMORY_RETENTION);
         tracing::debug!(shop = %shop_id, token, "shop loaded from redis");
         loaded.state = Some(state);
         loaded.token = token;
@@ -440,6 +447,7 @@ impl Router {
         let writes = state.take_write_set();
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
+            state.limit_memory_retention(REDIS_MEMORY_RETENTION);
             let outcome = store
                 .commit(&state, &writes, token, self.now(), &[], true)
                 .await?;

@@ -4,7 +4,7 @@
 //! [`ShopState::next_deadline`].
 
 use super::model::{AccountStatus, SessionState, Timestamp};
-use super::state::{RETENTION, ShopState};
+use super::state::ShopState;
 
 /// One thing due at a moment.
 enum Due {
@@ -59,7 +59,7 @@ impl ShopState {
     }
 
     /// Drops what has passed its time: affinities (R5's window), remembered request
-    /// ids and closed sessions (after `RETENTION`).
+    /// ids and closed sessions (after `memory_retention`).
     fn forget_expired(&mut self, now: Timestamp) {
         while let Some((expires_at, buyer)) = self.affinity_expiry.first().cloned() {
             if expires_at > now {
@@ -77,15 +77,15 @@ impl ShopState {
                 self.write_set.affinities.insert(buyer);
             }
         }
-        while let Some((expires_at, _)) = self.route_record_expiry.front() {
-            if *expires_at > now {
+        while let Some((recorded_at, _)) = self.route_record_expiry.front() {
+            if recorded_at.plus(self.memory_retention) > now {
                 break;
             }
             let (_, request_id) = self.route_record_expiry.pop_front().expect("checked");
             self.route_records.remove(&request_id);
         }
         while let Some((closed_at, _)) = self.closed_expiry.front() {
-            if closed_at.plus(RETENTION) > now {
+            if closed_at.plus(self.memory_retention) > now {
                 break;
             }
             let (_, session) = self.closed_expiry.pop_front().expect("checked");

@@ -11,7 +11,7 @@ use super::model::{
     RouteReason, Session, SessionId, SessionState, Timestamp,
 };
 use super::settings::{OfflinePolicy, RoutingMode};
-use super::state::{RETENTION, ShopState};
+use super::state::ShopState;
 
 /// A buyer's message to route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -431,7 +431,7 @@ impl ShopState {
             },
         );
         self.route_record_expiry
-            .push_back((now.plus(RETENTION), request.request_id.clone()));
+            .push_back((now, request.request_id.clone()));
         self.write_set
             .route_records
             .insert(request.request_id.clone());

@@ -43,9 +43,14 @@ pub struct ShopState {
     /// Logged-in accounts by the time their presence runs out.
     pub(crate) presence_expiry: BTreeSet<(Timestamp, AccountId)>,
     pub(crate) route_records: HashMap<RequestId, RouteRecord>,
-    /// Request ids in the order they were recorded, to forget them after `RETENTION`.
+    /// How long request ids and closed sessions stay in this state: `RETENTION`
+    /// unless a store that remembers request ids itself asked for less.
+    pub(crate) memory_retention: Duration,
+    /// Request ids in the order they were recorded, to forget them after
+    /// `memory_retention`.
     pub(crate) route_record_expiry: VecDeque<(Timestamp, RequestId)>,
-    /// Closed sessions in the order they closed, to drop them after `RETENTION`.
+    /// Closed sessions in the order they closed, to drop them after
+    /// `memory_retention`.
     pub(crate) closed_expiry: VecDeque<(Timestamp, SessionId)>,
     pub(crate) next_session_id: u64,
     /// Increases with every assignment: R9's "least recently assigned".
@@ -78,6 +83,7 @@ impl ShopState {
             closing: BTreeSet::new(),
             presence_expiry: BTreeSet::new(),
             route_records: HashMap::new(),
+            memory_retention: RETENTION,
             route_record_expiry: VecDeque::new(),
             closed_expiry: VecDeque::new(),
             next_session_id: 1,
@@ -197,6 +203,14 @@ impl ShopState {
     /// Takes the events produced since the last call, in order.
     pub fn take_events(&mut self) -> Vec<TimedEvent> {
         std::mem::take(&mut self.pending_events)
+    }
+
+    /// Keeps request ids and closed sessions in memory for `retention` only
+    /// (never longer than [`RETENTION`]). For a store that remembers each
+    /// request id's answer itself for [`RETENTION`]: memory then holds only what
+    /// a prompt retry needs, instead of an hour of traffic.
+    pub fn limit_memory_retention(&mut self, retention: Duration) {
+        self.memory_retention = retention.min(RETENTION);
     }
 
     /// Takes what changed since the last call, for a store to persist.

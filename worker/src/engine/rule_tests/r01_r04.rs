@@ -77,6 +77,33 @@ fn r01_retry_with_the_same_request_id_returns_the_first_answer() {
     assert_eq!(late_retry.reason, RouteReason::Even);
 }
 
+/// Under a store that remembers answers itself (Redis), memory keeps request ids
+/// and closed sessions only briefly: a retry within the limit replays from
+/// memory, a later one is decided anew here (and the store replays it instead).
+#[test]
+fn r01_with_limited_memory_retention_request_ids_and_closed_sessions_are_forgotten() {
+    let mut shop = shop_with_two_online();
+    shop.state.limit_memory_retention(Duration::from_secs(10));
+    let request = shop.request("buyer");
+    let first = shop.route_request(&request);
+    shop.advance(Duration::from_secs(9));
+    assert!(shop.route_request(&request).replayed, "within the limit");
+    shop.end(first.session.id);
+    // The session closes after the close delay, then stays readable 10 s.
+    shop.advance(shop.state.settings().close_delay);
+    shop.advance(Duration::from_secs(1));
+    let closed = shop.state.session(first.session.id).expect("just closed");
+    assert_eq!(closed.state, SessionState::Closed);
+    shop.advance(Duration::from_secs(10));
+    assert!(
+        shop.state.session(first.session.id).is_none(),
+        "a closed session leaves memory after the limit"
+    );
+    let late = shop.route_request(&request);
+    assert!(!late.replayed, "forgotten here: decided anew");
+    assert_ne!(late.session.id, first.session.id);
+}
+
 #[test]
 fn r01_a_request_id_reused_for_another_buyer_is_refused() {
     let mut shop = shop_with_two_online();
