@@ -12,6 +12,10 @@ struct Cli {
     config: DispatcherConfig,
 }
 
+/// mimalloc rather than the system allocator, as in the `fenliu` binary (see there).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     fenliu_worker::runtime::build()?.block_on(node::run(cli.config))
