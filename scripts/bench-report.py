@@ -50,5 +50,13 @@ print(f'one hot shop: {hot["decisions_per_second"]:.0f} decisions/s = {hot_ratio
 print(f'queued session assigned after its slot frees: p50 {drain["p50_ms"]} ms, p99 {drain["p99_ms"]} ms over {drain["samples"]} (target p99 ≤ 5 ms: {verdict(drain_ok)})')
 print(f'  … when 100 shops free a slot in the same millisecond: p50 {burst["p50_ms"]} ms, p99 {burst["p99_ms"]} ms')
 print(f'worker RSS with {memory["shops"]} shops of 20 accounts: {rss_mib:.0f} MiB (target ≤ 300 MB: {verdict(rss_mib * 1.048576 <= 300)})')
+print()
+print("CPU per call answered, µs (what limits throughput on shared cores)")
+print(f'{"":38} {"fenliu":>10} {"baseline":>10} {"ratio":>7}')
+for key, name in (("front", "front: dispatcher | bare proxy"), ("server", "server: worker | bare server"), ("redis", "redis")):
+    ours = fenliu.get("cpu", {}).get(key, {}).get("us_per_call")
+    theirs = baseline.get("cpu", {}).get(key, {}).get("us_per_call")
+    if ours is not None and theirs:
+        print(f"{name:38} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}")
 errors = sum(e["count"] for e in fenliu["errors"]) + sum(e["count"] for e in baseline["errors"])
 print(f"errors during the load runs: {errors}")

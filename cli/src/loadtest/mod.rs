@@ -9,6 +9,7 @@
 //! of the calls in flight of at most `--timeout-ms` + 2 s. Only `--addr` is
 //! contacted; shops and request ids carry a per-run id, so runs never meet.
 
+mod cpu;
 mod progress;
 mod stats;
 mod workload;
@@ -107,6 +108,10 @@ pub struct LoadtestArgs {
     /// Exit non-zero when the Route p99 (corrected) is above this many ms.
     #[arg(long)]
     pub slo_p99_ms: Option<f64>,
+    /// Report the CPU time this process spends over the measured window, and
+    /// per call (Linux). Repeatable: `--cpu-of worker=PID --cpu-of redis=PID`.
+    #[arg(long, value_name = "NAME=PID", value_parser = cpu::parse_watched)]
+    pub cpu_of: Vec<cpu::Watched>,
 }
 
 impl LoadtestArgs {
@@ -266,6 +271,11 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         warmup,
     ));
     let heartbeats = tokio::spawn(shared.clone().heartbeats());
+    let cpu = tokio::spawn(cpu_over_window(
+        args.cpu_of.clone(),
+        origin + warmup,
+        origin + warmup + duration,
+    ));
 
     let driven = match args.rps {
         Some(rps) => open_loop_run(&shared, rps).await,
@@ -301,7 +311,8 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         duration_seconds: args.duration,
         slo_p99_ms: args.slo_p99_ms,
     };
-    let report = lock(&shared.stats).report(run, unfinished as u64);
+    let mut report = lock(&shared.stats).report(run, unfinished as u64);
+    report.cpu = cpu.await.context("the CPU sampler")??;
     print!("{}", report.to_text());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())
@@ -317,6 +328,22 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         anyhow::bail!("SLO missed (--slo-p99-ms {slo}): {why}");
     }
     Ok(())
+}
+
+/// The watched processes' CPU time between the window's start and end.
+async fn cpu_over_window(
+    watched: Vec<cpu::Watched>,
+    start: Instant,
+    end: Instant,
+) -> anyhow::Result<Vec<cpu::CpuRow>> {
+    if watched.is_empty() {
+        return Ok(Vec::new());
+    }
+    tokio::time::sleep_until(start.into()).await;
+    let before = cpu::sample(&watched)?;
+    tokio::time::sleep_until(end.into()).await;
+    let after = cpu::sample(&watched)?;
+    Ok(cpu::spent(&before, &after, &watched))
 }
 
 /// A per-run prefix for shop and request ids.

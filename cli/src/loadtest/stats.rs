@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use fenliu_proto::v1 as pb;
 use hdrhistogram::Histogram;
 
+use super::cpu::CpuRow;
+
 /// The kinds of calls the load sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Call {
@@ -314,6 +316,7 @@ impl Stats {
                 .map(|(reason, count)| (reason_name(*reason), *count))
                 .collect(),
             unfinished,
+            cpu: Vec::new(),
         }
     }
 }
@@ -430,9 +433,21 @@ pub struct Report {
     pub reasons: Vec<(String, u64)>,
     /// Calls still unanswered when the bounded drain ended.
     pub unfinished: u64,
+    /// CPU time of the processes watched with `--cpu-of`, over the window.
+    pub cpu: Vec<CpuRow>,
 }
 
 impl Report {
+    /// Calls of every kind answered within the window, OK or not.
+    pub fn calls_answered(&self) -> u64 {
+        self.calls.iter().map(|row| row.ok + row.errors).sum()
+    }
+
+    /// A watched process's CPU time per call answered, in µs.
+    pub fn cpu_us_per_call(&self, row: &CpuRow) -> f64 {
+        row.seconds * 1e6 / self.calls_answered().max(1) as f64
+    }
+
     pub fn route_ok(&self) -> u64 {
         self.calls
             .iter()
@@ -527,6 +542,22 @@ impl Report {
                 self.unfinished
             );
         }
+        if !self.cpu.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n  CPU over the window ({} calls answered)   seconds   µs per call",
+                self.calls_answered()
+            );
+            for row in &self.cpu {
+                let _ = writeln!(
+                    out,
+                    "  {:<38} {:>8.2} {:>12.1}",
+                    row.name,
+                    row.seconds,
+                    self.cpu_us_per_call(row)
+                );
+            }
+        }
         if let Some(slo) = run.slo_p99_ms {
             let verdict = match check_slo(self, slo) {
                 Ok(()) => "met".to_owned(),
@@ -589,6 +620,14 @@ impl Report {
         }
         o.raw("reasons", &reasons.finish());
         o.number("unfinished", self.unfinished as f64);
+        let mut cpu = JsonObject::new();
+        for row in &self.cpu {
+            let mut spent = JsonObject::new();
+            spent.number("seconds", row.seconds);
+            spent.number("us_per_call", self.cpu_us_per_call(row));
+            cpu.raw(&row.name, &spent.finish());
+        }
+        o.raw("cpu", &cpu.finish());
         o.raw("slo_p99_ms", &opt_number(run.slo_p99_ms));
         o.raw(
             "slo_met",
@@ -752,6 +791,7 @@ mod tests {
             errors: Vec::new(),
             reasons: Vec::new(),
             unfinished: 0,
+            cpu: Vec::new(),
         }
     }
 
@@ -774,6 +814,34 @@ mod tests {
         assert_eq!(json_number(f64::NAN), "null");
         assert_eq!(json_number(f64::INFINITY), "null");
         assert!(json_number(1e300).chars().all(|c| c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn cpu_time_is_reported_per_call_answered_in_text_and_json() {
+        let mut report = report_with(3.0, 4_000);
+        report.calls.push(CallRow {
+            call: "EndSession",
+            ok: 900,
+            errors: 100,
+        });
+        report.cpu = vec![CpuRow {
+            name: "worker".to_owned(),
+            seconds: 0.1,
+        }];
+        // 0.1 s over 5,000 calls answered (OK or not): 20 µs each.
+        assert_eq!(report.calls_answered(), 5_000);
+        assert!((report.cpu_us_per_call(&report.cpu[0]) - 20.0).abs() < 1e-9);
+        let text = report.to_text();
+        assert!(
+            text.contains("CPU over the window (5000 calls answered)"),
+            "{text}"
+        );
+        assert!(text.contains("worker") && text.contains("20.0"), "{text}");
+        let json = report.to_json();
+        assert!(
+            json.contains(r#""cpu":{"worker":{"seconds":0.1,"us_per_call":20}}"#),
+            "{json}"
+        );
     }
 
     #[test]
