@@ -2365,10 +2365,28 @@ fn check_write_set_names_every_changed_entity(scenario: &Scenario) -> Result<(),
             .map(|a| a.id.clone())
             .collect();
         for id in accounts {
-            if before.account(&id) != after.account(&id) {
+            // What an account's record holds; its slot counts are recounted from
+            // the sessions, its presence deadline is stored apart.
+            let stored = |state: &ShopState| {
+                state
+                    .account(&id)
+                    .map(|a| (a.config.clone(), a.status, a.last_assigned_seq))
+            };
+            if stored(before) != stored(after) {
                 prop_assert!(
                     written.accounts.contains(&id),
                     "step {}: account {} changed but is not in the write set {:?}",
+                    step.index,
+                    id,
+                    step.call
+                );
+            }
+            let presence =
+                |state: &ShopState| state.account(&id).and_then(|a| a.presence_expires_at);
+            if presence(before) != presence(after) {
+                prop_assert!(
+                    written.presence.contains(&id),
+                    "step {}: presence of {} changed but is not in the write set {:?}",
                     step.index,
                     id,
                     step.call
@@ -2443,10 +2461,23 @@ fn check_write_set_names_every_changed_entity(scenario: &Scenario) -> Result<(),
         // The stored affinity, expired or not (Timestamp(0) is before every expiry).
         for n in 0..BUYERS {
             let buyer = BuyerId(format!("b{n}"));
-            if before.affinity(&buyer, Timestamp(0)) != after.affinity(&buyer, Timestamp(0)) {
+            let (was, is) = (
+                before.affinity(&buyer, Timestamp(0)),
+                after.affinity(&buyer, Timestamp(0)),
+            );
+            if was != is {
                 prop_assert!(
                     written.affinities.contains(&buyer),
                     "step {}: affinity of {} changed but is not in the write set",
+                    step.index,
+                    buyer
+                );
+            }
+            // A store indexes the buyers with an affinity: a new one must say so.
+            if was.is_none() && is.is_some() {
+                prop_assert!(
+                    written.new_affinities.contains(&buyer),
+                    "step {}: affinity of {} is new but not marked so",
                     step.index,
                     buyer
                 );

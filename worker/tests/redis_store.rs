@@ -104,6 +104,7 @@ fn full_write_set(shop: &ShopState) -> WriteSet {
         .iter()
         .map(|b| BuyerId::from(*b))
         .collect();
+    writes.new_affinities = writes.affinities.clone();
     writes.groups = shop.groups().map(|g| g.name.clone()).collect();
     writes
 }
@@ -356,4 +357,287 @@ async fn presence_affinity_and_close_delay_are_keys_with_their_deadlines_as_ttl(
         loaded.session(SessionId(1)).unwrap().state,
         SessionState::Closed
     );
+}
+
+/// The value of `key`, as bytes (`None`: no such key).
+async fn get_bytes(store: &RedisStore, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut store.connection())
+        .await
+        .unwrap()
+}
+
+/// How many times Redis ran `command` since the last `CONFIG RESETSTAT`.
+fn command_calls(redis: &RedisServer, command: &str) -> u64 {
+    let stats = redis.command(&["INFO", "commandstats"]).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// The layout: settings in the shop record, written only when they change; the
+/// counters in the sessions hash, written with the sessions that moved them; an
+/// affinity indexed once. What the engine's own write sets commit loads back as
+/// the same shop, and once the shop is gone an update is refused whole.
+#[tokio::test]
+async fn counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same() {
+    let redis = start_redis();
+    let store = store(&redis).await;
+    // One account with room to spare, which served b1 (now ended).
+    let mut shop = ShopState::new(
+        ShopId::from("s1"),
+        Profile::Kuaishou,
+        AccountId::from("main"),
+        NOW,
+    );
+    let config = AccountConfig {
+        display_name: "a".to_owned(),
+        roles: [Role::CustomerService].into_iter().collect(),
+        non_routing: false,
+        max_concurrent: Some(10),
+        pool_permission: false,
+        main_account_participates: false,
+    };
+    shop.upsert_account(
+        AccountUpsert {
+            id: AccountId::from("a"),
+            config,
+        },
+        NOW,
+    )
+    .unwrap();
+    shop.set_account_status(&AccountId::from("a"), AccountStatus::Online, NOW)
+        .unwrap();
+    shop.route(&request("b1", "r1"), NOW).unwrap();
+    shop.end_session(SessionId(1), None, NOW).unwrap();
+    let mut writes = shop.take_write_set();
+    writes.settings = true;
+    store
+        .commit(&shop, &writes, 1, NOW, &[], true)
+        .await
+        .unwrap();
+    let shop_record = get_bytes(&store, "fenliu:{s1}:shop").await.unwrap();
+    let counters = redis
+        .command(&["HGET", "fenliu:{s1}:sessions", "counters"])
+        .unwrap();
+
+    // A returning buyer (b1 has an affinity) and a new one, committed together as
+    // the engine reports them: the counters move, the settings do not.
+    redis.command(&["CONFIG", "RESETSTAT"]).unwrap();
+    let returning = request("b1", "again");
+    let came_back = shop.route(&returning, NOW).unwrap();
+    assert_eq!(came_back.reason, RouteReason::Affinity);
+    let mut writes = shop.take_write_set();
+    let fresh = request("b7", "first");
+    let first = shop.route(&fresh, NOW).unwrap();
+    writes.merge(shop.take_write_set());
+    assert!(writes.counters && !writes.settings);
+    assert_eq!(
+        writes.new_affinities,
+        [BuyerId::from("b7")].into_iter().collect(),
+        "b1's affinity is a refresh"
+    );
+    let remember = [
+        RememberedRoute::new(&returning.request_id, &returning.buyer, &came_back),
+        RememberedRoute::new(&fresh.request_id, &fresh.buyer, &first),
+    ];
+    let outcome = store
+        .commit(&shop, &writes, 1, NOW, &remember, false)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, CommitOutcome::Committed), "{outcome:?}");
+    assert_eq!(
+        get_bytes(&store, "fenliu:{s1}:shop").await.unwrap(),
+        shop_record,
+        "the shop record is not rewritten for its counters"
+    );
+    assert_ne!(
+        redis
+            .command(&["HGET", "fenliu:{s1}:sessions", "counters"])
+            .unwrap(),
+        counters
+    );
+    assert_eq!(command_calls(&redis, "evalsha"), 1);
+    assert_eq!(command_calls(&redis, "exists"), 0, "the fence tells");
+    assert_eq!(command_calls(&redis, "sadd"), 1, "b7 only");
+    assert_eq!(command_calls(&redis, "hset"), 2, "accounts, sessions");
+    assert_eq!(
+        redis
+            .command(&["SISMEMBER", "fenliu:{s1}:affinities", "b7"])
+            .unwrap(),
+        "1"
+    );
+
+    // Settings change: the record is rewritten, the counters are not touched.
+    shop.update_settings(
+        &SettingsPatch {
+            bot_enabled: Some(true),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
+    let writes = shop.take_write_set();
+    redis.command(&["CONFIG", "RESETSTAT"]).unwrap();
+    store
+        .commit(&shop, &writes, 1, NOW, &[], false)
+        .await
+        .unwrap();
+    assert_ne!(
+        get_bytes(&store, "fenliu:{s1}:shop").await.unwrap(),
+        shop_record
+    );
+    assert_eq!(command_calls(&redis, "hset"), 0);
+
+    let loaded = store
+        .load(shop.shop_id(), 1, NOW)
+        .await
+        .unwrap()
+        .expect("the shop exists");
+    loaded.check_invariants().unwrap();
+    let (_, loaded_rest) = split_deadlines(loaded.snapshot());
+    let (_, rest) = split_deadlines(shop.snapshot());
+    assert_eq!(loaded_rest, rest);
+    assert_eq!(loaded.counters(), shop.counters());
+
+    // Redis loses everything: a route (counters, affinity, remembered answer) is
+    // refused and leaves nothing behind, not even its request record.
+    redis.command(&["FLUSHALL"]).unwrap();
+    let late = request("b8", "late");
+    let outcome = shop.route(&late, NOW).unwrap();
+    let writes = shop.take_write_set();
+    let refused = store
+        .commit(
+            &shop,
+            &writes,
+            1,
+            NOW,
+            &[RememberedRoute::new(
+                &late.request_id,
+                &late.buyer,
+                &outcome,
+            )],
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Unavailable(_)), "{refused:?}");
+    assert_eq!(redis.command(&["DBSIZE"]).unwrap(), "0");
+    assert!(store.load(shop.shop_id(), 1, NOW).await.unwrap().is_none());
+}
+
+/// A commit of hundreds of sessions, affinities and closes (lists longer than one
+/// step of the script holds) loads back as the same shop, at each stage.
+#[tokio::test]
+async fn a_commit_of_hundreds_of_entities_loads_back_the_same() {
+    let redis = start_redis();
+    let store = store(&redis).await;
+    let mut shop = ShopState::new(
+        ShopId::from("s1"),
+        Profile::Kuaishou,
+        AccountId::from("main"),
+        NOW,
+    );
+    shop.update_settings(
+        &SettingsPatch {
+            close_delay: Some(Duration::from_secs(30)),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
+    for n in 0..3 {
+        let id = AccountId::from(format!("a{n}").as_str());
+        let config = AccountConfig {
+            display_name: id.0.clone(),
+            roles: [Role::CustomerService].into_iter().collect(),
+            non_routing: false,
+            max_concurrent: Some(500),
+            pool_permission: false,
+            main_account_participates: false,
+        };
+        shop.upsert_account(
+            AccountUpsert {
+                id: id.clone(),
+                config,
+            },
+            NOW,
+        )
+        .unwrap();
+        shop.set_account_status(&id, AccountStatus::Online, NOW)
+            .unwrap();
+    }
+    let mut writes = shop.take_write_set();
+    writes.settings = true;
+    store
+        .commit(&shop, &writes, 1, NOW, &[], true)
+        .await
+        .unwrap();
+    let same_when_loaded = |shop: &ShopState, at: Timestamp| {
+        let store = store.clone();
+        let expected = split_deadlines(shop.snapshot()).1;
+        let shop_id = shop.shop_id().clone();
+        async move {
+            let loaded = store.load(&shop_id, 1, at).await.unwrap().unwrap();
+            loaded.check_invariants().unwrap();
+            assert_eq!(split_deadlines(loaded.snapshot()).1, expected);
+        }
+    };
+
+    let mut routes = Vec::new();
+    for n in 0..600 {
+        let request = request(&format!("b{n}"), &format!("r{n}"));
+        let outcome = shop.route(&request, NOW).unwrap();
+        routes.push(RememberedRoute::new(
+            &request.request_id,
+            &request.buyer,
+            &outcome,
+        ));
+    }
+    let writes = shop.take_write_set();
+    assert_eq!(writes.new_affinities.len(), 600);
+    store
+        .commit(&shop, &writes, 1, NOW, &routes, false)
+        .await
+        .unwrap();
+    same_when_loaded(&shop, NOW).await;
+    assert_eq!(
+        redis.command(&["SCARD", "fenliu:{s1}:affinities"]).unwrap(),
+        "600"
+    );
+
+    for n in 0..600 {
+        shop.end_session(SessionId(n + 1), None, NOW).unwrap();
+    }
+    let writes = shop.take_write_set();
+    store
+        .commit(&shop, &writes, 1, NOW, &[], false)
+        .await
+        .unwrap();
+    same_when_loaded(&shop, NOW).await;
+
+    // The close delays and the affinity window pass: every session closes and
+    // every affinity goes, index included.
+    let later = NOW.plus(Duration::from_secs(73 * 3600));
+    shop.advance_to(later);
+    let writes = shop.take_write_set();
+    store
+        .commit(&shop, &writes, 1, later, &[], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        redis.command(&["HLEN", "fenliu:{s1}:sessions"]).unwrap(),
+        "1",
+        "only the counters are left"
+    );
+    assert_eq!(
+        redis
+            .command(&["EXISTS", "fenliu:{s1}:affinities"])
+            .unwrap(),
+        "0"
+    );
+    same_when_loaded(&shop, later).await;
 }

@@ -60,14 +60,21 @@ pub struct WriteSet {
     /// The shop's counters moved (a session was created, assigned or queued).
     pub counters: bool,
     pub pool: bool,
+    /// Accounts whose own fields changed (configuration, status, last assignment);
+    /// not those whose slot counts alone moved, which are counted from the
+    /// sessions whenever a shop is restored.
     pub accounts: BTreeSet<AccountId>,
-    /// Accounts whose status or presence deadline changed (a subset of
-    /// `accounts`): presence is stored apart, as a key that expires by itself.
+    /// Accounts whose status or presence deadline changed: presence is stored
+    /// apart, as a key that expires by itself.
     pub presence: BTreeSet<AccountId>,
     pub groups: BTreeSet<GroupName>,
     pub sessions: BTreeSet<SessionId>,
     pub queues: BTreeSet<QueueName>,
     pub affinities: BTreeSet<BuyerId>,
+    /// Buyers of `affinities` who had no affinity stored before (a subset): a
+    /// store that indexes the buyers with an affinity adds only these, since a
+    /// refresh replaces an affinity that is indexed already.
+    pub new_affinities: BTreeSet<BuyerId>,
     pub route_records: BTreeSet<super::model::RequestId>,
 }
 
@@ -88,6 +95,7 @@ impl WriteSet {
         self.sessions.extend(later.sessions);
         self.queues.extend(later.queues);
         self.affinities.extend(later.affinities);
+        self.new_affinities.extend(later.new_affinities);
         self.route_records.extend(later.route_records);
     }
 }

@@ -128,6 +128,10 @@ impl ShopState {
         self.groups.values()
     }
 
+    pub fn group(&self, name: &GroupName) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
     pub fn session(&self, id: SessionId) -> Option<&Session> {
         self.sessions.get(&id)
     }
@@ -320,7 +324,6 @@ impl ShopState {
             && let Some(account) = self.accounts.get_mut(previous)
         {
             account.assigned -= 1;
-            self.write_set.accounts.insert(previous.clone());
         }
         self.assignment_seq += 1;
         self.write_set.counters = true;
@@ -401,7 +404,6 @@ impl ShopState {
         if let Some(account) = self.accounts.get_mut(&account_id) {
             account.assigned -= 1;
             account.ending += 1;
-            self.write_set.accounts.insert(account_id.clone());
         }
         // The window runs from the last contact, which is now.
         self.remember_affinity(&buyer, &account_id, now);
@@ -441,7 +443,6 @@ impl ShopState {
             && let Some(account) = self.accounts.get_mut(account_id)
         {
             account.ending -= 1;
-            self.write_set.accounts.insert(account_id.clone());
         }
         self.closed_expiry.push_back((now, id));
         self.write_set.sessions.insert(id);
@@ -474,7 +475,9 @@ impl ShopState {
         }
         let previous = account.status;
         account.status = status;
-        self.write_set.accounts.insert(account_id.clone());
+        if previous != status {
+            self.write_set.accounts.insert(account_id.clone());
+        }
         self.write_set.presence.insert(account_id.clone());
         if previous != status {
             self.emit(
@@ -490,7 +493,8 @@ impl ShopState {
     }
 
     fn remember_affinity(&mut self, buyer: &BuyerId, account: &AccountId, now: Timestamp) {
-        if let Some(old) = self.affinities.remove(buyer) {
+        let old = self.affinities.remove(buyer);
+        if let Some(old) = &old {
             self.affinity_expiry
                 .remove(&(old.expires_at, buyer.clone()));
         }
@@ -498,6 +502,9 @@ impl ShopState {
         let window = self.settings.affinity_window;
         if window.is_zero() {
             return;
+        }
+        if old.is_none() {
+            self.write_set.new_affinities.insert(buyer.clone());
         }
         let expires_at = now.plus(window);
         self.affinities.insert(

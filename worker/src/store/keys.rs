@@ -5,21 +5,72 @@
 //!
 //! | key | type | what | expires |
 //! |---|---|---|---|
-//! | `fenliu:{S}:fence` | string | highest fencing token that touched the shop | never |
-//! | `fenliu:{S}:shop` | string | `ShopRecord`: settings, main account, counters | never |
+//! | `fenliu:{S}:fence` | string | highest fencing token that touched the shop; set when the shop is created, so it exists exactly while the shop does | never |
+//! | `fenliu:{S}:shop` | string | `ShopRecord`: settings, profile, main account | never |
 //! | `fenliu:{S}:accounts` | hash | account id → `AccountRecord` | never |
 //! | `fenliu:{S}:presence:{account}` | string | the account is logged in | presence TTL |
 //! | `fenliu:{S}:groups` | hash | group name → `GroupRecord` | never |
-//! | `fenliu:{S}:sessions` | hash | session id → `SessionRecord` (open and ended) | deleted on close |
+//! | `fenliu:{S}:sessions` | hash | session id → `SessionRecord` (open and ended); and [`COUNTERS_FIELD`] → `CountersRecord` | a session's field is deleted on close |
 //! | `fenliu:{S}:ending:{session}` | string | an ended session still holds its slot | close delay |
 //! | `fenliu:{S}:affinity:{buyer}` | string | the buyer's last account | affinity window |
 //! | `fenliu:{S}:affinities` | set | buyers that may have an affinity key (index) | pruned |
 //! | `fenliu:{S}:request:{request_id}` | string | `RouteRecord` of a Route | 1 hour |
+//!
+//! The shop's counters sit in the sessions hash because they move with the
+//! sessions (a new session takes the next id, an assignment or a queue entry the
+//! next sequence number): one `HSET` writes both.
+
+use std::fmt;
+
+/// The field of the sessions hash that holds the shop's counters. Session fields
+/// are decimal numbers, so it never meets one.
+pub const COUNTERS_FIELD: &str = "counters";
+
+/// One key of a shop, named by [`ShopKeys::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key<'a> {
+    Fence,
+    Shop,
+    Accounts,
+    Presence(&'a str),
+    Groups,
+    Sessions,
+    Ending(u64),
+    Affinity(&'a str),
+    AffinityIndex,
+    Request(&'a str),
+}
 
 /// The keys of one shop.
 #[derive(Debug, Clone)]
 pub struct ShopKeys {
     prefix: String,
+}
+
+/// A key's full name, written where it is displayed (into a command's buffer,
+/// without a string of its own).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyName<'k, 'a> {
+    prefix: &'k str,
+    key: Key<'a>,
+}
+
+impl fmt::Display for KeyName<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.prefix)?;
+        match self.key {
+            Key::Fence => f.write_str("fence"),
+            Key::Shop => f.write_str("shop"),
+            Key::Accounts => f.write_str("accounts"),
+            Key::Presence(account) => write!(f, "presence:{account}"),
+            Key::Groups => f.write_str("groups"),
+            Key::Sessions => f.write_str("sessions"),
+            Key::Ending(session) => write!(f, "ending:{session}"),
+            Key::Affinity(buyer) => write!(f, "affinity:{buyer}"),
+            Key::AffinityIndex => f.write_str("affinities"),
+            Key::Request(request_id) => write!(f, "request:{request_id}"),
+        }
+    }
 }
 
 impl ShopKeys {
@@ -29,39 +80,42 @@ impl ShopKeys {
         }
     }
 
-    fn key(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.prefix)
+    pub fn name<'a>(&self, key: Key<'a>) -> KeyName<'_, 'a> {
+        KeyName {
+            prefix: &self.prefix,
+            key,
+        }
     }
 
     pub fn fence(&self) -> String {
-        self.key("fence")
+        self.name(Key::Fence).to_string()
     }
     pub fn shop(&self) -> String {
-        self.key("shop")
+        self.name(Key::Shop).to_string()
     }
     pub fn accounts(&self) -> String {
-        self.key("accounts")
+        self.name(Key::Accounts).to_string()
     }
     pub fn presence(&self, account: &str) -> String {
-        self.key(&format!("presence:{account}"))
+        self.name(Key::Presence(account)).to_string()
     }
     pub fn groups(&self) -> String {
-        self.key("groups")
+        self.name(Key::Groups).to_string()
     }
     pub fn sessions(&self) -> String {
-        self.key("sessions")
+        self.name(Key::Sessions).to_string()
     }
     pub fn ending(&self, session: u64) -> String {
-        self.key(&format!("ending:{session}"))
+        self.name(Key::Ending(session)).to_string()
     }
     pub fn affinity(&self, buyer: &str) -> String {
-        self.key(&format!("affinity:{buyer}"))
+        self.name(Key::Affinity(buyer)).to_string()
     }
     pub fn affinity_index(&self) -> String {
-        self.key("affinities")
+        self.name(Key::AffinityIndex).to_string()
     }
     pub fn request(&self, request_id: &str) -> String {
-        self.key(&format!("request:{request_id}"))
+        self.name(Key::Request(request_id)).to_string()
     }
 }
 
@@ -86,5 +140,17 @@ mod tests {
         ] {
             assert!(key.starts_with("fenliu:{shop-7}:"), "{key}");
         }
+    }
+
+    #[test]
+    fn keys_are_named_as_the_layout_says() {
+        let keys = ShopKeys::new("ns", "s");
+        assert_eq!(keys.fence(), "ns:{s}:fence");
+        assert_eq!(keys.shop(), "ns:{s}:shop");
+        assert_eq!(keys.presence("a1"), "ns:{s}:presence:a1");
+        assert_eq!(keys.ending(42), "ns:{s}:ending:42");
+        assert_eq!(keys.affinity("b"), "ns:{s}:affinity:b");
+        assert_eq!(keys.affinity_index(), "ns:{s}:affinities");
+        assert_eq!(keys.request("r-1"), "ns:{s}:request:r-1");
     }
 }

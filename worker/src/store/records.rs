@@ -16,6 +16,12 @@ use crate::grpc::convert;
 
 use super::StoreError;
 
+/// What a shop is: written when it is created and when its settings change.
+///
+/// Its counters, which move with nearly every new session, are kept apart in a
+/// [`CountersRecord`] so that they do not rewrite this record each time. Tags 5-7
+/// held the counters before they moved out; nothing stored that way needs reading
+/// (pre-1.0: no stored data was migrated), but the tags stay unused.
 #[derive(Clone, PartialEq, Message)]
 pub struct ShopRecord {
     #[prost(string, tag = "1")]
@@ -26,11 +32,16 @@ pub struct ShopRecord {
     pub main_account: String,
     #[prost(message, optional, tag = "4")]
     pub settings: Option<SettingsRecord>,
-    #[prost(uint64, tag = "5")]
+}
+
+/// A shop's counters (`ShopCounters`), written whenever one of them moves.
+#[derive(Clone, PartialEq, Message)]
+pub struct CountersRecord {
+    #[prost(uint64, tag = "1")]
     pub next_session_id: u64,
-    #[prost(uint64, tag = "6")]
+    #[prost(uint64, tag = "2")]
     pub assignment_seq: u64,
-    #[prost(uint64, tag = "7")]
+    #[prost(uint64, tag = "3")]
     pub enqueue_seq: u64,
 }
 
@@ -143,7 +154,6 @@ pub fn shop_record(
     profile: crate::engine::Profile,
     main_account: &AccountId,
     settings: &ShopSettings,
-    counters: ShopCounters,
 ) -> ShopRecord {
     let wire = convert::wire_settings(settings);
     ShopRecord {
@@ -163,9 +173,22 @@ pub fn shop_record(
             distribution: wire.distribution,
             presence_ttl_ms: millis(settings.presence_ttl),
         }),
+    }
+}
+
+pub fn counters_record(counters: ShopCounters) -> CountersRecord {
+    CountersRecord {
         next_session_id: counters.next_session_id,
         assignment_seq: counters.assignment_seq,
         enqueue_seq: counters.enqueue_seq,
+    }
+}
+
+pub fn counters_from(record: &CountersRecord) -> ShopCounters {
+    ShopCounters {
+        next_session_id: record.next_session_id,
+        assignment_seq: record.assignment_seq,
+        enqueue_seq: record.enqueue_seq,
     }
 }
 

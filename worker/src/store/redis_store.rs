@@ -18,10 +18,10 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
+use redis::{Cmd, ErrorKind, Pipeline, RedisFuture, RedisWrite, Script, ServerErrorKind, Value};
 
 use super::StoreError;
-use super::keys::ShopKeys;
+use super::keys::{COUNTERS_FIELD, Key, ShopKeys};
 use super::records::{self, decode, encode};
 use crate::engine::{
     BuyerId, RequestId, RouteOutcome, SessionId, SessionState, ShopId, ShopSnapshot, ShopState,
@@ -45,53 +45,107 @@ return {'ok', shop, redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4
         redis.call('HGETALL', KEYS[5]), redis.call('SMEMBERS', KEYS[6]), tostring(fence)}
 ";
 
-/// `COMMIT` v2: one group commit of one or more calls' writes. KEYS: fence, then
-/// one key per remembered `Route` answer, then one key per write. ARGV: token,
-/// `create` (1: the shop must not exist yet), request TTL seconds, the number of
-/// remembered answers, their records, then per write (kind, a, b): `set` value px
-/// (0: no expiry), `del`, `hset` field value, `hdel` field, `sadd` member, `srem`
-/// member, `keep` (nothing: the key is only named). Returns {status, detail,
-/// record}: `ok`, `fenced` fence, `replay` index record (the index-th remembered
-/// request id was answered before; nothing was written), `exists`, `missing`. The
-/// first write is always the shop record: an update of a shop whose record is
-/// gone (a Redis that restarted without its data) is refused rather than leaving
-/// a partial shop behind.
+/// `COMMIT` v3: one group commit of one or more calls' writes.
+///
+/// KEYS: the fence, then one key per step of the plan. ARGV: the token, the plan,
+/// then the steps' values in order. The plan is a byte string: `1` for a creation
+/// (the shop must not exist yet) or `0`, then one byte per step, followed for the
+/// steps that take a list by the number of its items (1..=255):
+///
+/// | step | does | values |
+/// |---|---|---|
+/// | `q` | remembers a `Route`'s answer (`SET NX EX`) | record |
+/// | `s` | `SET` | value |
+/// | `p` | `SET PX` | value, milliseconds |
+/// | `d` | `DEL` | |
+/// | `h` n | `HSET` | n (field, value) pairs |
+/// | `x` n | `HDEL` | n fields |
+/// | `a` n | `SADD` | n members |
+/// | `r` n | `SREM` | n members |
+///
+/// The `q` steps come first: if one finds its request id answered before, the
+/// answers stored before it are deleted again and the script returns {`replay`,
+/// index, record} having written nothing (a batch never holds one request id
+/// twice: the engine answers a repeat from memory, and a replay is not kept).
+/// Otherwise the fence is raised to the token if lower, the other steps run, and
+/// the script returns 1. It returns {`fenced`, fence} if a newer token touched the
+/// shop, {`exists`} for a creation of a shop that exists, {`missing`} for an update
+/// of a shop that is gone.
+///
+/// Gone (a Redis that restarted without its data) is refused rather than leaving a
+/// partial shop behind; it is told by the fence key, which the shop's creation
+/// sets and nothing deletes (`LOAD` raises only the fence of a shop it found). A
+/// creation checks the shop record itself, which is then its first step after any
+/// `q`.
+///
+/// What a commit costs Redis is mostly counted in arguments (each is parsed, then
+/// made a Lua string: about a thousand instructions), `redis.call`s (a few
+/// thousand each, the command's own work aside) and the reply (a table of strings
+/// costs more than a small script's whole run). Hence one byte per step rather
+/// than a command name, constants in the script rather than arguments, one call
+/// per hash or set, and a bare 1 on success.
 const COMMIT_SCRIPT: &str = r"
-local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+local raw = redis.call('GET', KEYS[1])
+local fence = tonumber(raw or '0')
 local token = tonumber(ARGV[1])
-if fence > token then return {'fenced', tostring(fence), ''} end
-local answers = tonumber(ARGV[4])
-local first_write = 2 + answers
-local exists = redis.call('EXISTS', KEYS[first_write]) == 1
-if ARGV[2] == '1' and exists then return {'exists', '', ''} end
-if ARGV[2] ~= '1' and not exists then return {'missing', '', ''} end
-for i = 1, answers do
-  local earlier = redis.call('GET', KEYS[1 + i])
-  if earlier then return {'replay', tostring(i - 1), earlier} end
-end
-if fence < token then redis.call('SET', KEYS[1], ARGV[1]) end
-for i = 1, answers do redis.call('SET', KEYS[1 + i], ARGV[4 + i], 'EX', ARGV[3]) end
-local a = 5 + answers
-for i = first_write, #KEYS do
-  local kind, x, y = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  a = a + 3
-  if kind == 'set' then
-    if y == '0' then redis.call('SET', KEYS[i], x) else redis.call('SET', KEYS[i], x, 'PX', y) end
-  elseif kind == 'del' then redis.call('DEL', KEYS[i])
-  elseif kind == 'hset' then redis.call('HSET', KEYS[i], x, y)
-  elseif kind == 'hdel' then redis.call('HDEL', KEYS[i], x)
-  elseif kind == 'sadd' then redis.call('SADD', KEYS[i], x)
-  elseif kind == 'srem' then redis.call('SREM', KEYS[i], x)
+if fence > token then return {'fenced', tostring(fence)} end
+local plan = ARGV[2]
+local byte = string.byte
+if byte(plan, 1) == 49 then
+  if redis.call('EXISTS', KEYS[string.find(plan, '[^q]', 2) or #plan + 1]) == 1 then
+    return {'exists'}
   end
+elseif not raw then
+  return {'missing'}
 end
-return {'ok', '', ''}
+local p, k, a = 2, 2, 3
+local step = byte(plan, p)
+while step == 113 do
+  if not redis.call('SET', KEYS[k], ARGV[a], 'NX', 'EX', REQUEST_RETENTION_SECONDS) then
+    local earlier = redis.call('GET', KEYS[k])
+    for j = 2, k - 1 do redis.call('DEL', KEYS[j]) end
+    return {'replay', tostring(k - 2), earlier}
+  end
+  p, k, a = p + 1, k + 1, a + 1
+  step = byte(plan, p)
+end
+if fence < token or not raw then redis.call('SET', KEYS[1], ARGV[1]) end
+while step do
+  if step == 112 then
+    redis.call('SET', KEYS[k], ARGV[a], 'PX', ARGV[a + 1])
+    a, p = a + 2, p + 1
+  elseif step == 104 then
+    local n = 2 * byte(plan, p + 1)
+    redis.call('HSET', KEYS[k], unpack(ARGV, a, a + n - 1))
+    a, p = a + n, p + 2
+  elseif step == 100 then
+    redis.call('DEL', KEYS[k])
+    p = p + 1
+  elseif step == 115 then
+    redis.call('SET', KEYS[k], ARGV[a])
+    a, p = a + 1, p + 1
+  else
+    local n = byte(plan, p + 1)
+    local command = 'HDEL'
+    if step == 97 then command = 'SADD' elseif step == 114 then command = 'SREM' end
+    redis.call(command, KEYS[k], unpack(ARGV, a, a + n - 1))
+    a, p = a + n, p + 2
+  end
+  k = k + 1
+  step = byte(plan, p)
+end
+return 1
 ";
 
 /// The scripts, loaded once per process: a prepared commit borrows its script, and
 /// outlives the call that prepared it (it is sent by the shop's committer).
 static LOAD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(LOAD_SCRIPT));
-static COMMIT: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(COMMIT_SCRIPT));
+static COMMIT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(&COMMIT_SCRIPT.replace(
+        "REQUEST_RETENTION_SECONDS",
+        &REQUEST_RETENTION_SECONDS.to_string(),
+    ))
+});
 
 /// The link under a [`RedisConnection`].
 #[derive(Clone)]
@@ -238,9 +292,10 @@ impl RememberedRoute {
     }
 }
 
-/// A commit ready to send: built while the shop is held, sent after it is let go.
+/// A commit ready to send (its `EVALSHA`): built while the shop is held, sent
+/// after it is let go.
 pub struct PreparedCommit {
-    invocation: ScriptInvocation<'static>,
+    command: Cmd,
     shop_id: ShopId,
     token: u64,
 }
@@ -316,7 +371,20 @@ impl RedisStore {
         let shop: records::ShopRecord = decode("shop", &shop.unwrap_or_default())?;
         let account_records: Vec<records::AccountRecord> = hash_values("account", &accounts)?;
         let group_records: Vec<records::GroupRecord> = hash_values("group", &groups)?;
-        let session_records: Vec<records::SessionRecord> = hash_values("session", &sessions)?;
+        // The sessions hash also holds the shop's counters (see `keys`).
+        let mut counters = None;
+        let mut session_records = Vec::with_capacity(sessions.len() / 2);
+        for pair in sessions.chunks_exact(2) {
+            if pair[0] == COUNTERS_FIELD.as_bytes() {
+                counters = Some(records::counters_from(&decode("counters", &pair[1])?));
+            } else {
+                session_records.push(decode::<records::SessionRecord>("session", &pair[1])?);
+            }
+        }
+        // A shop stored before the counters moved out of its record has none here:
+        // pre-1.0, no such data is kept anywhere, so it is refused, not migrated.
+        let counters =
+            counters.ok_or_else(|| StoreError::Corrupt("shop without counters".to_owned()))?;
         let session_list = session_records
             .iter()
             .map(records::session_from)
@@ -391,11 +459,7 @@ impl RedisStore {
                 .map_err(|e| StoreError::Corrupt(e.message().to_owned()))?,
             main_account: crate::engine::AccountId(shop.main_account.clone()),
             settings,
-            counters: crate::engine::ShopCounters {
-                next_session_id: shop.next_session_id,
-                assignment_seq: shop.assignment_seq,
-                enqueue_seq: shop.enqueue_seq,
-            },
+            counters,
             accounts: account_list,
             groups: group_records
                 .iter()
@@ -434,26 +498,13 @@ impl RedisStore {
         create: bool,
     ) -> PreparedCommit {
         let keys = ShopKeys::new(&self.namespace, state.shop_id().as_str());
-        let mut invocation = COMMIT.key(keys.fence());
-        invocation
-            .arg(token)
-            .arg(if create { "1" } else { "0" })
-            .arg(REQUEST_RETENTION_SECONDS)
-            .arg(routes.len());
+        let mut commit = CommitBuilder::new(&keys, create);
         for route in routes {
-            invocation
-                .key(keys.request(route.request_id.as_str()))
-                .arg(&route.record);
+            commit.remember(Key::Request(route.request_id.as_str()), &route.record);
         }
-        for write in writes_for(state, writes, &keys, now) {
-            invocation
-                .key(write.key)
-                .arg(write.kind)
-                .arg(write.a)
-                .arg(write.b);
-        }
+        add_writes(&mut commit, state, writes, now, create);
         PreparedCommit {
-            invocation,
+            command: commit.finish(token),
             shop_id: state.shop_id().clone(),
             token,
         }
@@ -462,17 +513,33 @@ impl RedisStore {
     /// Sends a prepared commit: one round trip, applied whole or not at all.
     pub async fn send_commit(&self, prepared: PreparedCommit) -> Result<CommitOutcome, StoreError> {
         let mut connection = self.connection.clone();
-        let (status, detail, record): (String, String, Vec<u8>) =
-            prepared.invocation.invoke_async(&mut connection).await?;
-        match status.as_str() {
-            "ok" => Ok(CommitOutcome::Committed),
-            "exists" => Ok(CommitOutcome::AlreadyExists),
-            "missing" => Err(StoreError::Unavailable(format!(
+        let reply = match prepared.command.query_async(&mut connection).await {
+            // A Redis that has not seen the script yet (or restarted): load it
+            // and send the commit again, as `ScriptInvocation` does.
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                COMMIT.load_async(&mut connection).await?;
+                prepared.command.query_async(&mut connection).await
+            }
+            reply => reply,
+        };
+        let parts = match reply? {
+            Value::Int(_) => return Ok(CommitOutcome::Committed),
+            Value::Array(parts) => parts,
+            other => return Err(StoreError::Corrupt(format!("commit reply {other:?}"))),
+        };
+        let part = |i: usize| match parts.get(i) {
+            Some(Value::BulkString(bytes)) => bytes.as_slice(),
+            _ => &[],
+        };
+        let detail = String::from_utf8_lossy(part(1));
+        match part(0) {
+            b"exists" => Ok(CommitOutcome::AlreadyExists),
+            b"missing" => Err(StoreError::Unavailable(format!(
                 "the state of shop {} is gone from Redis (restarted without persistence?)",
                 prepared.shop_id
             ))),
-            "replay" => {
-                let record: records::RouteRecordProto = decode("route record", &record)?;
+            b"replay" => {
+                let record: records::RouteRecordProto = decode("route record", part(2))?;
                 let (buyer, outcome) = records::route_outcome_from(&record)?;
                 let route = detail
                     .parse()
@@ -483,115 +550,168 @@ impl RedisStore {
                     outcome,
                 })
             }
-            _ => Err(StoreError::Fenced {
+            b"fenced" => Err(StoreError::Fenced {
                 shop: prepared.shop_id.0,
                 fence: detail.parse().unwrap_or(u64::MAX),
                 token: prepared.token,
             }),
+            status => Err(StoreError::Corrupt(format!(
+                "commit status {:?}",
+                String::from_utf8_lossy(status)
+            ))),
         }
     }
 }
 
-/// One write of a commit.
-struct Write {
-    key: String,
-    kind: &'static str,
-    a: Vec<u8>,
-    b: Vec<u8>,
+/// A commit's `EVALSHA` as it is built (see [`COMMIT_SCRIPT`]): its keys, its
+/// plan and its values are gathered apart, because every key (and their number)
+/// comes before the plan, and the plan before the values. Keys and records are
+/// written straight into these buffers, without a string or a vector of their own.
+struct CommitBuilder<'k> {
+    names: &'k ShopKeys,
+    keys: Cmd,
+    key_count: usize,
+    plan: Vec<u8>,
+    values: Cmd,
+    /// The list step being filled: its key and step, and where its count is.
+    list: Option<(Key<'static>, u8, Option<usize>)>,
 }
 
-impl Write {
-    fn set(key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Write {
-        // A TTL of zero would mean "no expiry" to the script; EXPIRE 0 would
-        // delete. Clamp to 1 ms: the entry is due now.
-        let ttl = ttl_ms.map_or(0, |ms| ms.max(1));
-        Write {
-            key,
-            kind: "set",
-            a: value,
-            b: ttl.to_string().into_bytes(),
+impl<'k> CommitBuilder<'k> {
+    fn new(names: &'k ShopKeys, create: bool) -> Self {
+        let mut keys = Cmd::with_capacity(16, 512);
+        keys.write_arg_fmt(names.name(Key::Fence));
+        CommitBuilder {
+            names,
+            keys,
+            key_count: 1,
+            plan: vec![if create { b'1' } else { b'0' }],
+            values: Cmd::with_capacity(32, 1024),
+            list: None,
         }
     }
-    /// Names a key without writing it.
-    fn keep(key: String) -> Write {
-        Write {
-            key,
-            kind: "keep",
-            a: Vec::new(),
-            b: Vec::new(),
-        }
+
+    /// Adds a step on `key`; its values follow in the returned buffer.
+    fn step(&mut self, key: Key<'_>, step: u8) -> &mut Cmd {
+        self.list = None;
+        self.keys.write_arg_fmt(self.names.name(key));
+        self.key_count += 1;
+        self.plan.push(step);
+        &mut self.values
     }
-    fn del(key: String) -> Write {
-        Write {
-            key,
-            kind: "del",
-            a: Vec::new(),
-            b: Vec::new(),
-        }
+
+    /// A `Route`'s answer to remember: before any other step.
+    fn remember(&mut self, key: Key<'_>, record: &[u8]) {
+        debug_assert!(
+            self.plan[1..].iter().all(|&step| step == b'q'),
+            "answers come first"
+        );
+        self.step(key, b'q').arg(record);
     }
-    fn hset(key: String, field: String, value: Vec<u8>) -> Write {
-        Write {
-            key,
-            kind: "hset",
-            a: field.into_bytes(),
-            b: value,
-        }
+
+    fn set(&mut self, key: Key<'_>, record: &impl prost::Message) {
+        record_arg(self.step(key, b's'), record);
     }
-    fn hdel(key: String, field: String) -> Write {
-        Write {
-            key,
-            kind: "hdel",
-            a: field.into_bytes(),
-            b: Vec::new(),
-        }
+
+    /// `SET key value PX ttl`, for a key that expires by itself at `deadline`.
+    fn set_until(&mut self, key: Key<'_>, value: &str, deadline: Timestamp, now: Timestamp) {
+        // PX 0 is an error: clamp to 1 ms, the entry is due now.
+        let ttl_ms = deadline.as_millis().saturating_sub(now.as_millis()).max(1);
+        self.step(key, b'p').arg(value).arg(ttl_ms);
     }
-    fn set_member(key: String, kind: &'static str, member: String) -> Write {
-        Write {
-            key,
-            kind,
-            a: member.into_bytes(),
-            b: Vec::new(),
+
+    fn del(&mut self, key: Key<'_>) {
+        self.step(key, b'd');
+    }
+
+    /// Starts a list step (`h`, `x`, `a` or `r`) on `key`: [`item`](Self::item)
+    /// adds to it. A list with no item writes nothing; a long one is cut into
+    /// steps of at most 255 items (Lua's `unpack` has its limits too).
+    fn list(&mut self, key: Key<'static>, step: u8) {
+        self.list = Some((key, step, None));
+    }
+
+    /// Adds an item to the list step started last; its values (a field and a
+    /// value for `h`, a name otherwise) follow in the returned buffer.
+    fn item(&mut self) -> &mut Cmd {
+        let (key, step, count) = self.list.expect("an item belongs to a list");
+        match count {
+            Some(at) if self.plan[at] < u8::MAX => self.plan[at] += 1,
+            _ => {
+                self.step(key, step);
+                self.plan.push(1);
+                self.list = Some((key, step, Some(self.plan.len() - 1)));
+            }
         }
+        &mut self.values
+    }
+
+    fn finish(self, token: u64) -> Cmd {
+        let keys = self.keys.args_iter();
+        let values = self.values.args_iter();
+        let mut command = Cmd::with_capacity(5 + keys.len() + values.len(), 1024);
+        command
+            .arg("EVALSHA")
+            .arg(COMMIT.get_hash())
+            .arg(self.key_count);
+        for key in keys {
+            if let redis::Arg::Simple(bytes) = key {
+                command.arg(bytes);
+            }
+        }
+        command.arg(token).arg(self.plan.as_slice());
+        for value in values {
+            if let redis::Arg::Simple(bytes) = value {
+                command.arg(bytes);
+            }
+        }
+        command
     }
 }
 
-fn until(deadline: Timestamp, now: Timestamp) -> u64 {
-    deadline.as_millis().saturating_sub(now.as_millis())
+/// Writes `record` as the next argument of `args`, encoded in place.
+fn record_arg(args: &mut Cmd, record: &impl prost::Message) {
+    record
+        .encode(&mut args.bufmut_for_next_arg(record.encoded_len()))
+        .expect("a command's buffer grows as needed");
 }
 
-/// The Redis writes for what a call changed.
+/// Adds the Redis writes for what one or more calls changed: one step per key,
+/// a hash's or a set's changes in one list step each.
 ///
-/// The shop record (settings and counters) comes first when it changed; when it
-/// did not (a message joining an open session, a heartbeat), the first key is
-/// still the shop record, with a `keep` write that only names it, because the
-/// script checks the shop exists through its first written key.
-fn writes_for(
+/// The shop record comes first when the settings changed, and always for a
+/// creation, whose script checks through its first written key that the shop
+/// does not exist yet. The counters are a field of the sessions hash, written
+/// with the sessions that moved them. A buyer's affinity joins the affinity index
+/// only when it is new: a refreshed one is indexed already.
+fn add_writes(
+    commit: &mut CommitBuilder<'_>,
     state: &ShopState,
     changed: &WriteSet,
-    keys: &ShopKeys,
     now: Timestamp,
-) -> Vec<Write> {
-    let mut writes = Vec::new();
-    if changed.settings || changed.counters {
-        let record = records::shop_record(
-            state.shop_id(),
-            state.profile(),
-            state.main_account(),
-            state.settings(),
-            state.counters(),
+    create: bool,
+) {
+    if create || changed.settings {
+        commit.set(
+            Key::Shop,
+            &records::shop_record(
+                state.shop_id(),
+                state.profile(),
+                state.main_account(),
+                state.settings(),
+            ),
         );
-        writes.push(Write::set(keys.shop(), encode(&record), None));
-    } else {
-        writes.push(Write::keep(keys.shop()));
     }
-    for account_id in &changed.accounts {
-        match state.account(account_id) {
-            Some(account) => writes.push(Write::hset(
-                keys.accounts(),
-                account_id.0.clone(),
-                encode(&records::account_record(account)),
-            )),
-            None => writes.push(Write::hdel(keys.accounts(), account_id.0.clone())),
+
+    commit.list(Key::Accounts, b'h');
+    for account in changed.accounts.iter().filter_map(|id| state.account(id)) {
+        let values = commit.item().arg(account.id.as_str());
+        record_arg(values, &records::account_record(account));
+    }
+    commit.list(Key::Accounts, b'x');
+    for id in &changed.accounts {
+        if state.account(id).is_none() {
+            commit.item().arg(id.as_str());
         }
     }
     // Presence only where it changed: an assignment changes an account's
@@ -601,73 +721,79 @@ fn writes_for(
             .account(account_id)
             .filter(|account| account.status.is_logged_in())
             .and_then(|account| account.presence_expires_at);
+        let key = Key::Presence(account_id.as_str());
         match presence {
-            Some(expires) => writes.push(Write::set(
-                keys.presence(account_id.as_str()),
-                b"1".to_vec(),
-                Some(until(expires, now)),
-            )),
-            None => writes.push(Write::del(keys.presence(account_id.as_str()))),
+            Some(expires) => commit.set_until(key, "1", expires, now),
+            None => commit.del(key),
         }
     }
-    for group in &changed.groups {
-        match state.groups().find(|g| &g.name == group) {
-            Some(group) => writes.push(Write::hset(
-                keys.groups(),
-                group.name.0.clone(),
-                encode(&records::group_record(group)),
-            )),
-            None => writes.push(Write::hdel(keys.groups(), group.0.clone())),
+
+    commit.list(Key::Groups, b'h');
+    for group in changed.groups.iter().filter_map(|name| state.group(name)) {
+        let values = commit.item().arg(group.name.0.as_str());
+        record_arg(values, &records::group_record(group));
+    }
+    commit.list(Key::Groups, b'x');
+    for name in &changed.groups {
+        if state.group(name).is_none() {
+            commit.item().arg(name.0.as_str());
         }
     }
-    for session_id in &changed.sessions {
-        let field = session_id.0.to_string();
-        match state.session(*session_id) {
-            Some(session) if session.state != SessionState::Closed => {
-                writes.push(Write::hset(
-                    keys.sessions(),
-                    field,
-                    encode(&records::session_record(session)),
-                ));
+
+    // A closed session is gone from the store (it may linger in memory a while).
+    let stored = |id: &SessionId| {
+        state
+            .session(*id)
+            .filter(|session| session.state != SessionState::Closed)
+    };
+    commit.list(Key::Sessions, b'h');
+    if create || changed.counters {
+        let values = commit.item().arg(COUNTERS_FIELD);
+        record_arg(values, &records::counters_record(state.counters()));
+    }
+    for session in changed.sessions.iter().filter_map(stored) {
+        let values = commit.item().arg(session.id.0);
+        record_arg(values, &records::session_record(session));
+    }
+    commit.list(Key::Sessions, b'x');
+    for id in &changed.sessions {
+        if stored(id).is_none() {
+            commit.item().arg(id.0);
+        }
+    }
+    for id in &changed.sessions {
+        match stored(id) {
+            Some(session) => {
                 if let (SessionState::Ended, Some(closes_at)) = (session.state, session.closes_at) {
-                    writes.push(Write::set(
-                        keys.ending(session_id.0),
-                        b"1".to_vec(),
-                        Some(until(closes_at, now)),
-                    ));
+                    commit.set_until(Key::Ending(id.0), "1", closes_at, now);
                 }
             }
-            _ => {
-                writes.push(Write::hdel(keys.sessions(), field));
-                writes.push(Write::del(keys.ending(session_id.0)));
-            }
+            None => commit.del(Key::Ending(id.0)),
         }
     }
+
+    let live = |buyer: &BuyerId| state.stored_affinity(buyer).filter(|a| a.expires_at > now);
     for buyer in &changed.affinities {
-        match state.stored_affinity(buyer).filter(|a| a.expires_at > now) {
+        let key = Key::Affinity(buyer.as_str());
+        match live(buyer) {
             Some(affinity) => {
-                writes.push(Write::set(
-                    keys.affinity(buyer.as_str()),
-                    affinity.account.0.clone().into_bytes(),
-                    Some(until(affinity.expires_at, now)),
-                ));
-                writes.push(Write::set_member(
-                    keys.affinity_index(),
-                    "sadd",
-                    buyer.0.clone(),
-                ));
+                commit.set_until(key, affinity.account.as_str(), affinity.expires_at, now);
             }
-            None => {
-                writes.push(Write::del(keys.affinity(buyer.as_str())));
-                writes.push(Write::set_member(
-                    keys.affinity_index(),
-                    "srem",
-                    buyer.0.clone(),
-                ));
-            }
+            None => commit.del(key),
         }
     }
-    writes
+    commit.list(Key::AffinityIndex, b'a');
+    for buyer in &changed.affinities {
+        if changed.new_affinities.contains(buyer) && live(buyer).is_some() {
+            commit.item().arg(buyer.as_str());
+        }
+    }
+    commit.list(Key::AffinityIndex, b'r');
+    for buyer in &changed.affinities {
+        if live(buyer).is_none() {
+            commit.item().arg(buyer.as_str());
+        }
+    }
 }
 
 /// Decodes HGETALL's flat [field, value, field, value, ...] into the values.
