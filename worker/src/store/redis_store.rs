@@ -126,8 +126,9 @@ while step do
     a, p = a + 1, p + 1
   else
     local n = byte(plan, p + 1)
-    local command = 'HDEL'
-    if step == 97 then command = 'SADD' elseif step == 114 then command = 'SREM' end
+    local command
+    if step == 120 then command = 'HDEL' elseif step == 97 then command = 'SADD'
+    elseif step == 114 then command = 'SREM' else return redis.error_reply('unknown step ' .. step) end
     redis.call(command, KEYS[k], unpack(ARGV, a, a + n - 1))
     a, p = a + n, p + 2
   end
