@@ -44,6 +44,22 @@ pub fn send_signal(pid: u32, signal: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends SIGSTOP to `pid` and returns once the process is stopped: a signal is
+/// delivered asynchronously, and on a busy machine a process may run on for a
+/// moment after `kill` returned (a test would then see it still answering).
+pub fn stop_process(pid: u32) -> anyhow::Result<()> {
+    send_signal(pid, "STOP")?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while process_state(pid) != Some('T') {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "process {pid} did not stop within 2 s of SIGSTOP"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// The state letter of process `pid` from `/proc/PID/stat` (`R` running, `S`
 /// sleeping, `T` stopped, `Z` zombie, ...), or `None` if there is no such
 /// process (or no procfs).
@@ -180,9 +196,9 @@ impl ChildProcess {
     }
 
     /// Freezes the child with SIGSTOP (a hung process: its sockets stay open
-    /// but nothing is served).
+    /// but nothing is served); returns once it is stopped.
     pub fn pause(&self) -> anyhow::Result<()> {
-        send_signal(self.id(), "STOP")
+        stop_process(self.id())
     }
 
     /// Thaws a child frozen by [`pause`](Self::pause) with SIGCONT.

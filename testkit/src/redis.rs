@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 
 use crate::ports::{free_cluster_port, free_port};
-use crate::process::send_signal;
+use crate::process::{send_signal, stop_process};
 use crate::resp::{self, Reply};
 use crate::{tail_file, unique_temp_dir};
 
@@ -267,7 +267,7 @@ impl RedisServer {
     /// Freezes the server with SIGSTOP: connections stay open but nothing is
     /// answered (simulates a hung Redis). Undo with [`resume`](Self::resume).
     pub fn pause(&self) -> anyhow::Result<()> {
-        send_signal(self.pid().context("redis-server is not running")?, "STOP")
+        stop_process(self.pid().context("redis-server is not running")?)
     }
 
     /// Resumes a server frozen by [`pause`](Self::pause) (SIGCONT).
