@@ -425,10 +425,10 @@ impl ShopState {
     fn remember_route(&mut self, request: &RouteRequest, outcome: &RouteOutcome, now: Timestamp) {
         self.route_records.insert(
             request.request_id.clone(),
-            RouteRecord {
+            Box::new(RouteRecord {
                 buyer: request.buyer.clone(),
                 outcome: outcome.clone(),
-            },
+            }),
         );
         self.route_record_expiry
             .push_back((now, request.request_id.clone()));

@@ -42,7 +42,10 @@ pub struct ShopState {
     pub(crate) closing: BTreeSet<(Timestamp, SessionId)>,
     /// Logged-in accounts by the time their presence runs out.
     pub(crate) presence_expiry: BTreeSet<(Timestamp, AccountId)>,
-    pub(crate) route_records: HashMap<RequestId, RouteRecord>,
+    /// Boxed: a busy shop holds hundreds of thousands, and growing the table
+    /// moves every entry; moving a pointer rather than a whole answer kept that
+    /// from stalling the worker for 100+ ms.
+    pub(crate) route_records: HashMap<RequestId, Box<RouteRecord>>,
     /// How long request ids and closed sessions stay in this state: `RETENTION`
     /// unless a store that remembers request ids itself asked for less.
     pub(crate) memory_retention: Duration,
