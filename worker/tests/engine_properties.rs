@@ -2501,6 +2501,47 @@ fn check_write_set_names_every_changed_entity(scenario: &Scenario) -> Result<(),
     })
 }
 
+/// Persistence: after every step, the shop restored from its snapshot passes its own
+/// recount (which covers the group index the engine derives on restore) and
+/// decides every new buyer, by each order status and addressed to each account, as
+/// the running shop does.
+fn check_restored_shop_decides_as_the_running_one(
+    scenario: &Scenario,
+) -> Result<(), TestCaseError> {
+    run(scenario, |step| {
+        let running = step.after;
+        let now = running.clock();
+        let restored = ShopState::restore(running.snapshot(), now);
+        if let Err(message) = restored.check_invariants() {
+            return Err(TestCaseError::fail(format!(
+                "step {}: restored shop: {message}",
+                step.index
+            )));
+        }
+        let addressed = std::iter::once(None).chain(running.accounts().map(|a| Some(a.id.clone())));
+        for addressed in addressed {
+            for order_status in OrderStatus::ALL {
+                let request = RouteRequest {
+                    buyer: BuyerId::from("restore-probe"),
+                    request_id: RequestId::from("restore-probe"),
+                    order_status,
+                    addressed: addressed.clone(),
+                    from_bot: false,
+                };
+                prop_assert_eq!(
+                    restored.decide(&request, now),
+                    running.decide(&request, now),
+                    "step {}: {:?} addressed to {:?}",
+                    step.index,
+                    order_status,
+                    addressed
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
 proptest! {
     #![proptest_config(config(256))]
 
@@ -2514,6 +2555,11 @@ proptest! {
     #[test]
     fn engine_invariants_hold_after_every_step(scenario in scenario_strategy()) {
         check_engine_invariants_hold_after_every_step(&scenario)?;
+    }
+
+    #[test]
+    fn restored_shop_decides_as_the_running_one(scenario in scenario_strategy()) {
+        check_restored_shop_decides_as_the_running_one(&scenario)?;
     }
 
     #[test]

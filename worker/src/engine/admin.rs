@@ -56,20 +56,15 @@ impl ShopState {
         let id = upsert.id.clone();
         match self.accounts.get_mut(&id) {
             Some(existing) => existing.config = upsert.config,
-            None => {
-                self.accounts.insert(
-                    id.clone(),
-                    Account {
-                        id: id.clone(),
-                        config: upsert.config,
-                        status: AccountStatus::Offline,
-                        presence_expires_at: None,
-                        assigned: 0,
-                        ending: 0,
-                        last_assigned_seq: 0,
-                    },
-                );
-            }
+            None => self.insert_account(Account {
+                id: id.clone(),
+                config: upsert.config,
+                status: AccountStatus::Offline,
+                presence_expires_at: None,
+                assigned: 0,
+                ending: 0,
+                last_assigned_seq: 0,
+            }),
         }
         self.write_set.accounts.insert(id.clone());
         self.drain_queues(self.clock);
@@ -165,6 +160,8 @@ impl ShopState {
                 self.write_set.groups.insert(group.name.clone());
             }
         }
+        // It left its groups, and the accounts after it moved up one position.
+        self.reindex_groups();
         let write_set = &mut self.write_set;
         self.affinities.retain(|buyer, affinity| {
             let keep = affinity.account != *id;
@@ -212,6 +209,7 @@ impl ShopState {
                 order_statuses: upsert.order_statuses,
             },
         );
+        self.reindex_groups();
         self.write_set.groups.insert(name.clone());
         self.drain_queues(self.clock);
         Ok(&self.groups[&name])
@@ -225,6 +223,7 @@ impl ShopState {
                 format!("group {name} does not exist in this shop"),
             ));
         }
+        self.reindex_groups();
         self.write_set.groups.insert(name.clone());
         self.drain_queues(self.clock);
         Ok(())

@@ -11,6 +11,7 @@
 //! - settings and R12's constraint on them: [`settings`]; accounts, groups,
 //!   statuses: [`admin`]
 
+mod accounts;
 pub mod admin;
 pub mod distribution;
 pub mod error;

@@ -102,18 +102,10 @@ impl ShopState {
         let QueueName::Status(status) = queue else {
             return true;
         };
-        let Some(group) = self
-            .groups
-            .values()
-            .find(|g| g.order_statuses.contains(&status))
-        else {
+        let Some(group) = self.group_of(status) else {
             return true;
         };
-        !group
-            .members
-            .iter()
-            .filter_map(|id| self.accounts.get(id))
-            .any(|member| member.is_available())
+        !self.members_of(group).any(|member| member.is_available())
     }
 
     /// The session that has waited longest across the given queues.

@@ -227,21 +227,13 @@ impl ShopState {
     fn decide_group(&self, request: &RouteRequest, excluded: Option<&AccountId>) -> Decision {
         let status = request.order_status;
         let queue = QueueName::Status(status);
-        let group = self
-            .groups
-            .values()
-            .find(|g| g.order_statuses.contains(&status));
+        let group = self.group_of(status);
         if let Some(group) = group {
-            let members: Vec<&Account> = group
-                .members
-                .iter()
-                .filter_map(|id| self.accounts.get(id))
-                .filter(|a| a.is_available())
-                .collect();
-            if !members.is_empty() {
-                let free = members.iter().copied().filter(|a| self.has_free_slot(a));
+            let available = self.members_of(group).filter(|a| a.is_available());
+            let (picked, members) = self.pick_with_free_slot(available);
+            if members > 0 {
                 // R7a.
-                if let Some(picked) = pick_even(self.settings.distribution, free, self.seed()) {
+                if let Some(picked) = picked {
                     return Decision::new(
                         Placement::Assign(picked.id.clone()),
                         RouteReason::Group,
@@ -258,8 +250,7 @@ impl ShopState {
                     Placement::Queue(queue),
                     RouteReason::Queued,
                     format!(
-                        "all {} available accounts of group {} are full: waiting in queue {queue}",
-                        members.len(),
+                        "all {members} available accounts of group {} are full: waiting in queue {queue}",
                         group.name
                     ),
                 );
@@ -270,22 +261,20 @@ impl ShopState {
             Some(group) => format!("nobody of group {} is available", group.name),
             None => format!("no group serves {}", status.name()),
         };
-        let available: Vec<&Account> = self.available_accounts(excluded).collect();
-        let free = available.iter().copied().filter(|a| self.has_free_slot(a));
-        if let Some(picked) = pick_even(self.settings.distribution, free, self.seed()) {
+        let (picked, available) = self.pick_with_free_slot(self.available_accounts(excluded));
+        if let Some(picked) = picked {
             return Decision::new(
                 Placement::Assign(picked.id.clone()),
                 RouteReason::AnyOnline,
                 format!("{why}: {} is online with a free slot", picked.id),
             );
         }
-        if !available.is_empty() {
+        if available > 0 {
             return Decision::new(
                 Placement::Queue(queue),
                 RouteReason::Queued,
                 format!(
-                    "{why}, and all {} available accounts are full: waiting in queue {queue}",
-                    available.len()
+                    "{why}, and all {available} available accounts are full: waiting in queue {queue}"
                 ),
             );
         }
@@ -295,9 +284,8 @@ impl ShopState {
 
     /// R8: basic routing, the most even pick among available accounts.
     fn decide_basic(&self, excluded: Option<&AccountId>) -> Decision {
-        let available: Vec<&Account> = self.available_accounts(excluded).collect();
-        let free = available.iter().copied().filter(|a| self.has_free_slot(a));
-        if let Some(picked) = pick_even(self.settings.distribution, free, self.seed()) {
+        let (picked, available) = self.pick_with_free_slot(self.available_accounts(excluded));
+        if let Some(picked) = picked {
             return Decision::new(
                 Placement::Assign(picked.id.clone()),
                 RouteReason::Even,
@@ -309,14 +297,11 @@ impl ShopState {
                 ),
             );
         }
-        if !available.is_empty() {
+        if available > 0 {
             return Decision::new(
                 Placement::Queue(QueueName::Shop),
                 RouteReason::Queued,
-                format!(
-                    "all {} available accounts are full: waiting in the shop queue",
-                    available.len()
-                ),
+                format!("all {available} available accounts are full: waiting in the shop queue"),
             );
         }
         self.decide_nobody_available(QueueName::Shop, excluded)
@@ -383,6 +368,24 @@ impl ShopState {
                 )
             }
         }
+    }
+
+    /// The even pick (R9) among the `available` accounts that have a free slot, and
+    /// how many `available` accounts there were (to tell "all full" from "nobody").
+    /// One pass, without collecting the candidates: in a large shop, building that
+    /// list cost more than the pick.
+    fn pick_with_free_slot<'a>(
+        &'a self,
+        available: impl Iterator<Item = &'a Account>,
+    ) -> (Option<&'a Account>, usize) {
+        let mut count = 0;
+        let mut free = available
+            .inspect(|_| count += 1)
+            .filter(|account| self.has_free_slot(account));
+        let picked = pick_even(self.settings.distribution, free.by_ref(), self.seed());
+        // Counts whatever the pick did not look at, should it ever stop early.
+        free.for_each(drop);
+        (picked, count)
     }
 
     /// Participating ONLINE accounts, less an excluded one.

@@ -163,8 +163,9 @@ impl ShopState {
             now,
         );
         state.settings = snapshot.settings;
-        state.accounts = std::mem::take(&mut accounts);
+        state.accounts = std::mem::take(&mut accounts).into();
         state.groups = groups;
+        state.reindex_groups();
         state.sessions = sessions;
         state.open_session_by_buyer = open_session_by_buyer;
         state.queues = queues;

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
+use super::accounts::AccountTable;
 use super::events::{ShopEvent, TimedEvent, WriteSet};
 use super::model::{
     Account, AccountId, AccountStatus, Affinity, AssignCause, BuyerId, Group, GroupName,
@@ -26,9 +27,15 @@ pub struct ShopState {
     pub(crate) profile: Profile,
     pub(crate) main_account: AccountId,
     pub(crate) settings: ShopSettings,
-    /// Ordered, so that ties and listings are deterministic.
-    pub(crate) accounts: BTreeMap<AccountId, Account>,
+    /// Ordered by id, so that ties and listings are deterministic.
+    pub(crate) accounts: AccountTable,
     pub(crate) groups: BTreeMap<GroupName, Group>,
+    /// Derived from `groups` and `accounts`: each group's members as positions in
+    /// `accounts`, in id order, leaving out member ids that are no account (routing
+    /// ignores those). Group routing walks it on every `Route` instead of looking
+    /// each member up by id. Positions move when an account is added or removed, so
+    /// every change of the account set or of a group calls [`Self::reindex_groups`].
+    pub(crate) group_members: BTreeMap<GroupName, Vec<usize>>,
     pub(crate) sessions: HashMap<SessionId, Session>,
     /// R1: a buyer has at most one open session per shop.
     pub(crate) open_session_by_buyer: HashMap<BuyerId, SessionId>,
@@ -75,8 +82,9 @@ impl ShopState {
             profile,
             main_account: main_account.clone(),
             settings,
-            accounts: BTreeMap::new(),
+            accounts: AccountTable::default(),
             groups: BTreeMap::new(),
+            group_members: BTreeMap::new(),
             sessions: HashMap::new(),
             open_session_by_buyer: HashMap::new(),
             queues: BTreeMap::new(),
@@ -133,6 +141,22 @@ impl ShopState {
 
     pub fn group(&self, name: &GroupName) -> Option<&Group> {
         self.groups.get(name)
+    }
+
+    /// The group bound to an order status, if any (R7).
+    pub(crate) fn group_of(&self, status: OrderStatus) -> Option<&Group> {
+        self.groups
+            .values()
+            .find(|group| group.order_statuses.contains(&status))
+    }
+
+    /// A group's members that are accounts of the shop, in id order.
+    pub(crate) fn members_of<'a>(&'a self, group: &Group) -> impl Iterator<Item = &'a Account> {
+        self.group_members
+            .get(&group.name)
+            .into_iter()
+            .flatten()
+            .map(|&position| self.accounts.at(position))
     }
 
     pub fn session(&self, id: SessionId) -> Option<&Session> {
@@ -244,8 +268,38 @@ impl ShopState {
             ending: 0,
             last_assigned_seq: 0,
         };
-        self.write_set.accounts.insert(id.clone());
-        self.accounts.insert(id, account);
+        self.write_set.accounts.insert(id);
+        self.insert_account(account);
+    }
+
+    /// Adds an account, or replaces the one with its id. A new id moves the positions
+    /// the group index holds, so it is rebuilt.
+    pub(crate) fn insert_account(&mut self, account: Account) {
+        let is_new = !self.accounts.contains_key(&account.id);
+        self.accounts.insert(account);
+        if is_new {
+            self.reindex_groups();
+        }
+    }
+
+    /// Rebuilds `group_members` from `groups` and `accounts`: after an account is
+    /// added or removed, a group changes, or a shop is restored.
+    pub(crate) fn reindex_groups(&mut self) {
+        self.group_members = self.recount_group_members();
+    }
+
+    fn recount_group_members(&self) -> BTreeMap<GroupName, Vec<usize>> {
+        self.groups
+            .values()
+            .map(|group| {
+                let positions = group
+                    .members
+                    .iter()
+                    .filter_map(|id| self.accounts.position(id))
+                    .collect();
+                (group.name.clone(), positions)
+            })
+            .collect()
     }
 
     pub(crate) fn emit(&mut self, at: Timestamp, event: ShopEvent) {
@@ -541,6 +595,9 @@ impl ShopState {
                     account.id, account.assigned, account.ending
                 ));
             }
+        }
+        if self.group_members != self.recount_group_members() {
+            return Err("the group index does not match the groups' members".to_owned());
         }
         for (buyer, id) in &self.open_session_by_buyer {
             let session = &self.sessions[id];

@@ -226,6 +226,43 @@ fn r07d_nobody_available_follows_the_offline_policy() {
 }
 
 #[test]
+fn r07_group_routing_keeps_to_the_members_as_accounts_come_and_go() {
+    // The engine reaches a group's members by their place among the shop's
+    // accounts; adding or removing an account before them moves those places.
+    let mut shop = Fixture::kuaishou();
+    shop.cs("b", 5)
+        .cs("c", 5)
+        .cs("d", 5)
+        .cs("e", 5)
+        .online(&["b", "c", "d", "e"]);
+    shop.settings(SettingsPatch {
+        routing_mode: Some(RoutingMode::Group),
+        ..Default::default()
+    });
+    shop.group("presale", &["c", "e"], &[NoActiveOrder]);
+    let members = |outcome: &RouteOutcome| {
+        assert_eq!(
+            outcome.reason,
+            RouteReason::Group,
+            "{}",
+            outcome.explanation
+        );
+        let holder = outcome.session.account.clone().unwrap();
+        assert!(
+            [id("c"), id("e")].contains(&holder),
+            "{holder} is no member"
+        );
+    };
+    members(&shop.route_status("b1", NoActiveOrder));
+    shop.cs("a", 5).online(&["a"]);
+    members(&shop.route_status("b2", NoActiveOrder));
+    shop.state.remove_account(&id("b"), shop.now).unwrap();
+    shop.state.remove_account(&id("d"), shop.now).unwrap();
+    members(&shop.route_status("b3", NoActiveOrder));
+    shop.state.check_invariants().unwrap();
+}
+
+#[test]
 fn r07_priority_recent_account_before_order_status_group() {
     let mut shop = group_shop();
     let first = shop.serve_and_end("buyer");

@@ -95,3 +95,25 @@ fn restore_with_a_presence_that_ran_out_turns_the_account_offline_with_its_event
         }
     )));
 }
+
+#[test]
+fn restore_keeps_a_group_member_without_account_until_the_account_is_created() {
+    let mut shop = Fixture::kuaishou();
+    shop.cs("a", 1).cs("ghost", 1).online(&["a"]);
+    shop.settings(SettingsPatch {
+        routing_mode: Some(RoutingMode::Group),
+        ..Default::default()
+    });
+    shop.group("after", &["ghost"], &[OrderStatus::AfterSales]);
+    // As a store could hold it: the group still names an account that is gone.
+    let mut snapshot = shop.state.snapshot();
+    snapshot.accounts.retain(|a| a.id != id("ghost"));
+    shop.state = ShopState::restore(snapshot, shop.now);
+    shop.state.check_invariants().unwrap();
+    let outcome = shop.route_status("b1", OrderStatus::AfterSales);
+    assert_assigned(&outcome, "a", RouteReason::AnyOnline);
+    // Created again, the account serves its group at once.
+    shop.cs("ghost", 1).online(&["ghost"]);
+    let outcome = shop.route_status("b2", OrderStatus::AfterSales);
+    assert_assigned(&outcome, "ghost", RouteReason::Group);
+}
