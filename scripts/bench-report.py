@@ -13,6 +13,8 @@ server_threads = sys.argv[3] if len(sys.argv) > 3 else "default"
 fenliu = json.loads((out / "fenliu.json").read_text())
 baseline = json.loads((out / "baseline.json").read_text())
 hot = json.loads((out / "fenliu-hot-shop.json").read_text())
+fenliu_open = json.loads((out / "fenliu-open.json").read_text())
+baseline_open = json.loads((out / "baseline-open.json").read_text())
 memory = json.loads((out / "memory.json").read_text())
 drain = json.loads((out / "drain.txt").read_text().strip().splitlines()[-1])
 burst = json.loads((out / "drain-burst.txt").read_text().strip().splitlines()[-1])
@@ -33,11 +35,21 @@ rows = [
     ("Route p99 (ms)", f'{lat(fenliu, "p99"):.2f}', f'{lat(baseline, "p99"):.2f}', lat(fenliu, "p99") / lat(baseline, "p99"), "≤ 1.2"),
     ("Route p99.9 (ms)", f'{lat(fenliu, "p99_9"):.2f}', f'{lat(baseline, "p99_9"):.2f}', lat(fenliu, "p99_9") / lat(baseline, "p99_9"), ""),
 ]
+rate = fenliu_open["rps"]
+open_rows = [
+    (f"answered/s at {rate:.0f}/s offered", f'{fenliu_open["decisions_per_second"]:.0f}', f'{baseline_open["decisions_per_second"]:.0f}',
+     fenliu_open["decisions_per_second"] / baseline_open["decisions_per_second"], ""),
+    ("Route p50 (ms)", f'{lat(fenliu_open, "p50"):.2f}', f'{lat(baseline_open, "p50"):.2f}', lat(fenliu_open, "p50") / lat(baseline_open, "p50"), ""),
+    ("Route p99 (ms)", f'{lat(fenliu_open, "p99"):.2f}', f'{lat(baseline_open, "p99"):.2f}', lat(fenliu_open, "p99") / lat(baseline_open, "p99"), ""),
+]
 print()
 print(f"fenliu vs the speed-of-light chain — one run, {cores} cores shared by every process,")
 print(f"{server_threads} runtime thread(s) per server process")
 print(f'{"":38} {"fenliu":>10} {"baseline":>10} {"ratio":>7}  target')
 for name, a, b, ratio, target in rows:
+    print(f"{name:38} {a:>10} {b:>10} {ratio:>7.2f}  {target}")
+print(f"open loop, the same offered rate for both (latency from each call's scheduled time)")
+for name, a, b, ratio, target in open_rows:
     print(f"{name:38} {a:>10} {b:>10} {ratio:>7.2f}  {target}")
 throughput_ok = rows[0][3] >= 0.9
 p99_ok = rows[2][3] <= 1.2
@@ -58,5 +70,5 @@ for key, name in (("front", "front: dispatcher | bare proxy"), ("server", "serve
     theirs = baseline.get("cpu", {}).get(key, {}).get("us_per_call")
     if ours is not None and theirs:
         print(f"{name:38} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}")
-errors = sum(e["count"] for e in fenliu["errors"]) + sum(e["count"] for e in baseline["errors"])
+errors = sum(e["count"] for report in (fenliu, baseline, fenliu_open, baseline_open) for e in report["errors"])
 print(f"errors during the load runs: {errors}")
