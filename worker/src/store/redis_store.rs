@@ -6,8 +6,9 @@
 //!   token already touched it) and returns the shop's entities. TTLs are then read
 //!   in one pipeline: presence, close delays and affinities are keys that expire by
 //!   themselves, so what expired while nobody owned the shop is simply gone.
-//! - `COMMIT`: checks the fence, then (for a `Route`) the request id, then applies
-//!   the call's writes. One round trip per decision.
+//! - `COMMIT`: checks the fence, then the request ids of the `Route`s it carries,
+//!   then applies the writes. One round trip per group commit: every call a shop
+//!   decided while its previous commit was in flight.
 //!
 //! Fencing is per shop rather than per shard so that the check and the writes sit
 //! in one slot: a new owner raises a shop's fence when it loads the shop, before it
