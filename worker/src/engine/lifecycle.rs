@@ -77,13 +77,8 @@ impl ShopState {
                 self.write_set.affinities.insert(buyer);
             }
         }
-        while let Some((recorded_at, _)) = self.route_record_expiry.front() {
-            if recorded_at.plus(self.memory_retention) > now {
-                break;
-            }
-            let (_, request_id) = self.route_record_expiry.pop_front().expect("checked");
-            self.route_records.remove(&request_id);
-        }
+        self.route_records
+            .forget_older_than(self.memory_retention, now);
         while let Some((closed_at, _)) = self.closed_expiry.front() {
             if closed_at.plus(self.memory_retention) > now {
                 break;

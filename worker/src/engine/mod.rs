@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod manual;
 pub mod model;
 pub mod queues;
+mod request_log;
 pub mod route;
 pub mod settings;
 pub mod snapshot;

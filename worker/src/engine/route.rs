@@ -428,13 +428,12 @@ impl ShopState {
     fn remember_route(&mut self, request: &RouteRequest, outcome: &RouteOutcome, now: Timestamp) {
         self.route_records.insert(
             request.request_id.clone(),
-            Box::new(RouteRecord {
+            RouteRecord {
                 buyer: request.buyer.clone(),
                 outcome: outcome.clone(),
-            }),
+            },
+            now,
         );
-        self.route_record_expiry
-            .push_back((now, request.request_id.clone()));
         self.write_set
             .route_records
             .insert(request.request_id.clone());

@@ -10,10 +10,9 @@ use super::accounts::AccountTable;
 use super::events::{ShopEvent, TimedEvent, WriteSet};
 use super::model::{
     Account, AccountId, AccountStatus, Affinity, AssignCause, BuyerId, Group, GroupName,
-    OrderStatus, QueueName, RequestId, RouteReason, Session, SessionId, SessionState, ShopId,
-    Timestamp,
+    OrderStatus, QueueName, RouteReason, Session, SessionId, SessionState, ShopId, Timestamp,
 };
-use super::route::RouteRecord;
+use super::request_log::RequestLog;
 use super::settings::{Profile, ShopSettings};
 
 /// How long a `Route` request id is remembered for replay, and how long a closed
@@ -49,16 +48,11 @@ pub struct ShopState {
     pub(crate) closing: BTreeSet<(Timestamp, SessionId)>,
     /// Logged-in accounts by the time their presence runs out.
     pub(crate) presence_expiry: BTreeSet<(Timestamp, AccountId)>,
-    /// Boxed: a busy shop holds hundreds of thousands, and growing the table
-    /// moves every entry; moving a pointer rather than a whole answer kept that
-    /// from stalling the worker for 100+ ms.
-    pub(crate) route_records: HashMap<RequestId, Box<RouteRecord>>,
+    /// Answered request ids (R1), forgotten after `memory_retention`.
+    pub(crate) route_records: RequestLog,
     /// How long request ids and closed sessions stay in this state: `RETENTION`
     /// unless a store that remembers request ids itself asked for less.
     pub(crate) memory_retention: Duration,
-    /// Request ids in the order they were recorded, to forget them after
-    /// `memory_retention`.
-    pub(crate) route_record_expiry: VecDeque<(Timestamp, RequestId)>,
     /// Closed sessions in the order they closed, to drop them after
     /// `memory_retention`.
     pub(crate) closed_expiry: VecDeque<(Timestamp, SessionId)>,
@@ -93,9 +87,8 @@ impl ShopState {
             affinity_expiry: BTreeSet::new(),
             closing: BTreeSet::new(),
             presence_expiry: BTreeSet::new(),
-            route_records: HashMap::new(),
+            route_records: RequestLog::default(),
             memory_retention: RETENTION,
-            route_record_expiry: VecDeque::new(),
             closed_expiry: VecDeque::new(),
             next_session_id: 1,
             assignment_seq: 0,
