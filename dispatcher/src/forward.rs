@@ -150,7 +150,7 @@ impl Forwarder {
     ) -> Result<Response<Resp>, Status>
     where
         Req: ShopScoped + Clone,
-        Call: Fn(Worker, Request<Req>) -> Fut,
+        Call: Fn(Worker, Request<Req>, Duration) -> Fut,
         Fut: Future<Output = Result<Response<Resp>, Status>>,
     {
         let deadline = Instant::now() + own_budget(caller_deadline(request.metadata()));
@@ -165,7 +165,7 @@ impl Forwarder {
             let attempt = match self.workers.worker_for(message.shop_id()) {
                 Some(worker) => {
                     let request = onward(&metadata, message.clone(), attempt_timeout);
-                    tokio::time::timeout(attempt_timeout, call(worker, request))
+                    tokio::time::timeout(attempt_timeout, call(worker, request, attempt_timeout))
                         .await
                         .unwrap_or_else(|_| {
                             Err(Status::unavailable("the worker did not answer in time"))
@@ -254,14 +254,18 @@ impl Forwarder {
     ) -> Result<tonic::Streaming<pb::ShopEvent>, Status> {
         let mut request = Request::new(message.clone());
         *request.metadata_mut() = metadata.clone();
-        self.forward(request, Repeatable::Yes, |worker, mut request| async move {
-            // A stream lives as long as the caller wants: it carries no deadline
-            // of ours, only the caller's own if it set one.
-            if metadata.get("grpc-timeout").is_none() {
-                request.metadata_mut().remove("grpc-timeout");
-            }
-            RoutingClient::new(worker.channel).watch_shop(request).await
-        })
+        self.forward(
+            request,
+            Repeatable::Yes,
+            |worker, mut request, _| async move {
+                // A stream lives as long as the caller wants: it carries no deadline
+                // of ours, only the caller's own if it set one.
+                if metadata.get("grpc-timeout").is_none() {
+                    request.metadata_mut().remove("grpc-timeout");
+                }
+                RoutingClient::new(worker.channel).watch_shop(request).await
+            },
+        )
         .await
         .map(Response::into_inner)
     }
@@ -292,11 +296,7 @@ macro_rules! forwarding_impl {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    self.forward(request, $repeatable, |worker, request| async move {
-                        let timeout = request.metadata().get("grpc-timeout")
-                            .and_then(|value| value.to_str().ok())
-                            .and_then(parse_grpc_timeout)
-                            .unwrap_or(ATTEMPT_TIMEOUT);
+                    self.forward(request, $repeatable, |worker, request, timeout| async move {
                         worker.link.call(request.get_ref(), request.metadata(), timeout).await
                     })
                     .await
