@@ -315,14 +315,15 @@ impl std::fmt::Debug for PreparedCommit {
 #[derive(Debug, Clone)]
 pub struct RedisStore {
     connection: RedisConnection,
-    namespace: String,
+    /// Shared: each shop's committer holds a clone of the store.
+    namespace: std::sync::Arc<str>,
 }
 
 impl RedisStore {
     pub fn new(connection: RedisConnection, namespace: &str) -> RedisStore {
         RedisStore {
             connection,
-            namespace: namespace.to_owned(),
+            namespace: namespace.into(),
         }
     }
 
