@@ -113,25 +113,10 @@ impl Index<&AccountId> for AccountTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::{AccountConfig, AccountStatus, Role};
+    use crate::engine::model::{AccountStatus, test_account};
 
     fn account(id: &str, assigned: u32) -> Account {
-        Account {
-            id: AccountId::from(id),
-            config: AccountConfig {
-                display_name: id.to_owned(),
-                roles: [Role::CustomerService].into_iter().collect(),
-                non_routing: false,
-                max_concurrent: None,
-                pool_permission: false,
-                main_account_participates: false,
-            },
-            status: AccountStatus::Offline,
-            presence_expires_at: None,
-            assigned,
-            ending: 0,
-            last_assigned_seq: 0,
-        }
+        test_account(id, AccountStatus::Offline, assigned)
     }
 
     /// The ids in order, after checking that each is found at its own position.

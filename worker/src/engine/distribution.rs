@@ -48,24 +48,12 @@ fn splitmix64(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::{AccountConfig, AccountId, AccountStatus, Role};
+    use crate::engine::model::{AccountStatus, test_account};
 
     fn account(id: &str, occupancy: u32, last_assigned_seq: u64) -> Account {
         Account {
-            id: AccountId::from(id),
-            config: AccountConfig {
-                display_name: id.to_owned(),
-                roles: [Role::CustomerService].into_iter().collect(),
-                non_routing: false,
-                max_concurrent: None,
-                pool_permission: false,
-                main_account_participates: false,
-            },
-            status: AccountStatus::Online,
-            presence_expires_at: None,
-            assigned: occupancy,
-            ending: 0,
             last_assigned_seq,
+            ..test_account(id, AccountStatus::Online, occupancy)
         }
     }
 

@@ -291,6 +291,28 @@ pub struct Account {
     pub last_assigned_seq: u64,
 }
 
+/// For unit tests: a customer-service account of the shop's default capacity,
+/// holding `assigned` sessions, never assigned by R9 yet.
+#[cfg(test)]
+pub(crate) fn test_account(id: &str, status: AccountStatus, assigned: u32) -> Account {
+    Account {
+        id: AccountId::from(id),
+        config: AccountConfig {
+            display_name: id.to_owned(),
+            roles: [Role::CustomerService].into_iter().collect(),
+            non_routing: false,
+            max_concurrent: None,
+            pool_permission: false,
+            main_account_participates: false,
+        },
+        status,
+        presence_expires_at: None,
+        assigned,
+        ending: 0,
+        last_assigned_seq: 0,
+    }
+}
+
 impl Account {
     /// Occupied slots: assigned sessions plus ended ones still in their close delay.
     pub fn occupancy(&self) -> u32 {

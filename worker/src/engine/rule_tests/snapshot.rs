@@ -97,7 +97,7 @@ fn restore_with_a_presence_that_ran_out_turns_the_account_offline_with_its_event
 }
 
 #[test]
-fn restore_keeps_a_group_member_without_account_until_the_account_is_created() {
+fn r07_a_restored_group_member_without_account_serves_once_the_account_is_created() {
     let mut shop = Fixture::kuaishou();
     shop.cs("a", 1).cs("ghost", 1).online(&["a"]);
     shop.settings(SettingsPatch {
