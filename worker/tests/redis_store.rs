@@ -34,27 +34,19 @@ fn request(buyer: &str, request_id: &str) -> RouteRequest {
     }
 }
 
-/// A shop with an account online, an assigned session, an ended one and a queue.
-fn busy_shop() -> ShopState {
+/// Shop s1 with customer-service account `a` online, room for `max_concurrent`.
+fn shop_with_account_a_online(max_concurrent: u32) -> ShopState {
     let mut shop = ShopState::new(
         ShopId::from("s1"),
         Profile::Kuaishou,
         AccountId::from("main"),
         NOW,
     );
-    shop.update_settings(
-        &SettingsPatch {
-            close_delay: Some(Duration::from_secs(30)),
-            ..Default::default()
-        },
-        NOW,
-    )
-    .unwrap();
     let config = AccountConfig {
         display_name: "a".to_owned(),
         roles: [Role::CustomerService].into_iter().collect(),
         non_routing: false,
-        max_concurrent: Some(1),
+        max_concurrent: Some(max_concurrent),
         pool_permission: false,
         main_account_participates: false,
     };
@@ -68,6 +60,20 @@ fn busy_shop() -> ShopState {
     .unwrap();
     shop.set_account_status(&AccountId::from("a"), AccountStatus::Online, NOW)
         .unwrap();
+    shop
+}
+
+/// A shop with an account online, an assigned session, an ended one and a queue.
+fn busy_shop() -> ShopState {
+    let mut shop = shop_with_account_a_online(1);
+    shop.update_settings(
+        &SettingsPatch {
+            close_delay: Some(Duration::from_secs(30)),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
     for (n, buyer) in ["b1", "b2", "b3"].iter().enumerate() {
         shop.route(&request(buyer, &format!("r{n}")), NOW).unwrap();
     }
@@ -387,30 +393,7 @@ async fn counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same(
     let redis = start_redis();
     let store = store(&redis).await;
     // One account with room to spare, which served b1 (now ended).
-    let mut shop = ShopState::new(
-        ShopId::from("s1"),
-        Profile::Kuaishou,
-        AccountId::from("main"),
-        NOW,
-    );
-    let config = AccountConfig {
-        display_name: "a".to_owned(),
-        roles: [Role::CustomerService].into_iter().collect(),
-        non_routing: false,
-        max_concurrent: Some(10),
-        pool_permission: false,
-        main_account_participates: false,
-    };
-    shop.upsert_account(
-        AccountUpsert {
-            id: AccountId::from("a"),
-            config,
-        },
-        NOW,
-    )
-    .unwrap();
-    shop.set_account_status(&AccountId::from("a"), AccountStatus::Online, NOW)
-        .unwrap();
+    let mut shop = shop_with_account_a_online(10);
     shop.route(&request("b1", "r1"), NOW).unwrap();
     shop.end_session(SessionId(1), None, NOW).unwrap();
     let mut writes = shop.take_write_set();
