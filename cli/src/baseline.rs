@@ -14,11 +14,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use fenliu_node::redis_connection::RedisConnection;
+use fenliu_node::telemetry;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_client::RoutingClient;
 use fenliu_proto::v1::routing_server::{Routing, RoutingServer};
-use fenliu_worker::store::redis_store::RedisConnection;
-use fenliu_worker::telemetry;
 use redis::Script;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -182,7 +182,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %args.listen, "baseline server: one EVALSHA per call");
     tonic::transport::Server::builder()
         .add_service(RoutingServer::new(server))
-        .serve_with_shutdown(args.listen, telemetry::shutdown_signal())
+        .serve_with_shutdown(args.listen, fenliu_node::shutdown::requested_by_os())
         .await?;
     Ok(())
 }
@@ -196,7 +196,7 @@ pub async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %args.listen, upstream = %args.upstream, "baseline proxy");
     tonic::transport::Server::builder()
         .add_service(RoutingServer::new(proxy))
-        .serve_with_shutdown(args.listen, telemetry::shutdown_signal())
+        .serve_with_shutdown(args.listen, fenliu_node::shutdown::requested_by_os())
         .await?;
     Ok(())
 }

@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand};
 /// short-lived values, and glibc's malloc took a quarter of the worker's CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use fenliu_worker::telemetry;
+use fenliu_node::telemetry;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "fenliu: session routing for shop customer service")]
@@ -41,9 +41,9 @@ enum Command {
     /// Run a dispatcher and a worker in one process (state in memory).
     Dev(dev::DevArgs),
     /// Run a worker (as `fenliu-worker` does).
-    Worker(fenliu_worker::node::WorkerConfig),
+    Worker(fenliu_worker::launch::WorkerConfig),
     /// Run a dispatcher (as `fenliu-dispatcher` does).
-    Dispatcher(fenliu_dispatcher::node::DispatcherConfig),
+    Dispatcher(fenliu_dispatcher::launch::DispatcherConfig),
     /// Play a shop's morning through the API, printing each decision and why.
     Demo(demo::DemoArgs),
     /// Print a shop's accounts, queues and message pool.
@@ -64,17 +64,17 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    fenliu_worker::runtime::build()?.block_on(run(cli))
+    fenliu_node::runtime::build()?.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => {
             telemetry::init_logging(false);
-            dev::run(args, telemetry::shutdown_signal()).await
+            dev::run(args, fenliu_node::shutdown::requested_by_os()).await
         }
-        Command::Worker(config) => fenliu_worker::node::run(config).await,
-        Command::Dispatcher(config) => fenliu_dispatcher::node::run(config).await,
+        Command::Worker(config) => fenliu_worker::launch::run(config).await,
+        Command::Dispatcher(config) => fenliu_dispatcher::launch::run(config).await,
         Command::Demo(args) => demo::run(args).await,
         Command::State(args) => inspect::state(args).await,
         Command::Watch(args) => inspect::watch(args).await,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use fenliu_worker::grpc::convert::NOT_OWNER_METADATA;
+use fenliu_node::link::NOT_OWNER_METADATA;
 use tokio::time::Instant;
 use tonic::Code;
 

@@ -19,11 +19,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fenliu_node::ShutdownSignal;
+use fenliu_node::link::{is_attempt_timed_out, is_not_owner};
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_client::RoutingClient;
 use fenliu_proto::v1::routing_server::Routing;
-use fenliu_worker::grpc::convert::NOT_OWNER_METADATA;
-use fenliu_worker::server::ShutdownSignal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -79,16 +79,6 @@ enum Repeatable {
 /// Every request names its shop.
 trait ShopScoped {
     fn shop_id(&self) -> &str;
-}
-
-fn refused_as_not_owner(status: &Status) -> bool {
-    status.code() == Code::Unavailable && status.metadata().get(NOT_OWNER_METADATA).is_some()
-}
-
-/// tonic's words for a deadline enforced on either side of a hop (the worker
-/// enforces the `grpc-timeout` each attempt carries): CANCELLED "Timeout expired".
-fn attempt_timed_out(status: &Status) -> bool {
-    status.code() == Code::Cancelled && status.message() == "Timeout expired"
 }
 
 /// The call never got an answer from the worker: the connection failed or broke
@@ -177,12 +167,12 @@ impl Forwarder {
                 Ok(response) => return Ok(response),
                 // An attempt that ran out of time is a transient failure: say so
                 // in the code clients retry on.
-                Err(status) if attempt_timed_out(&status) => {
+                Err(status) if is_attempt_timed_out(&status) => {
                     Status::unavailable("the worker did not answer in time")
                 }
                 Err(status) => status,
             };
-            let retry = refused_as_not_owner(&status)
+            let retry = is_not_owner(&status)
                 || (repeatable == Repeatable::Yes && lost_in_transport(&status));
             if !retry || Instant::now() + backoff >= deadline {
                 return Err(status);
@@ -390,8 +380,8 @@ mod tests {
             "connection refused"
         )));
         assert!(lost_in_transport(&Status::unknown("transport error")));
-        assert!(attempt_timed_out(&Status::cancelled("Timeout expired")));
-        assert!(!attempt_timed_out(&Status::cancelled(
+        assert!(is_attempt_timed_out(&fenliu_node::link::attempt_timed_out()));
+        assert!(!is_attempt_timed_out(&Status::cancelled(
             "the client went away"
         )));
         assert!(!lost_in_transport(&Status::unknown(
@@ -401,18 +391,5 @@ mod tests {
         assert!(!lost_in_transport(&Status::invalid_argument(
             "buyer_id: empty"
         )));
-    }
-
-    #[test]
-    fn only_a_not_owner_refusal_is_recognised_as_one() {
-        let mut refused = Status::unavailable("not here");
-        refused
-            .metadata_mut()
-            .insert(NOT_OWNER_METADATA, "7".parse().unwrap());
-        assert!(refused_as_not_owner(&refused));
-        assert!(!refused_as_not_owner(&Status::unavailable(
-            "connection reset"
-        )));
-        assert!(!refused_as_not_owner(&Status::not_found("shop_id: nope")));
     }
 }

@@ -9,16 +9,17 @@
 //! - [`serve`]: serving on a bound listener until a shutdown future resolves.
 
 pub mod forward;
+pub mod launch;
 pub mod link;
-pub mod node;
 pub mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use fenliu_node::ShutdownSignal;
+use fenliu_node::probes;
+use fenliu_node::transport::incoming;
 use fenliu_proto::v1::routing_server::RoutingServer;
-use fenliu_worker::probes;
-use fenliu_worker::server::{ShutdownSignal, incoming};
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;

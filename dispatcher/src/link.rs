@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use fenliu_node::link::{LinkedCall, entries_of, metadata_from};
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
-use fenliu_worker::grpc::link::{LinkedCall, entries_of, metadata_from};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;

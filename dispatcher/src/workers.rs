@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use fenliu_worker::cluster::registry::{Member, Registry};
-use fenliu_worker::cluster::sharding::{ShardId, owner_of, shard_of};
+use fenliu_node::redis_connection::RedisFailure;
+use fenliu_node::registry::{Member, Registry};
+use fenliu_node::sharding::{ShardId, owner_of, shard_of};
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
 
@@ -145,7 +146,7 @@ impl ShardedWorkers {
     }
 
     /// Reads the membership now.
-    pub async fn refresh(&self) -> Result<usize, fenliu_worker::store::StoreError> {
+    pub async fn refresh(&self) -> Result<usize, RedisFailure> {
         let members = self.registry.members().await?;
         {
             let mut workers = self.workers.write().expect("workers lock");

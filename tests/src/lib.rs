@@ -155,7 +155,7 @@ impl TestNode {
         }
         let connection = redis_connection(urls).await;
         let sharded = fenliu_dispatcher::ShardedWorkers::new(
-            fenliu_worker::cluster::registry::Registry::new(connection, namespace),
+            fenliu_node::registry::Registry::new(connection, namespace),
             TEST_SHARDS,
         );
         wait_for("every shard to be served by exactly one worker", || {
@@ -186,7 +186,7 @@ impl TestNode {
     /// The index of the worker that serves `shop_id` (rendezvous over the
     /// workers still running, named `worker-<index>`).
     pub fn owner_of(&self, shop_id: &str) -> usize {
-        use fenliu_worker::cluster::sharding::{owner_of, shard_of};
+        use fenliu_node::sharding::{owner_of, shard_of};
         let names: Vec<String> = self
             .workers
             .iter()
@@ -246,16 +246,16 @@ impl TestNode {
 }
 
 /// The test deployments' lease timing: short, so that tests of failover are quick.
-pub fn test_lease_timing() -> fenliu_worker::cluster::ownership::LeaseTiming {
-    fenliu_worker::cluster::ownership::LeaseTiming {
+pub fn test_lease_timing() -> fenliu_worker::ownership::LeaseTiming {
+    fenliu_worker::ownership::LeaseTiming {
         lease_ttl: Duration::from_millis(1500),
         safety_margin: Duration::from_millis(400),
         membership_ttl: Duration::from_millis(1500),
     }
 }
 
-async fn redis_connection(urls: &[String]) -> fenliu_worker::store::redis_store::RedisConnection {
-    fenliu_worker::store::redis_store::RedisConnection::connect(urls, Duration::from_millis(400))
+async fn redis_connection(urls: &[String]) -> fenliu_node::redis_connection::RedisConnection {
+    fenliu_node::redis_connection::RedisConnection::connect(urls, Duration::from_millis(400))
         .await
         .expect("connect to redis")
 }
@@ -282,10 +282,10 @@ pub async fn start_redis_worker(
     SocketAddr,
     oneshot::Sender<()>,
     ServerTask,
-    std::sync::Arc<fenliu_worker::cluster::ownership::ShardOwnership>,
+    std::sync::Arc<fenliu_worker::ownership::ShardOwnership>,
 ) {
-    use fenliu_worker::cluster::ownership::ShardOwnership;
-    use fenliu_worker::cluster::registry::Registry;
+    use fenliu_node::registry::Registry;
+    use fenliu_worker::ownership::ShardOwnership;
     use fenliu_worker::router::{Persistence, Router, SystemClock};
     use fenliu_worker::store::RedisStore;
 

@@ -6,13 +6,10 @@
 //! - [`grpc`]: the `fenliu.v1.Routing` service, converting wire types at the edge.
 //! - [`server`]: serving on a listener until a shutdown future resolves.
 
-pub mod cluster;
 pub mod engine;
 pub mod grpc;
-pub mod node;
-pub mod probes;
+pub mod launch;
+pub mod ownership;
 pub mod router;
-pub mod runtime;
 pub mod server;
 pub mod store;
-pub mod telemetry;

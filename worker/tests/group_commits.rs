@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fenliu_node::redis_connection::RedisConnection;
 use fenliu_testkit::RedisServer;
 use fenliu_worker::engine::*;
 use fenliu_worker::router::{
     Clock, NotOwner, Ownership, Persistence, Router, RouterError, SystemClock,
 };
-use fenliu_worker::store::redis_store::RedisConnection;
 use fenliu_worker::store::{RedisStore, StoreError};
 
 const NAMESPACE: &str = "fenliu";

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use fenliu_node::redis_connection::RedisConnection;
+use fenliu_node::registry::{CLAIM_CHUNK, LeaseState, Registry};
 use fenliu_testkit::RedisServer;
-use fenliu_worker::cluster::registry::{CLAIM_CHUNK, LeaseState, Registry};
-use fenliu_worker::store::redis_store::RedisConnection;
 
 async fn registry(redis: &RedisServer) -> Registry {
     let connection = RedisConnection::connect(&[redis.url()], Duration::from_secs(2))

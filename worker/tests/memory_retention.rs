@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fenliu_node::redis_connection::RedisConnection;
 use fenliu_testkit::RedisServer;
 use fenliu_worker::engine::*;
 use fenliu_worker::router::{Clock, Persistence, Router, SoleOwner};
 use fenliu_worker::store::RedisStore;
-use fenliu_worker::store::redis_store::RedisConnection;
 
 /// A clock the test moves by hand.
 #[derive(Debug)]

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use fenliu_node::redis_connection::RedisConnection;
 use fenliu_testkit::RedisServer;
 use fenliu_worker::engine::*;
-use fenliu_worker::store::redis_store::{CommitOutcome, RedisConnection, RememberedRoute};
+use fenliu_worker::store::redis_store::{CommitOutcome, RememberedRoute};
 use fenliu_worker::store::{RedisStore, StoreError};
 
 const NAMESPACE: &str = "fenliu";

@@ -14,9 +14,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fenliu_node::sharding::{ShardId, owner_of, shard_of};
 pub use fenliu_proto::v1 as pb;
 use fenliu_testkit::{ChildProcess, RedisServer, free_port};
-use fenliu_worker::cluster::sharding::{ShardId, owner_of, shard_of};
 use pb::routing_client::RoutingClient;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};

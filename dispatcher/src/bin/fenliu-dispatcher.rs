@@ -1,7 +1,7 @@
 //! `fenliu-dispatcher`: the stateless front that platform backends call.
 
 use clap::Parser;
-use fenliu_dispatcher::node::{self, DispatcherConfig};
+use fenliu_dispatcher::launch::{self, DispatcherConfig};
 
 /// fenliu dispatcher: serves fenliu.v1.Routing and forwards each call to the
 /// worker that serves the shop.
@@ -18,5 +18,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    fenliu_worker::runtime::build()?.block_on(node::run(cli.config))
+    fenliu_node::runtime::build()?.block_on(launch::run(cli.config))
 }

@@ -4,7 +4,7 @@
 //! every shop's state in Redis.
 
 use clap::Parser;
-use fenliu_worker::node::{self, WorkerConfig};
+use fenliu_worker::launch::{self, WorkerConfig};
 
 /// fenliu worker: decides which shop account serves each buyer.
 #[derive(Debug, Parser)]
@@ -20,5 +20,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    fenliu_worker::runtime::build()?.block_on(node::run(cli.config))
+    fenliu_node::runtime::build()?.block_on(launch::run(cli.config))
 }

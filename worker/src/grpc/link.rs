@@ -11,27 +11,21 @@
 
 use std::time::Duration;
 
+use fenliu_node::ShutdownSignal;
+use fenliu_node::link::{LinkedCall, attempt_timed_out, entries_of, metadata_from};
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_server::WorkerLink;
-use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_server::Routing;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::metadata::{KeyAndValueRef, MetadataKey, MetadataMap, MetadataValue};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::RoutingService;
-use crate::server::ShutdownSignal;
 
 /// Answers that may wait for the dispatcher to read them before calls block.
 const ANSWER_BUFFER: usize = 1024;
-
-/// A request message of a linked `Routing` method.
-pub trait LinkedCall: Message + Default + Send + 'static {
-    const METHOD: link::LinkMethod;
-    type Response: Message + Default + Send + 'static;
-}
 
 /// Serves the link with `routing`.
 #[derive(Debug, Clone)]
@@ -101,10 +95,9 @@ async fn answer(routing: &RoutingService, call: link::LinkCall) -> link::LinkAns
     let method = link::LinkMethod::try_from(call.method).unwrap_or_default();
     let run = dispatch(routing, method, &call.request, metadata);
     let result = match timeout {
-        // tonic's words for a deadline a server enforced, as on a direct call.
         Some(timeout) => tokio::time::timeout(timeout, run)
             .await
-            .unwrap_or_else(|_| Err(Status::cancelled("Timeout expired"))),
+            .unwrap_or_else(|_| Err(attempt_timed_out())),
         None => run.await,
     };
     match result {
@@ -140,52 +133,10 @@ where
     Ok(method(request).await?.into_inner().encode_to_vec())
 }
 
-/// The metadata a call carries, as the `Routing` service reads it from a direct
-/// call. Entries that are not valid metadata are left out.
-pub fn metadata_from(entries: &[link::MetadataEntry]) -> MetadataMap {
-    let mut metadata = MetadataMap::with_capacity(entries.len());
-    for entry in entries {
-        let key = MetadataKey::from_bytes(entry.key.as_bytes());
-        let value = MetadataValue::try_from(entry.value.as_str());
-        if let (Ok(key), Ok(value)) = (key, value) {
-            metadata.append(key, value);
-        }
-    }
-    metadata
-}
-
-/// A map's ASCII entries, except the ones gRPC itself sets on every hop (the
-/// deadline travels as `timeout_us`).
-pub fn entries_of(metadata: &MetadataMap) -> Vec<link::MetadataEntry> {
-    metadata
-        .iter()
-        .filter_map(|entry| match entry {
-            KeyAndValueRef::Ascii(key, value) => Some((key.as_str(), value.to_str().ok()?)),
-            KeyAndValueRef::Binary(..) => None,
-        })
-        .filter(|(key, _)| !is_transport_header(key))
-        .map(|(key, value)| link::MetadataEntry {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
-        .collect()
-}
-
-fn is_transport_header(key: &str) -> bool {
-    key.starts_with("grpc-") || matches!(key, "te" | "content-type" | "user-agent")
-}
-
-/// Writes [`LinkedCall`] for each linked method and the dispatch from a method to
-/// the `Routing` code that serves it.
-macro_rules! linked_methods {
+/// Writes the dispatch from a linked method to the `Routing` code that serves it,
+/// from the list both ends of the link share.
+macro_rules! dispatch_linked_methods {
     ($($variant:ident: $method:ident($request:ty) -> $response:ty;)*) => {
-        $(
-            impl LinkedCall for $request {
-                const METHOD: link::LinkMethod = link::LinkMethod::$variant;
-                type Response = $response;
-            }
-        )*
-
         async fn dispatch(
             routing: &RoutingService,
             method: link::LinkMethod,
@@ -209,48 +160,4 @@ macro_rules! linked_methods {
     };
 }
 
-linked_methods! {
-    UpsertShop: upsert_shop(pb::UpsertShopRequest) -> pb::Shop;
-    GetShop: get_shop(pb::GetShopRequest) -> pb::Shop;
-    UpsertAccount: upsert_account(pb::UpsertAccountRequest) -> pb::Account;
-    RemoveAccount: remove_account(pb::RemoveAccountRequest) -> pb::RemoveAccountResponse;
-    UpsertGroup: upsert_group(pb::UpsertGroupRequest) -> pb::Group;
-    RemoveGroup: remove_group(pb::RemoveGroupRequest) -> pb::RemoveGroupResponse;
-    SetAccountStatus: set_account_status(pb::SetAccountStatusRequest) -> pb::AccountState;
-    Heartbeat: heartbeat(pb::HeartbeatRequest) -> pb::HeartbeatResponse;
-    Route: route(pb::RouteRequest) -> pb::RouteResponse;
-    EndSession: end_session(pb::EndSessionRequest) -> pb::Session;
-    Transfer: transfer(pb::TransferRequest) -> pb::Session;
-    PullQueued: pull_queued(pb::PullQueuedRequest) -> pb::Session;
-    GetSession: get_session(pb::GetSessionRequest) -> pb::Session;
-    GetShopState: get_shop_state(pb::GetShopStateRequest) -> pb::ShopState;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_crosses_the_link_without_the_transport_headers() {
-        let mut metadata = MetadataMap::new();
-        metadata.insert(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-                .parse()
-                .unwrap(),
-        );
-        metadata.insert("fenliu-not-owner", "7".parse().unwrap());
-        metadata.insert("grpc-timeout", "150m".parse().unwrap());
-        metadata.insert("te", "trailers".parse().unwrap());
-        let entries = entries_of(&metadata);
-        let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["traceparent", "fenliu-not-owner"]);
-        let back = metadata_from(&entries);
-        assert_eq!(back.get("fenliu-not-owner").unwrap(), "7");
-        assert_eq!(
-            back.get("traceparent").unwrap(),
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        );
-        assert!(back.get("grpc-timeout").is_none());
-    }
-}
+fenliu_node::with_linked_methods!(dispatch_linked_methods);

@@ -1,10 +1,12 @@
 //! The `fenliu.v1.Routing` service of a worker: each call checks its request at the
-//! edge ([`super::convert`]), runs the engine on its shop through the [`Router`], and
+//! edge ([`super::checks`], [`super::enum_codes`]), runs the engine on its shop through the [`Router`], and
 //! converts the answer back.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
+use fenliu_node::ShutdownSignal;
+use fenliu_node::shutdown::until_shutdown;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_server::Routing;
 use tokio_stream::wrappers::BroadcastStream;
@@ -12,13 +14,13 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, to_status};
+use super::status::{self, to_status};
+use super::{checks, enum_codes, wire};
 use crate::engine::{
     AccountUpsert, BuyerId, EngineError, GroupName, GroupUpsert, RequestId, RouteRequest,
     SessionId, SettingsPatch, ShopState,
 };
 use crate::router::Router;
-use crate::server::{ShutdownSignal, until_shutdown};
 
 /// Serves the routing API from this node's shops.
 #[derive(Debug, Clone)]
@@ -42,36 +44,36 @@ fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, Stat
         Some(list) => Some(
             list.account_ids
                 .iter()
-                .map(|id| convert::account_id("offline_list", id))
+                .map(|id| checks::account_id("offline_list", id))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         None => None,
     };
     let proxy_account = match &request.proxy_account_id {
-        Some(id) => Some(convert::optional_account_id("proxy_account_id", id)?),
+        Some(id) => Some(checks::optional_account_id("proxy_account_id", id)?),
         None => None,
     };
     Ok(SettingsPatch {
         routing_mode: request
             .routing_mode
-            .map(convert::routing_mode)
+            .map(enum_codes::routing_mode)
             .transpose()?,
-        affinity_window: request.affinity_window_seconds.map(convert::seconds),
+        affinity_window: request.affinity_window_seconds.map(checks::seconds),
         bot_enabled: request.bot_enabled,
         offline_policy: request
             .offline_policy
-            .map(convert::offline_policy)
+            .map(enum_codes::offline_policy)
             .transpose()?,
         offline_list,
         proxy_account,
         offline_forwarding: request.offline_forwarding,
-        close_delay: request.close_delay_seconds.map(convert::seconds),
+        close_delay: request.close_delay_seconds.map(checks::seconds),
         default_max_concurrent: request.default_max_concurrent,
         distribution: request
             .distribution
-            .map(convert::distribution)
+            .map(enum_codes::distribution)
             .transpose()?,
-        presence_ttl: request.presence_ttl_seconds.map(convert::seconds),
+        presence_ttl: request.presence_ttl_seconds.map(checks::seconds),
     })
 }
 
@@ -82,11 +84,11 @@ impl Routing for RoutingService {
         request: Request<pb::UpsertShopRequest>,
     ) -> Result<Response<pb::Shop>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let profile = convert::profile(request.profile)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let profile = enum_codes::profile(request.profile)?;
         let patch = settings_patch(&request)?;
         let main_account =
-            convert::optional_account_id("main_account_id", &request.main_account_id)?;
+            checks::optional_account_id("main_account_id", &request.main_account_id)?;
 
         if !self.router.shop_exists(&shop_id).await.map_err(to_status)? {
             let Some(main_account) = main_account.clone() else {
@@ -100,13 +102,13 @@ impl Routing for RoutingService {
                 ShopState::new(shop_id.clone(), profile, main_account, self.router.now());
             state
                 .update_settings(&patch, self.router.now())
-                .map_err(|e| convert::engine_status(&e))?;
+                .map_err(|e| status::engine_status(&e))?;
             state.take_events();
             if self.router.create_shop(state).await.map_err(to_status)? {
                 tracing::info!(shop = %shop_id, ?profile, "shop created");
                 return self
                     .router
-                    .read_shop(&shop_id, convert::wire_shop)
+                    .read_shop(&shop_id, wire::wire_shop)
                     .await
                     .map(Response::new)
                     .map_err(to_status);
@@ -131,7 +133,7 @@ impl Routing for RoutingService {
                     ));
                 }
                 state.update_settings(&patch, now)?;
-                Ok(convert::wire_shop(state))
+                Ok(wire::wire_shop(state))
             })
             .await
             .map(Response::new)
@@ -142,9 +144,9 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::GetShopRequest>,
     ) -> Result<Response<pb::Shop>, Status> {
-        let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
+        let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         self.router
-            .read_shop(&shop_id, convert::wire_shop)
+            .read_shop(&shop_id, wire::wire_shop)
             .await
             .map(Response::new)
             .map_err(to_status)
@@ -155,15 +157,15 @@ impl Routing for RoutingService {
         request: Request<pb::UpsertAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
         let upsert = AccountUpsert {
-            id: convert::account_id("account_id", &request.account_id)?,
-            config: convert::account_config(&request)?,
+            id: checks::account_id("account_id", &request.account_id)?,
+            config: checks::account_config(&request)?,
         };
         self.router
             .with_shop(&shop_id, |state, now| {
                 let account = state.upsert_account(upsert.clone(), now)?.clone();
-                Ok(convert::wire_account(state, &account))
+                Ok(wire::wire_account(state, &account))
             })
             .await
             .map(Response::new)
@@ -175,8 +177,8 @@ impl Routing for RoutingService {
         request: Request<pb::RemoveAccountRequest>,
     ) -> Result<Response<pb::RemoveAccountResponse>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let account = convert::account_id("account_id", &request.account_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let account = checks::account_id("account_id", &request.account_id)?;
         self.router
             .with_shop(&shop_id, |state, now| state.remove_account(&account, now))
             .await
@@ -189,25 +191,23 @@ impl Routing for RoutingService {
         request: Request<pb::UpsertGroupRequest>,
     ) -> Result<Response<pb::Group>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
         let upsert = GroupUpsert {
-            name: GroupName(convert::id_field("name", &request.name)?),
+            name: GroupName(checks::id_field("name", &request.name)?),
             members: request
                 .member_account_ids
                 .iter()
-                .map(|id| convert::account_id("member_account_ids", id))
+                .map(|id| checks::account_id("member_account_ids", id))
                 .collect::<Result<_, _>>()?,
             order_statuses: request
                 .order_statuses
                 .iter()
-                .map(|value| convert::order_status("order_statuses", *value))
+                .map(|value| enum_codes::order_status("order_statuses", *value))
                 .collect::<Result<_, _>>()?,
         };
         self.router
             .with_shop(&shop_id, |state, now| {
-                Ok(convert::wire_group(
-                    state.upsert_group(upsert.clone(), now)?,
-                ))
+                Ok(wire::wire_group(state.upsert_group(upsert.clone(), now)?))
             })
             .await
             .map(Response::new)
@@ -219,8 +219,8 @@ impl Routing for RoutingService {
         request: Request<pb::RemoveGroupRequest>,
     ) -> Result<Response<pb::RemoveGroupResponse>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let name = GroupName(convert::id_field("name", &request.name)?);
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let name = GroupName(checks::id_field("name", &request.name)?);
         self.router
             .with_shop(&shop_id, |state, now| state.remove_group(&name, now))
             .await
@@ -233,15 +233,15 @@ impl Routing for RoutingService {
         request: Request<pb::SetAccountStatusRequest>,
     ) -> Result<Response<pb::AccountState>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let account_id = convert::account_id("account_id", &request.account_id)?;
-        let status = convert::account_status(request.status)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let account_id = checks::account_id("account_id", &request.account_id)?;
+        let status = enum_codes::account_status(request.status)?;
         self.router
             .with_shop(&shop_id, |state, now| {
                 let account = state.set_account_status(&account_id, status, now)?.clone();
                 let held = state.sessions_by_holder();
                 let ids = held.get(&account.id).map(Vec::as_slice).unwrap_or_default();
-                Ok(convert::wire_account_state(state, &account, ids))
+                Ok(wire::wire_account_state(state, &account, ids))
             })
             .await
             .map(Response::new)
@@ -253,11 +253,11 @@ impl Routing for RoutingService {
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
         let accounts = request
             .account_ids
             .iter()
-            .map(|id| convert::account_id("account_ids", id))
+            .map(|id| checks::account_id("account_ids", id))
             .collect::<Result<Vec<_>, _>>()?;
         self.router
             .with_shop(&shop_id, |state, now| {
@@ -266,7 +266,7 @@ impl Routing for RoutingService {
                     .into_iter()
                     .map(|account| pb::AccountPresence {
                         account_id: account.id.0.clone(),
-                        status: convert::wire_account_status(account.status) as i32,
+                        status: enum_codes::wire_account_status(account.status) as i32,
                         presence_expires_at_ms: account
                             .presence_expires_at
                             .map(|t| t.as_millis())
@@ -287,12 +287,12 @@ impl Routing for RoutingService {
         request: Request<pb::RouteRequest>,
     ) -> Result<Response<pb::RouteResponse>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
         let route = RouteRequest {
-            buyer: BuyerId(convert::id_field("buyer_id", &request.buyer_id)?),
-            request_id: RequestId(convert::id_field("request_id", &request.request_id)?),
-            order_status: convert::order_status("order_status", request.order_status)?,
-            addressed: convert::optional_account_id(
+            buyer: BuyerId(checks::id_field("buyer_id", &request.buyer_id)?),
+            request_id: RequestId(checks::id_field("request_id", &request.request_id)?),
+            order_status: enum_codes::order_status("order_status", request.order_status)?,
+            addressed: checks::optional_account_id(
                 "addressed_account_id",
                 &request.addressed_account_id,
             )?,
@@ -316,8 +316,8 @@ impl Routing for RoutingService {
                     .filter(|live| live.queue == outcome.session.queue)
                     .and_then(|live| state.queue_position(live));
                 pb::RouteResponse {
-                    session: Some(convert::wire_session(&outcome.session, position)),
-                    reason: convert::wire_reason(outcome.reason) as i32,
+                    session: Some(wire::wire_session(&outcome.session, position)),
+                    reason: enum_codes::wire_reason(outcome.reason) as i32,
                     explanation: outcome.explanation.clone(),
                     replayed: outcome.replayed,
                 }
@@ -332,13 +332,13 @@ impl Routing for RoutingService {
         request: Request<pb::EndSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let actor = convert::optional_account_id("actor_account_id", &request.actor_account_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let actor = checks::optional_account_id("actor_account_id", &request.actor_account_id)?;
         let session_id = SessionId(request.session_id);
         self.router
             .with_shop(&shop_id, |state, now| {
                 let session = state.end_session(session_id, actor.as_ref(), now)?.clone();
-                Ok(convert::wire_shop_session(state, &session))
+                Ok(wire::wire_shop_session(state, &session))
             })
             .await
             .map(Response::new)
@@ -350,14 +350,14 @@ impl Routing for RoutingService {
         request: Request<pb::TransferRequest>,
     ) -> Result<Response<pb::Session>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let actor = convert::account_id("actor_account_id", &request.actor_account_id)?;
-        let to = convert::account_id("to_account_id", &request.to_account_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let actor = checks::account_id("actor_account_id", &request.actor_account_id)?;
+        let to = checks::account_id("to_account_id", &request.to_account_id)?;
         let session_id = SessionId(request.session_id);
         self.router
             .with_shop(&shop_id, |state, now| {
                 let session = state.transfer(session_id, &actor, &to, now)?.clone();
-                Ok(convert::wire_shop_session(state, &session))
+                Ok(wire::wire_shop_session(state, &session))
             })
             .await
             .map(Response::new)
@@ -369,13 +369,13 @@ impl Routing for RoutingService {
         request: Request<pb::PullQueuedRequest>,
     ) -> Result<Response<pb::Session>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
-        let account = convert::account_id("account_id", &request.account_id)?;
-        let queue = convert::queue_name(&request.queue)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        let account = checks::account_id("account_id", &request.account_id)?;
+        let queue = checks::queue_name(&request.queue)?;
         self.router
             .with_shop(&shop_id, |state, now| {
                 let session = state.pull_queued(&account, queue, now)?.clone();
-                Ok(convert::wire_shop_session(state, &session))
+                Ok(wire::wire_shop_session(state, &session))
             })
             .await
             .map(Response::new)
@@ -387,13 +387,13 @@ impl Routing for RoutingService {
         request: Request<pb::GetSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
         let request = request.into_inner();
-        let shop_id = convert::shop_id(&request.shop_id)?;
+        let shop_id = checks::shop_id(&request.shop_id)?;
         let session_id = SessionId(request.session_id);
         self.router
             .with_shop(&shop_id, |state, now| {
                 state.advance_to(now);
                 let session = state.require_session(session_id)?;
-                Ok(convert::wire_shop_session(state, session))
+                Ok(wire::wire_shop_session(state, session))
             })
             .await
             .map(Response::new)
@@ -404,9 +404,9 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::GetShopStateRequest>,
     ) -> Result<Response<pb::ShopState>, Status> {
-        let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
+        let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         self.router
-            .read_shop(&shop_id, convert::wire_shop_state)
+            .read_shop(&shop_id, wire::wire_shop_state)
             .await
             .map(Response::new)
             .map_err(to_status)
@@ -418,10 +418,10 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::WatchShopRequest>,
     ) -> Result<Response<Self::WatchShopStream>, Status> {
-        let shop_id = convert::shop_id(&request.get_ref().shop_id)?;
+        let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         let events = self.router.subscribe(&shop_id).await.map_err(to_status)?;
         let events = BroadcastStream::new(events).map(|item| match item {
-            Ok(event) => Ok(convert::wire_event(event.sequence, &event.event)),
+            Ok(event) => Ok(wire::wire_event(event.sequence, &event.event)),
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 Err(Status::resource_exhausted(format!(
                     "the watcher fell {missed} events behind; resubscribe and read GetShopState"

@@ -3,17 +3,25 @@
 //! changes ([`WriteSet`](crate::engine::WriteSet)) are committed to Redis before the
 //! answer leaves, in one script that first checks the shop's fencing token.
 //!
-//! Error policy (what callers see): a Redis that cannot be reached, is loading, is
-//! failing over or times out is *transient*: `UNAVAILABLE`, never
-//! `INVALID_ARGUMENT`, because clients retry transient codes and give up on the
-//! others. A write refused by the fence means this worker no longer owns the shop:
-//! also `UNAVAILABLE`, with the dispatcher retrying on the current owner.
+//! The store knows nothing of gRPC: it reports [`StoreError`], which the gRPC
+//! layer maps to a status (`grpc::status`): a Redis that cannot be reached, is
+//! loading, is failing over or times out is transient (`UNAVAILABLE`), and so is
+//! a write refused by the fence (this worker no longer owns the shop; the
+//! dispatcher retries on the current owner); unreadable data is `INTERNAL`.
+//!
+//! - [`keys`]: the key layout of a shop in Redis.
+//! - [`codes`]: the numbers stored for the engine's enums.
+//! - [`records`]: the protobuf records a shop's entities are stored as.
+//! - [`redis_store`]: loading a shop and committing its changes, with the scripts.
 
+pub mod codes;
 pub mod keys;
 pub mod records;
 pub mod redis_store;
 
 pub use redis_store::RedisStore;
+
+use fenliu_node::redis_connection::RedisFailure;
 
 /// Why the store could not do what it was asked.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -33,42 +41,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-impl StoreError {
-    pub fn to_status(&self) -> tonic::Status {
-        match self {
-            StoreError::Unavailable(_) | StoreError::Fenced { .. } => {
-                tonic::Status::unavailable(self.to_string())
-            }
-            StoreError::Corrupt(_) => tonic::Status::internal(self.to_string()),
+impl From<RedisFailure> for StoreError {
+    fn from(failure: RedisFailure) -> Self {
+        match failure {
+            RedisFailure::Unavailable(detail) => StoreError::Unavailable(detail),
+            RedisFailure::Corrupt(detail) => StoreError::Corrupt(detail),
         }
     }
 }
 
 impl From<redis::RedisError> for StoreError {
-    /// Every error reaching here is of the transient kind except a script or
-    /// protocol error, which is a bug of ours: reported as `Corrupt` (INTERNAL).
     fn from(error: redis::RedisError) -> Self {
-        use redis::{ErrorKind, ServerErrorKind};
-        let transient = error.is_io_error()
-            || error.is_timeout()
-            || error.is_connection_dropped()
-            || error.is_connection_refusal()
-            || error.is_cluster_error()
-            || matches!(
-                error.kind(),
-                ErrorKind::Io
-                    | ErrorKind::ClusterConnectionNotFound
-                    | ErrorKind::Server(
-                        ServerErrorKind::BusyLoading
-                            | ServerErrorKind::TryAgain
-                            | ServerErrorKind::MasterDown
-                            | ServerErrorKind::ClusterDown
-                    )
-            );
-        if transient {
-            StoreError::Unavailable(error.to_string())
-        } else {
-            StoreError::Corrupt(error.to_string())
-        }
+        RedisFailure::from(error).into()
     }
 }

@@ -1,20 +1,17 @@
 //! How a shop's entities are encoded in Redis: protobuf records (prost), so that
-//! fields can be added without breaking what older nodes stored. Enum values use
-//! the public API's numbering (`fenliu.v1`), which is stable by contract.
+//! fields can be added without breaking what older nodes stored. Enum values are
+//! the store's own numbers ([`super::codes`]).
 
 use std::time::Duration;
 
-use fenliu_proto::v1 as pb;
 use prost::Message;
 
-use crate::engine::{
-    Account, AccountConfig, AccountId, Affinity, BuyerId, Group, GroupName, OrderStatus, QueueName,
-    RouteOutcome, RouteReason, Session, SessionId, SessionState, ShopCounters, ShopId,
-    ShopSettings, Timestamp,
-};
-use crate::grpc::convert;
-
 use super::StoreError;
+use super::codes::{StoredCode, UnknownCode};
+use crate::engine::{
+    Account, AccountConfig, AccountId, Affinity, BuyerId, Group, GroupName, Profile, QueueName,
+    RouteOutcome, Session, SessionId, ShopCounters, ShopId, ShopSettings, Timestamp,
+};
 
 /// What a shop is: written when it is created and when its settings change.
 ///
@@ -145,35 +142,49 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
 }
 
+impl From<UnknownCode> for StoreError {
+    fn from(unknown: UnknownCode) -> Self {
+        StoreError::Corrupt(unknown.to_string())
+    }
+}
+
+/// Reads a stored enum number.
+fn code<T: StoredCode>(value: i32) -> Result<T, StoreError> {
+    Ok(super::codes::decode(value)?)
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub fn shop_record(
     shop_id: &ShopId,
-    profile: crate::engine::Profile,
+    profile: Profile,
     main_account: &AccountId,
     settings: &ShopSettings,
 ) -> ShopRecord {
-    let wire = convert::wire_settings(settings);
     ShopRecord {
         shop_id: shop_id.0.clone(),
-        profile: convert::wire_profile(profile) as i32,
+        profile: profile.code(),
         main_account: main_account.0.clone(),
         settings: Some(SettingsRecord {
-            routing_mode: wire.routing_mode,
+            routing_mode: settings.routing_mode.code(),
             affinity_window_ms: millis(settings.affinity_window),
             bot_enabled: settings.bot_enabled,
-            offline_policy: wire.offline_policy,
-            offline_list: wire.offline_list,
+            offline_policy: settings.offline_policy.code(),
+            offline_list: settings.offline_list.iter().map(|a| a.0.clone()).collect(),
             proxy_account: settings.proxy_account.as_ref().map(|a| a.0.clone()),
             offline_forwarding: settings.offline_forwarding,
             close_delay_ms: millis(settings.close_delay),
             default_max_concurrent: settings.default_max_concurrent,
-            distribution: wire.distribution,
+            distribution: settings.distribution.code(),
             presence_ttl_ms: millis(settings.presence_ttl),
         }),
     }
+}
+
+pub fn profile_from(value: i32) -> Result<Profile, StoreError> {
+    code(value)
 }
 
 pub fn counters_record(counters: ShopCounters) -> CountersRecord {
@@ -193,12 +204,11 @@ pub fn counters_from(record: &CountersRecord) -> ShopCounters {
 }
 
 pub fn settings_from(record: &SettingsRecord) -> Result<ShopSettings, StoreError> {
-    let status = |e: tonic::Status| corrupt("settings", e.message());
     Ok(ShopSettings {
-        routing_mode: convert::routing_mode(record.routing_mode).map_err(status)?,
+        routing_mode: code(record.routing_mode)?,
         affinity_window: Duration::from_millis(record.affinity_window_ms),
         bot_enabled: record.bot_enabled,
-        offline_policy: convert::offline_policy(record.offline_policy).map_err(status)?,
+        offline_policy: code(record.offline_policy)?,
         offline_list: record
             .offline_list
             .iter()
@@ -208,7 +218,7 @@ pub fn settings_from(record: &SettingsRecord) -> Result<ShopSettings, StoreError
         offline_forwarding: record.offline_forwarding,
         close_delay: Duration::from_millis(record.close_delay_ms),
         default_max_concurrent: record.default_max_concurrent,
-        distribution: convert::distribution(record.distribution).map_err(status)?,
+        distribution: code(record.distribution)?,
         presence_ttl: Duration::from_millis(record.presence_ttl_ms),
     })
 }
@@ -218,16 +228,12 @@ pub fn account_record(account: &Account) -> AccountRecord {
     AccountRecord {
         id: account.id.0.clone(),
         display_name: config.display_name.clone(),
-        roles: config
-            .roles
-            .iter()
-            .map(|r| convert::wire_role(*r) as i32)
-            .collect(),
+        roles: config.roles.iter().map(|role| role.code()).collect(),
         non_routing: config.non_routing,
         max_concurrent: config.max_concurrent,
         pool_permission: config.pool_permission,
         main_account_participates: config.main_account_participates,
-        status: convert::wire_account_status(account.status) as i32,
+        status: account.status.code(),
         last_assigned_seq: account.last_assigned_seq,
     }
 }
@@ -237,7 +243,6 @@ pub fn account_from(
     record: &AccountRecord,
     presence_expires_at: Option<Timestamp>,
 ) -> Result<Account, StoreError> {
-    let status = |e: tonic::Status| corrupt("account", e.message());
     Ok(Account {
         id: AccountId(record.id.clone()),
         config: AccountConfig {
@@ -245,15 +250,14 @@ pub fn account_from(
             roles: record
                 .roles
                 .iter()
-                .map(|r| convert::role(*r))
-                .collect::<Result<_, _>>()
-                .map_err(status)?,
+                .map(|role| code(*role))
+                .collect::<Result<_, _>>()?,
             non_routing: record.non_routing,
             max_concurrent: record.max_concurrent,
             pool_permission: record.pool_permission,
             main_account_participates: record.main_account_participates,
         },
-        status: convert::account_status(record.status).map_err(status)?,
+        status: code(record.status)?,
         presence_expires_at,
         assigned: 0,
         ending: 0,
@@ -262,11 +266,10 @@ pub fn account_from(
 }
 
 pub fn group_record(group: &Group) -> GroupRecord {
-    let wire = convert::wire_group(group);
     GroupRecord {
-        name: wire.name,
-        members: wire.member_account_ids,
-        order_statuses: wire.order_statuses,
+        name: group.name.0.clone(),
+        members: group.members.iter().map(|a| a.0.clone()).collect(),
+        order_statuses: group.order_statuses.iter().map(|s| s.code()).collect(),
     }
 }
 
@@ -281,82 +284,50 @@ pub fn group_from(record: &GroupRecord) -> Result<Group, StoreError> {
         order_statuses: record
             .order_statuses
             .iter()
-            .map(|s| convert::order_status("order_statuses", *s))
-            .collect::<Result<_, _>>()
-            .map_err(|e| corrupt("group", e.message()))?,
+            .map(|status| code(*status))
+            .collect::<Result<_, _>>()?,
     })
 }
 
 pub fn session_record(session: &Session) -> SessionRecord {
-    let wire = convert::wire_session(session, None);
     SessionRecord {
         id: session.id.0,
         buyer: session.buyer.0.clone(),
-        state: wire.state,
+        state: session.state.code(),
         account: session.account.as_ref().map(|a| a.0.clone()),
-        order_status: wire.order_status,
+        order_status: session.order_status.code(),
         queue: session.queue.map(|q| q.name().to_owned()),
         enqueued_seq: session.enqueued_seq,
         created_at_ms: session.created_at.as_millis(),
         closes_at_ms: session.closes_at.map(Timestamp::as_millis),
-        reason: wire.reason,
+        reason: session.reason.code(),
     }
 }
 
 pub fn session_from(record: &SessionRecord) -> Result<Session, StoreError> {
-    let state = match pb::SessionState::try_from(record.state) {
-        Ok(pb::SessionState::Queued) => SessionState::Queued,
-        Ok(pb::SessionState::Assigned) => SessionState::Assigned,
-        Ok(pb::SessionState::Pooled) => SessionState::Pooled,
-        Ok(pb::SessionState::Ended) => SessionState::Ended,
-        Ok(pb::SessionState::Closed) => SessionState::Closed,
-        _ => return Err(corrupt("session state", record.state)),
-    };
     let queue = match &record.queue {
         Some(name) => Some(QueueName::parse(name).ok_or_else(|| corrupt("session queue", name))?),
         None => None,
     };
-    let order_status: OrderStatus = convert::order_status("order_status", record.order_status)
-        .map_err(|e| corrupt("session", e.message()))?;
     Ok(Session {
         id: SessionId(record.id),
         buyer: BuyerId(record.buyer.clone()),
-        state,
+        state: code(record.state)?,
         account: record.account.clone().map(AccountId),
-        order_status,
+        order_status: code(record.order_status)?,
         queue,
         enqueued_seq: record.enqueued_seq,
         created_at: Timestamp(record.created_at_ms),
         closes_at: record.closes_at_ms.map(Timestamp),
-        reason: reason_from(record.reason)?,
+        reason: code(record.reason)?,
     })
-}
-
-fn reason_from(value: i32) -> Result<RouteReason, StoreError> {
-    let reason = match pb::RouteReason::try_from(value) {
-        Ok(pb::RouteReason::OpenSession) => RouteReason::OpenSession,
-        Ok(pb::RouteReason::Addressed) => RouteReason::Addressed,
-        Ok(pb::RouteReason::AddressedOffline) => RouteReason::AddressedOffline,
-        Ok(pb::RouteReason::NoParticipants) => RouteReason::NoParticipants,
-        Ok(pb::RouteReason::Affinity) => RouteReason::Affinity,
-        Ok(pb::RouteReason::Group) => RouteReason::Group,
-        Ok(pb::RouteReason::AnyOnline) => RouteReason::AnyOnline,
-        Ok(pb::RouteReason::Even) => RouteReason::Even,
-        Ok(pb::RouteReason::Queued) => RouteReason::Queued,
-        Ok(pb::RouteReason::OfflineList) => RouteReason::OfflineList,
-        Ok(pb::RouteReason::MessagePool) => RouteReason::MessagePool,
-        Ok(pb::RouteReason::Proxy) => RouteReason::Proxy,
-        Ok(pb::RouteReason::MainAccount) => RouteReason::MainAccount,
-        _ => return Err(corrupt("route reason", value)),
-    };
-    Ok(reason)
 }
 
 pub fn route_record(buyer: &BuyerId, outcome: &RouteOutcome) -> RouteRecordProto {
     RouteRecordProto {
         buyer: buyer.0.clone(),
         session: Some(session_record(&outcome.session)),
-        reason: convert::wire_reason(outcome.reason) as i32,
+        reason: outcome.reason.code(),
         explanation: outcome.explanation.clone(),
     }
 }
@@ -372,7 +343,7 @@ pub fn route_outcome_from(
         BuyerId(record.buyer.clone()),
         RouteOutcome {
             session: session_from(session)?,
-            reason: reason_from(record.reason)?,
+            reason: code(record.reason)?,
             explanation: record.explanation.clone(),
             replayed: true,
         },

@@ -16,8 +16,7 @@
 
 use redis::Script;
 
-use crate::store::StoreError;
-use crate::store::redis_store::RedisConnection;
+use crate::redis_connection::{RedisConnection, RedisFailure};
 
 /// `HEARTBEAT` v1. KEYS: members set, the worker's member key. ARGV: worker id,
 /// address, TTL ms.
@@ -142,7 +141,7 @@ impl Registry {
         worker_id: &str,
         address: &str,
         ttl_ms: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), RedisFailure> {
         let mut connection = self.connection.clone();
         let _: i64 = self
             .scripts
@@ -158,7 +157,7 @@ impl Registry {
     }
 
     /// Removes a worker at once (graceful leave).
-    pub async fn leave(&self, worker_id: &str) -> Result<(), StoreError> {
+    pub async fn leave(&self, worker_id: &str) -> Result<(), RedisFailure> {
         let mut connection = self.connection.clone();
         let mut pipeline = redis::pipe();
         pipeline.cmd("DEL").arg(self.member_key(worker_id)).ignore();
@@ -172,7 +171,7 @@ impl Registry {
     }
 
     /// The live workers, sorted by id.
-    pub async fn members(&self) -> Result<Vec<Member>, StoreError> {
+    pub async fn members(&self) -> Result<Vec<Member>, RedisFailure> {
         let mut connection = self.connection.clone();
         let flat: Vec<String> = self
             .scripts
@@ -203,7 +202,7 @@ impl Registry {
         worker_id: &str,
         ttl_ms: u64,
         shards: &[u32],
-    ) -> Result<Vec<(u32, LeaseState)>, StoreError> {
+    ) -> Result<Vec<(u32, LeaseState)>, RedisFailure> {
         let mut states = Vec::with_capacity(shards.len());
         for chunk in shards.chunks(CLAIM_CHUNK) {
             states.extend(self.claim_chunk(worker_id, ttl_ms, chunk).await?);
@@ -216,7 +215,7 @@ impl Registry {
         worker_id: &str,
         ttl_ms: u64,
         shards: &[u32],
-    ) -> Result<Vec<(u32, LeaseState)>, StoreError> {
+    ) -> Result<Vec<(u32, LeaseState)>, RedisFailure> {
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.claim.key(self.members_key());
         invocation.arg(&self.prefix).arg(worker_id).arg(ttl_ms);
@@ -247,7 +246,7 @@ impl Registry {
     }
 
     /// Gives back the leases of `shards` held by `worker_id`.
-    pub async fn release(&self, worker_id: &str, shards: &[u32]) -> Result<(), StoreError> {
+    pub async fn release(&self, worker_id: &str, shards: &[u32]) -> Result<(), RedisFailure> {
         if shards.is_empty() {
             return Ok(());
         }
@@ -262,7 +261,7 @@ impl Registry {
     }
 
     /// Records that a shop belongs to a shard, so a new owner loads it eagerly.
-    pub async fn register_shop(&self, shard: u32, shop_id: &str) -> Result<(), StoreError> {
+    pub async fn register_shop(&self, shard: u32, shop_id: &str) -> Result<(), RedisFailure> {
         let mut connection = self.connection.clone();
         let _: i64 = redis::cmd("SADD")
             .arg(self.shard_shops_key(shard))
@@ -273,7 +272,7 @@ impl Registry {
     }
 
     /// The shops of a shard.
-    pub async fn shops_of(&self, shard: u32) -> Result<Vec<String>, StoreError> {
+    pub async fn shops_of(&self, shard: u32) -> Result<Vec<String>, RedisFailure> {
         let mut connection = self.connection.clone();
         Ok(redis::cmd("SMEMBERS")
             .arg(self.shard_shops_key(shard))

@@ -14,7 +14,7 @@ use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::server::ShutdownSignal;
+use crate::shutdown::ShutdownSignal;
 
 /// The name readiness is reported under.
 pub const ROUTING_SERVICE: &str = "fenliu.v1.Routing";

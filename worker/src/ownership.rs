@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::registry::{LeaseState, Member, Registry};
-use super::sharding::{ShardId, owner_of, shard_of};
+use fenliu_node::registry::{LeaseState, Member, Registry};
+use fenliu_node::sharding::{ShardId, owner_of, shard_of};
+
 use crate::engine::ShopId;
 use crate::router::{NotOwner, Ownership, Router};
 

@@ -3,11 +3,11 @@
 
 use std::net::SocketAddr;
 
-use crate::{ShardedWorkers, Workers};
 use anyhow::Context;
-use fenliu_worker::cluster::registry::Registry;
-use fenliu_worker::node::ClusterOptions;
-use fenliu_worker::telemetry;
+use fenliu_node::registry::Registry;
+use fenliu_node::{ClusterOptions, shutdown, telemetry};
+
+use crate::{ShardedWorkers, Workers};
 
 /// The dispatcher's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
@@ -60,6 +60,6 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
-    crate::serve_with(listener, workers, telemetry::shutdown_signal()).await?;
+    crate::serve_with(listener, workers, shutdown::requested_by_os()).await?;
     Ok(())
 }

@@ -1,0 +1,31 @@
+//! What both fenliu roles are built on. A worker decides; a dispatcher forwards;
+//! everything they have in common lives here once, so that the dispatcher never
+//! links the router, and what the next features add to both roles (authentication,
+//! TLS, quotas, metrics) has one place to go.
+//!
+//! - [`shutdown`]: the signal that stops a node gracefully, streams that end with
+//!   it, and the process signals (SIGTERM, Ctrl-C) that raise it.
+//! - [`transport`]: how a server accepts connections on a bound listener.
+//! - [`probes`]: gRPC health (liveness and readiness) and reflection.
+//! - [`telemetry`]: structured logs.
+//! - [`runtime`]: the tokio runtime every binary runs on.
+//! - [`cluster_options`]: the flags every node of a deployment must agree on.
+//! - [`redis_connection`]: one Redis or a Redis Cluster behind one connection,
+//!   each call bounded, and what a failed call means.
+//! - [`sharding`]: shop → shard → worker (FNV-1a and rendezvous hashing).
+//! - [`registry`]: worker membership and shard leases in Redis.
+//! - [`link`]: what both ends of the dispatcher–worker link agree on.
+
+pub mod cluster_options;
+pub mod link;
+pub mod probes;
+pub mod redis_connection;
+pub mod registry;
+pub mod runtime;
+pub mod sharding;
+pub mod shutdown;
+pub mod telemetry;
+pub mod transport;
+
+pub use cluster_options::ClusterOptions;
+pub use shutdown::ShutdownSignal;

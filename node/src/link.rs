@@ -1,0 +1,203 @@
+//! The pieces of the dispatcher–worker link (`fenliu.internal.v1.WorkerLink`) that
+//! both ends must agree on: which request message travels as which
+//! [`LinkMethod`](link::LinkMethod), how metadata crosses, and the markers a worker
+//! puts on a refusal so the dispatcher knows what to do next. A marker is read by
+//! its metadata key, never by a status message's words.
+
+use fenliu_proto::internal::v1 as link;
+use prost::Message;
+use tonic::metadata::{KeyAndValueRef, MetadataKey, MetadataMap, MetadataValue};
+use tonic::{Code, Status};
+
+/// Metadata key marking a refusal because this worker does not own the shop's
+/// shard; its value is the shard number. The status is UNAVAILABLE, so any client
+/// may simply retry; the dispatcher retries on the shard's current owner.
+pub const NOT_OWNER_METADATA: &str = "fenliu-not-owner";
+/// Metadata key of a not-owner refusal: the address of the shard's owner, when
+/// known.
+pub const OWNER_METADATA: &str = "fenliu-owner";
+/// Metadata key marking an answer the worker gave because the attempt's time (the
+/// `timeout_us` of its [`link::LinkCall`]) ran out before the call finished.
+pub const ATTEMPT_TIMED_OUT_METADATA: &str = "fenliu-attempt-timed-out";
+
+/// The worker's answer to a call whose attempt ran out of time: CANCELLED, as
+/// tonic answers a direct call whose `grpc-timeout` ran out, and marked so that the
+/// dispatcher can tell it from a cancellation of any other kind.
+pub fn attempt_timed_out() -> Status {
+    let mut metadata = MetadataMap::new();
+    metadata.insert(ATTEMPT_TIMED_OUT_METADATA, MetadataValue::from_static("1"));
+    Status::with_metadata(
+        Code::Cancelled,
+        "the attempt's time ran out at the worker",
+        metadata,
+    )
+}
+
+/// Whether `status` is a worker's [`attempt_timed_out`] answer.
+pub fn is_attempt_timed_out(status: &Status) -> bool {
+    status.code() == Code::Cancelled && status.metadata().contains_key(ATTEMPT_TIMED_OUT_METADATA)
+}
+
+/// Whether `status` is a worker's refusal of a shop it does not own.
+pub fn is_not_owner(status: &Status) -> bool {
+    status.code() == Code::Unavailable && status.metadata().contains_key(NOT_OWNER_METADATA)
+}
+
+/// A request message of a linked `Routing` method, with the method it travels as
+/// and the response it is answered with.
+pub trait LinkedCall: Message + Default + Send + 'static {
+    const METHOD: link::LinkMethod;
+    type Response: Message + Default + Send + 'static;
+}
+
+/// Calls `$callback!` with the list of linked methods, one per line:
+/// `Variant: routing_method(RequestType) -> ResponseType;`. The one list both ends
+/// are built from: this crate implements [`LinkedCall`] with it, and the worker
+/// writes its dispatch from a method to the `Routing` code that serves it.
+#[macro_export]
+macro_rules! with_linked_methods {
+    ($callback:ident) => {
+        $callback! {
+            UpsertShop: upsert_shop(::fenliu_proto::v1::UpsertShopRequest) -> ::fenliu_proto::v1::Shop;
+            GetShop: get_shop(::fenliu_proto::v1::GetShopRequest) -> ::fenliu_proto::v1::Shop;
+            UpsertAccount: upsert_account(::fenliu_proto::v1::UpsertAccountRequest) -> ::fenliu_proto::v1::Account;
+            RemoveAccount: remove_account(::fenliu_proto::v1::RemoveAccountRequest) -> ::fenliu_proto::v1::RemoveAccountResponse;
+            UpsertGroup: upsert_group(::fenliu_proto::v1::UpsertGroupRequest) -> ::fenliu_proto::v1::Group;
+            RemoveGroup: remove_group(::fenliu_proto::v1::RemoveGroupRequest) -> ::fenliu_proto::v1::RemoveGroupResponse;
+            SetAccountStatus: set_account_status(::fenliu_proto::v1::SetAccountStatusRequest) -> ::fenliu_proto::v1::AccountState;
+            Heartbeat: heartbeat(::fenliu_proto::v1::HeartbeatRequest) -> ::fenliu_proto::v1::HeartbeatResponse;
+            Route: route(::fenliu_proto::v1::RouteRequest) -> ::fenliu_proto::v1::RouteResponse;
+            EndSession: end_session(::fenliu_proto::v1::EndSessionRequest) -> ::fenliu_proto::v1::Session;
+            Transfer: transfer(::fenliu_proto::v1::TransferRequest) -> ::fenliu_proto::v1::Session;
+            PullQueued: pull_queued(::fenliu_proto::v1::PullQueuedRequest) -> ::fenliu_proto::v1::Session;
+            GetSession: get_session(::fenliu_proto::v1::GetSessionRequest) -> ::fenliu_proto::v1::Session;
+            GetShopState: get_shop_state(::fenliu_proto::v1::GetShopStateRequest) -> ::fenliu_proto::v1::ShopState;
+        }
+    };
+}
+
+macro_rules! impl_linked_calls {
+    ($($variant:ident: $method:ident($request:ty) -> $response:ty;)*) => {
+        $(
+            impl LinkedCall for $request {
+                const METHOD: link::LinkMethod = link::LinkMethod::$variant;
+                type Response = $response;
+            }
+        )*
+    };
+}
+
+with_linked_methods!(impl_linked_calls);
+
+/// The metadata a call carries, as the `Routing` service reads it from a direct
+/// call. Entries that are not valid metadata are left out.
+pub fn metadata_from(entries: &[link::MetadataEntry]) -> MetadataMap {
+    let mut metadata = MetadataMap::with_capacity(entries.len());
+    for entry in entries {
+        let key = MetadataKey::from_bytes(entry.key.as_bytes());
+        let value = MetadataValue::try_from(entry.value.as_str());
+        if let (Ok(key), Ok(value)) = (key, value) {
+            metadata.append(key, value);
+        }
+    }
+    metadata
+}
+
+/// A map's ASCII entries, except the ones gRPC itself sets on every hop (the
+/// deadline travels as `timeout_us`).
+pub fn entries_of(metadata: &MetadataMap) -> Vec<link::MetadataEntry> {
+    metadata
+        .iter()
+        .filter_map(|entry| match entry {
+            KeyAndValueRef::Ascii(key, value) => Some((key.as_str(), value.to_str().ok()?)),
+            KeyAndValueRef::Binary(..) => None,
+        })
+        .filter(|(key, _)| !is_transport_header(key))
+        .map(|(key, value)| link::MetadataEntry {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect()
+}
+
+fn is_transport_header(key: &str) -> bool {
+    key.starts_with("grpc-") || matches!(key, "te" | "content-type" | "user-agent")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_crosses_the_link_without_the_transport_headers() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+                .parse()
+                .unwrap(),
+        );
+        metadata.insert(NOT_OWNER_METADATA, "7".parse().unwrap());
+        metadata.insert("grpc-timeout", "150m".parse().unwrap());
+        metadata.insert("te", "trailers".parse().unwrap());
+        let entries = entries_of(&metadata);
+        let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["traceparent", NOT_OWNER_METADATA]);
+        let back = metadata_from(&entries);
+        assert_eq!(back.get(NOT_OWNER_METADATA).unwrap(), "7");
+        assert_eq!(
+            back.get("traceparent").unwrap(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert!(back.get("grpc-timeout").is_none());
+    }
+
+    #[test]
+    fn a_timed_out_attempt_is_told_by_its_marker_not_its_words() {
+        let marked = attempt_timed_out();
+        assert!(is_attempt_timed_out(&marked));
+        // The marker survives the link, which carries metadata and code.
+        let crossed = Status::with_metadata(
+            marked.code(),
+            marked.message(),
+            metadata_from(&entries_of(marked.metadata())),
+        );
+        assert!(is_attempt_timed_out(&crossed));
+        // tonic's own words for a client-side deadline are no marker.
+        assert!(!is_attempt_timed_out(&Status::cancelled("Timeout expired")));
+        assert!(!is_attempt_timed_out(&Status::cancelled(
+            "cancelled by the caller"
+        )));
+        let mut other_code = Status::unavailable("x");
+        other_code
+            .metadata_mut()
+            .insert(ATTEMPT_TIMED_OUT_METADATA, "1".parse().unwrap());
+        assert!(!is_attempt_timed_out(&other_code));
+    }
+
+    #[test]
+    fn only_a_not_owner_refusal_is_recognised_as_one() {
+        let mut refused = Status::unavailable("not here");
+        refused
+            .metadata_mut()
+            .insert(NOT_OWNER_METADATA, "7".parse().unwrap());
+        assert!(is_not_owner(&refused));
+        assert!(!is_not_owner(&Status::unavailable("connection reset")));
+        assert!(!is_not_owner(&Status::not_found("shop_id: nope")));
+    }
+
+    #[test]
+    fn every_linked_method_has_its_own_wire_number() {
+        macro_rules! methods {
+            ($($variant:ident: $method:ident($request:ty) -> $response:ty;)*) => {
+                vec![$(<$request as LinkedCall>::METHOD as i32),*]
+            };
+        }
+        let mut numbers = with_linked_methods!(methods);
+        let count = numbers.len();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), count, "two requests share a LinkMethod");
+        assert!(!numbers.contains(&(link::LinkMethod::Unspecified as i32)));
+    }
+}

@@ -1,0 +1,80 @@
+//! Checks of what a client sends that are not enum values: ids (present, not too
+//! long), queue names, durations, an account's configuration. Each refusal is
+//! `INVALID_ARGUMENT` naming the request field, so the engine only ever sees
+//! well-formed input.
+
+use std::time::Duration;
+
+use fenliu_proto::v1 as pb;
+use tonic::Status;
+
+use super::enum_codes::role;
+use crate::engine::{self, AccountConfig, AccountId, QueueName};
+
+/// Ids are 1 to 128 bytes.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// Checks an id: non-empty and at most 128 bytes.
+pub fn id_field(field: &'static str, value: &str) -> Result<String, Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "{field}: must not be empty"
+        )));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "{field}: must be at most {MAX_ID_BYTES} bytes, got {}",
+            value.len()
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn shop_id(value: &str) -> Result<engine::ShopId, Status> {
+    id_field("shop_id", value).map(engine::ShopId)
+}
+
+pub fn account_id(field: &'static str, value: &str) -> Result<AccountId, Status> {
+    id_field(field, value).map(AccountId)
+}
+
+/// An optional id: empty means "none".
+pub fn optional_account_id(field: &'static str, value: &str) -> Result<Option<AccountId>, Status> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    account_id(field, value).map(Some)
+}
+
+pub fn queue_name(value: &str) -> Result<QueueName, Status> {
+    QueueName::parse(value).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "queue: unknown queue {value:?}; use \"shop\" or an order status such as \"AFTER_SALES\""
+        ))
+    })
+}
+
+pub fn seconds(value: u32) -> Duration {
+    Duration::from_secs(u64::from(value))
+}
+
+/// An account's configuration from an upsert request.
+pub fn account_config(request: &pb::UpsertAccountRequest) -> Result<AccountConfig, Status> {
+    let roles = request
+        .roles
+        .iter()
+        .map(|value| role(*value))
+        .collect::<Result<_, _>>()?;
+    let max_concurrent = match request.max_concurrent {
+        0 => None,
+        max => Some(max),
+    };
+    Ok(AccountConfig {
+        display_name: request.display_name.clone(),
+        roles,
+        non_routing: request.non_routing,
+        max_concurrent,
+        pool_permission: request.pool_permission,
+        main_account_participates: request.main_account_participates,
+    })
+}

@@ -1,0 +1,428 @@
+//! The shops this node serves, and the one path every call takes through them.
+//!
+//! Every call goes through [`Router::execute`]: take the shop's fencing token from
+//! the [`Ownership`] (refuse if this node does not own the shop), load the shop if
+//! it is not in memory, run the engine at the current time, commit what changed to
+//! the store, then publish the events and re-arm the shop's deadline.
+//!
+//! A shop is held only while the engine decides, not across the Redis round trip:
+//! commits are grouped per shop ([`commits`]), and each call is answered only
+//! after the commit that carries it (or, for a read, every decision it saw) has
+//! landed.
+//!
+//! - [`seams`]: ownership, persistence and the clock, which deployments and tests
+//!   choose.
+//! - [`shop_cell`]: one shop as held in memory, with its pending commit.
+//! - [`commits`]: the committer task that sends a shop's group commits.
+//! - [`deadlines`]: when each shop must be woken with nobody calling.
+//! - [`feed`]: a shop's live event feed for `WatchShop`.
+//! - [`error`]: why a router call failed.
+
+mod commits;
+mod deadlines;
+pub mod error;
+pub mod feed;
+pub mod seams;
+mod shop_cell;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot};
+
+use self::commits::Committer;
+use self::deadlines::Deadlines;
+use self::shop_cell::{Loaded, ShopCell, Verdict};
+use crate::engine::{
+    BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, Timestamp,
+};
+use crate::store::StoreError;
+use crate::store::redis_store::{CommitOutcome, RememberedRoute};
+
+pub use self::error::RouterError;
+pub use self::feed::SequencedEvent;
+pub use self::seams::{Clock, NotOwner, Ownership, Persistence, SoleOwner, SystemClock};
+
+/// How long a shop kept in Redis holds answered request ids and closed sessions in
+/// memory. Redis remembers every answer for the hour R1 promises (a retry this
+/// node no longer remembers is replayed from there); memory only spares a prompt
+/// retry that round trip. An hour in memory would grow a busy worker by gigabytes.
+const REDIS_MEMORY_RETENTION: Duration = Duration::from_secs(10);
+
+/// How soon a shop whose wake failed (its store was unavailable) is tried again.
+const WAKE_RETRY: Duration = Duration::from_millis(200);
+
+/// What a call came to.
+enum Executed<T> {
+    Done(T),
+    /// A `Route` whose request id was answered before (by any owner).
+    Replayed(BuyerId, RouteOutcome),
+}
+
+/// The shops of this node and their timers.
+#[derive(Debug)]
+pub struct Router {
+    /// Every shop this node has touched, in memory or not; a shop's cell is its
+    /// lock, so a load and the calls waiting for it share one.
+    shops: RwLock<HashMap<ShopId, Arc<ShopCell>>>,
+    /// Where shops live between calls (memory only, or Redis).
+    persistence: Persistence,
+    /// Which shops this node may serve, and under which fencing token.
+    ownership: Arc<dyn Ownership>,
+    /// The time every call runs at; the engine never reads a clock.
+    clock: Arc<dyn Clock>,
+    /// Each shop's next deadline; shared with the committers, which arm it once
+    /// a commit has landed.
+    deadlines: Arc<Deadlines>,
+}
+
+impl Router {
+    pub fn new(
+        persistence: Persistence,
+        ownership: Arc<dyn Ownership>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Router> {
+        Arc::new(Router {
+            shops: RwLock::new(HashMap::new()),
+            persistence,
+            ownership,
+            clock,
+            deadlines: Arc::new(Deadlines::default()),
+        })
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn cell(&self, shop_id: &ShopId) -> Arc<ShopCell> {
+        if let Some(cell) = self.shops.read().expect("shop map lock").get(shop_id) {
+            return cell.clone();
+        }
+        let mut shops = self.shops.write().expect("shop map lock");
+        shops
+            .entry(shop_id.clone())
+            .or_insert_with(ShopCell::new)
+            .clone()
+    }
+
+    /// The shop's fencing token and cell, if this node owns the shop.
+    fn owned_cell(&self, shop_id: &ShopId) -> Result<(u64, Arc<ShopCell>), RouterError> {
+        let token = self
+            .ownership
+            .token_for(shop_id)
+            .map_err(RouterError::NotOwner)?;
+        Ok((token, self.cell(shop_id)))
+    }
+
+    /// Makes sure the shop is in memory under `token`, loading it if needed.
+    /// `Ok(false)`: the shop does not exist.
+    async fn ensure_loaded(
+        &self,
+        shop_id: &ShopId,
+        loaded: &mut Loaded,
+        token: u64,
+    ) -> Result<bool, RouterError> {
+        if loaded.state.is_some() && loaded.token == token {
+            return Ok(true);
+        }
+        if loaded.state.is_some() {
+            // Ownership changed hands meanwhile: what was decided on the old
+            // state and not stored yet is decided again on the stored truth.
+            loaded.discard(&Verdict::Retry);
+        }
+        let Persistence::Redis(store) = &self.persistence else {
+            return Ok(false);
+        };
+        let Some(mut state) = store.load(shop_id, token, self.now()).await? else {
+            return Ok(false);
+        };
+        state.limit_memory_retention(REDIS_MEMORY_RETENTION);
+        tracing::debug!(shop = %shop_id, token, "shop loaded from redis");
+        loaded.state = Some(state);
+        loaded.token = token;
+        loaded.generation += 1;
+        Ok(true)
+    }
+
+    /// Whether the shop exists (loading it if this node owns it and it is stored).
+    pub async fn shop_exists(&self, shop_id: &ShopId) -> Result<bool, RouterError> {
+        let (token, cell) = self.owned_cell(shop_id)?;
+        let mut loaded = cell.loaded.lock().await;
+        self.ensure_loaded(shop_id, &mut loaded, token).await
+    }
+
+    /// Adds a new shop, fully configured by the caller. Returns `false` (and drops
+    /// `state`) when the shop exists already.
+    pub async fn create_shop(&self, mut state: ShopState) -> Result<bool, RouterError> {
+        let shop_id = state.shop_id().clone();
+        let (token, cell) = self.owned_cell(&shop_id)?;
+        let mut loaded = cell.loaded.lock().await;
+        if self.ensure_loaded(&shop_id, &mut loaded, token).await? {
+            return Ok(false);
+        }
+        let writes = state.take_write_set();
+        state.take_events();
+        if let Persistence::Redis(store) = &self.persistence {
+            state.limit_memory_retention(REDIS_MEMORY_RETENTION);
+            let outcome = store
+                .commit(&state, &writes, token, self.now(), &[], true)
+                .await?;
+            if let CommitOutcome::AlreadyExists = outcome {
+                return Ok(false);
+            }
+        }
+        let next = state.next_deadline();
+        loaded.state = Some(state);
+        loaded.token = token;
+        loaded.generation += 1;
+        drop(loaded);
+        self.deadlines.arm(&shop_id, next);
+        Ok(true)
+    }
+
+    /// Runs `call` on the shop at the current time and commits what it changed.
+    /// An engine error is returned as is; the effects time produced on the way (a
+    /// close delay that ran out) are committed and published anyway. `call` may
+    /// run more than once: when the state it ran on was dropped before its
+    /// changes were stored, it runs again on the stored truth.
+    pub async fn with_shop<T>(
+        &self,
+        shop_id: &ShopId,
+        call: impl FnMut(&mut ShopState, Timestamp) -> Result<T, EngineError>,
+    ) -> Result<T, RouterError> {
+        match self.execute(shop_id, call, None, |_| None).await? {
+            Executed::Done(value) => Ok(value),
+            Executed::Replayed(..) => unreachable!("only a Route remembers a request id"),
+        }
+    }
+
+    /// Reads the shop at the current time, changing nothing but time's effects.
+    pub async fn read_shop<T>(
+        &self,
+        shop_id: &ShopId,
+        read: impl Fn(&ShopState) -> T,
+    ) -> Result<T, RouterError> {
+        self.with_shop(shop_id, |state, now| {
+            state.advance_to(now);
+            Ok(read(state))
+        })
+        .await
+    }
+
+    /// Routes a buyer's message. The answer is remembered with the commit, so a
+    /// retry with the same request id returns it, on this node or its successor.
+    /// `present` turns the outcome into the reply while the shop is still locked.
+    pub async fn route<T>(
+        &self,
+        shop_id: &ShopId,
+        request: &RouteRequest,
+        present: impl Fn(&ShopState, &RouteOutcome) -> T,
+    ) -> Result<T, RouterError> {
+        let executed = self
+            .execute(
+                shop_id,
+                |state, now| {
+                    let outcome = state.route(request, now)?;
+                    let reply = present(state, &outcome);
+                    Ok((outcome, reply))
+                },
+                Some(&request.request_id),
+                |(outcome, _)| (!outcome.replayed).then_some(outcome),
+            )
+            .await?;
+        match executed {
+            Executed::Done((_, reply)) => Ok(reply),
+            Executed::Replayed(buyer, outcome) => {
+                if buyer != request.buyer {
+                    return Err(EngineError::invalid(
+                        "request_id",
+                        format!(
+                            "request id {} was already used for another buyer",
+                            request.request_id
+                        ),
+                    )
+                    .into());
+                }
+                // The state this node had was built without that answer; it was
+                // dropped and is reloaded to present the stored session now.
+                self.read_shop(shop_id, |state| present(state, &outcome))
+                    .await
+            }
+        }
+    }
+
+    async fn execute<T>(
+        &self,
+        shop_id: &ShopId,
+        mut call: impl FnMut(&mut ShopState, Timestamp) -> Result<T, EngineError>,
+        request_id: Option<&RequestId>,
+        remember: impl Fn(&T) -> Option<&RouteOutcome>,
+    ) -> Result<Executed<T>, RouterError> {
+        loop {
+            let (token, cell) = self.owned_cell(shop_id)?;
+            let mut loaded = cell.loaded.lock().await;
+            if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
+                drop(loaded);
+                self.forget_if_absent(shop_id);
+                return Err(RouterError::UnknownShop(shop_id.clone()));
+            }
+            let state = loaded.state.as_mut().expect("loaded above");
+            let now = self.now();
+            let result = call(state, now);
+            let writes = state.take_write_set();
+            let events = state.take_events();
+
+            let Persistence::Redis(store) = &self.persistence else {
+                let next = state.next_deadline();
+                cell.events
+                    .publish(&mut loaded.last_sequence, events, shop_id);
+                drop(loaded);
+                self.deadlines.arm(shop_id, next);
+                return Ok(Executed::Done(result?));
+            };
+            let route = match (&result, request_id) {
+                (Ok(value), Some(request_id)) => remember(value).map(|outcome| {
+                    RememberedRoute::new(request_id, &outcome.session.buyer, outcome)
+                }),
+                _ => None,
+            };
+            // A call that changed nothing answers at once, unless it may have seen
+            // decisions of other calls that are not stored yet.
+            let in_flight = loaded.has_unstored_decisions();
+            if writes.is_empty() && route.is_none() && !in_flight {
+                cell.events
+                    .publish(&mut loaded.last_sequence, events, shop_id);
+                return Ok(Executed::Done(result?));
+            }
+
+            let (answer, verdict) = oneshot::channel();
+            let pending = loaded.pending.get_or_insert_default();
+            pending.writes.merge(writes);
+            pending.events.extend(events);
+            if let Some(route) = route {
+                pending.route_waiters.push(pending.waiters.len());
+                pending.routes.push(route);
+            }
+            pending.waiters.push(answer);
+            if !loaded.committing {
+                loaded.committing = true;
+                let committer = Committer {
+                    store: store.clone(),
+                    clock: self.clock.clone(),
+                    deadlines: self.deadlines.clone(),
+                    shop_id: shop_id.clone(),
+                    cell: cell.clone(),
+                    generation: loaded.generation,
+                };
+                tokio::spawn(committer.run());
+            }
+            drop(loaded);
+
+            // The committer always answers (it is not cancelled with this call);
+            // a dropped answer would mean it panicked.
+            let verdict = verdict.await.unwrap_or_else(|_| {
+                Verdict::Failed(RouterError::Store(StoreError::Unavailable(
+                    "the shop's commit was abandoned".to_owned(),
+                )))
+            });
+            match verdict {
+                Verdict::Committed => return Ok(Executed::Done(result?)),
+                Verdict::Replayed(buyer, outcome) => {
+                    return Ok(Executed::Replayed(buyer, outcome));
+                }
+                Verdict::Retry => continue,
+                Verdict::Failed(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Forgets the shops `moved` selects (their shard went to another worker): their
+    /// memory is freed and their event streams end, so that watchers reconnect to
+    /// the new owner. Their state stays in the store for the next owner.
+    pub fn drop_shops(&self, moved: impl Fn(&ShopId) -> bool) -> usize {
+        let mut shops = self.shops.write().expect("shop map lock");
+        let before = shops.len();
+        shops.retain(|shop_id, _| !moved(shop_id));
+        let dropped = before - shops.len();
+        drop(shops);
+        self.deadlines.disarm_where(moved);
+        dropped
+    }
+
+    /// Drops an empty cell left by a lookup of a shop that does not exist.
+    fn forget_if_absent(&self, shop_id: &ShopId) {
+        let mut shops = self.shops.write().expect("shop map lock");
+        let unused = shops.get(shop_id).is_some_and(|cell| {
+            cell.events.watchers() == 0
+                && cell
+                    .loaded
+                    .try_lock()
+                    .is_ok_and(|loaded| loaded.state.is_none())
+        });
+        if unused {
+            shops.remove(shop_id);
+        }
+    }
+
+    /// Subscribes to the shop's events from now on.
+    pub async fn subscribe(
+        &self,
+        shop_id: &ShopId,
+    ) -> Result<broadcast::Receiver<SequencedEvent>, RouterError> {
+        if !self.shop_exists(shop_id).await? {
+            self.forget_if_absent(shop_id);
+            return Err(RouterError::UnknownShop(shop_id.clone()));
+        }
+        Ok(self.cell(shop_id).events.subscribe())
+    }
+
+    /// Wakes shops at their deadlines until `shutdown` resolves. Run it once per
+    /// router, on the runtime that serves it.
+    pub async fn run_timers(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                (now, due) = self.deadlines.next_due(self.clock.as_ref()) => {
+                    self.wake_shops(now, due).await;
+                }
+            }
+        }
+    }
+
+    /// Wakes the shops whose deadline has come, all at once: each wake commits to
+    /// the store, and shops due together must not queue behind each other.
+    async fn wake_shops(self: &Arc<Self>, now: Timestamp, due: Vec<ShopId>) {
+        let wakes: Vec<_> = due
+            .into_iter()
+            .map(|shop_id| {
+                let router = self.clone();
+                tokio::spawn(async move { router.wake_shop(shop_id, now).await })
+            })
+            .collect();
+        for wake in wakes {
+            let _ = wake.await;
+        }
+    }
+
+    async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
+        let woken = self
+            .with_shop(&shop_id, |state, now| {
+                state.advance_to(now);
+                Ok(())
+            })
+            .await;
+        match woken {
+            Ok(()) => {}
+            Err(RouterError::NotOwner(_)) => {
+                tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
+            }
+            Err(error) => {
+                tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
+                self.deadlines.arm(&shop_id, Some(due_at.plus(WAKE_RETRY)));
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The parts of a router that a deployment (and a test) chooses: who owns which
+//! shop ([`Ownership`]), where shops live between calls ([`Persistence`]), and
+//! where "now" comes from ([`Clock`]). The embedded default is [`SoleOwner`],
+//! [`Persistence::Memory`] and [`SystemClock`]; tests swap in their own.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::engine::{ShopId, Timestamp};
+use crate::store::RedisStore;
+
+/// This node may not serve the shop: its shard belongs to another worker (or to
+/// nobody yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotOwner {
+    /// The shop's shard, which the refusal names so the dispatcher can re-route.
+    pub shard: u32,
+    /// The owner's advertised address, when known.
+    pub owner: Option<String>,
+}
+
+/// Which shops this node may serve, and under which fencing token.
+pub trait Ownership: Send + Sync + std::fmt::Debug {
+    fn token_for(&self, shop: &ShopId) -> Result<u64, NotOwner>;
+
+    /// Called before a new shop is first stored, so that whoever owns its shard
+    /// later can find it (and wake its timers) without waiting for a call.
+    fn register_new_shop<'a>(
+        &'a self,
+        _shop: &'a ShopId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
+}
+
+/// A node that serves every shop: the embedded default, where nobody else can.
+#[derive(Debug, Default)]
+pub struct SoleOwner;
+
+impl Ownership for SoleOwner {
+    fn token_for(&self, _shop: &ShopId) -> Result<u64, NotOwner> {
+        Ok(1)
+    }
+}
+
+/// Where shops live between calls.
+#[derive(Debug, Clone)]
+pub enum Persistence {
+    /// In this process only: the embedded default.
+    Memory,
+    /// In Redis; memory holds what this node owns and serves.
+    Redis(RedisStore),
+}
+
+/// The source of "now". The engine never reads a clock; the router does, here.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// Wall-clock time, in milliseconds since the Unix epoch.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,106 @@
+//! One shop as a router holds it in memory: its state behind the shop's own lock,
+//! the calls decided on it whose changes are not stored yet (its next group
+//! commit), and its event feed.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::error::RouterError;
+use super::feed::EventFeed;
+use crate::engine::{BuyerId, RouteOutcome, ShopState, TimedEvent, WriteSet};
+use crate::store::redis_store::RememberedRoute;
+
+/// A shop's place in the router's map. The map holds it even while the shop is not
+/// in memory, so that a load and the calls waiting for it share one lock.
+#[derive(Debug)]
+pub struct ShopCell {
+    /// The shop's state and commit bookkeeping, held while the engine decides.
+    pub loaded: tokio::sync::Mutex<Loaded>,
+    /// The live feed of the shop's events, for `WatchShop`.
+    pub events: EventFeed,
+}
+
+impl ShopCell {
+    pub fn new() -> Arc<ShopCell> {
+        Arc::new(ShopCell {
+            loaded: tokio::sync::Mutex::new(Loaded::default()),
+            events: EventFeed::default(),
+        })
+    }
+}
+
+/// One shop as held in memory.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// `None`: not in memory (never loaded, or dropped after a failed commit).
+    pub state: Option<ShopState>,
+    /// The fencing token the state was loaded or created under; a different
+    /// token means ownership changed hands meanwhile and the state is stale.
+    pub token: u64,
+    /// The sequence number of the last event published, so that watchers see
+    /// the shop's events numbered in order across calls.
+    pub last_sequence: u64,
+    /// Bumped whenever `state` is replaced or dropped, so that a commit of an
+    /// older state never touches a newer one.
+    pub generation: u64,
+    /// Decided but not yet sent: the shop's next group commit.
+    pub pending: Option<PendingCommit>,
+    /// A committer task is sending this generation's commits.
+    pub committing: bool,
+}
+
+impl Loaded {
+    /// Forgets the state and fails every call waiting on a decision made on it.
+    pub fn discard(&mut self, verdict: &Verdict) {
+        self.state = None;
+        self.generation += 1;
+        self.committing = false;
+        if let Some(pending) = self.pending.take() {
+            pending.answer_all(verdict);
+        }
+    }
+
+    /// Whether a call may have seen decisions of other calls that are not stored
+    /// yet (and so must wait for them before it answers).
+    pub fn has_unstored_decisions(&self) -> bool {
+        self.committing || self.pending.is_some()
+    }
+}
+
+/// Calls decided on the shop in memory whose changes are not sent yet.
+#[derive(Debug, Default)]
+pub struct PendingCommit {
+    /// Every change of the calls it carries, merged.
+    pub writes: WriteSet,
+    /// The `Route` answers to remember under their request ids (R1).
+    pub routes: Vec<RememberedRoute>,
+    /// For each remembered route, the index of its caller in `waiters`, so that
+    /// a replay found by the commit answers the right caller.
+    pub route_waiters: Vec<usize>,
+    /// The events to publish once the commit has landed.
+    pub events: Vec<TimedEvent>,
+    /// One per call carried: each is answered once the commit lands or fails.
+    pub waiters: Vec<oneshot::Sender<Verdict>>,
+}
+
+impl PendingCommit {
+    pub fn answer_all(self, verdict: &Verdict) {
+        for waiter in self.waiters {
+            // A caller that went away meanwhile no longer needs its answer.
+            let _ = waiter.send(verdict.clone());
+        }
+    }
+}
+
+/// What became of the commit that carried a call.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    Committed,
+    /// This call's request id was answered before (by an earlier owner).
+    Replayed(BuyerId, RouteOutcome),
+    /// Another call of the same commit was a replay, so the state this call was
+    /// decided on was dropped without storing anything: decide it again.
+    Retry,
+    Failed(RouterError),
+}
