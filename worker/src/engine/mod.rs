@@ -5,6 +5,8 @@
 //!
 //! Where each rule lives:
 //! - R1–R13 (`Route`): [`route`]; R9 (even distribution): [`distribution`]
+//! - `Route`'s request and answer, and the answer kept for R1's retries:
+//!   [`route_call`] (remembered by request id in `request_log`)
 //! - R14 (queues drain by themselves): [`queues`]
 //! - R15 (close delay) and presence TTLs: [`lifecycle`] and [`state`]
 //! - R16–R19 (manual work and permissions): [`manual`]
@@ -22,6 +24,7 @@ pub mod model;
 pub mod queues;
 mod request_log;
 pub mod route;
+pub mod route_call;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
@@ -33,7 +36,7 @@ pub use admin::{AccountUpsert, GroupUpsert};
 pub use error::EngineError;
 pub use events::{ShopEvent, TimedEvent, WriteSet};
 pub use model::*;
-pub use route::{RouteOutcome, RouteRequest};
+pub use route_call::{RouteOutcome, RouteRequest};
 pub use settings::{
     Distribution, OfflinePolicy, Profile, RoutingMode, SettingsPatch, ShopSettings,
 };

@@ -17,7 +17,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::model::{RequestId, Timestamp};
-use super::route::RouteRecord;
+use super::route_call::RouteRecord;
 
 /// The answers, oldest first for forgetting.
 #[derive(Clone, Debug, Default)]
@@ -86,7 +86,7 @@ mod tests {
     use super::*;
     use crate::engine::OrderStatus;
     use crate::engine::model::{BuyerId, RouteReason, Session, SessionId, SessionState};
-    use crate::engine::route::RouteOutcome;
+    use crate::engine::route_call::RouteOutcome;
 
     fn record(buyer: &str) -> RouteRecord {
         RouteRecord {

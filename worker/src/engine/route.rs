@@ -3,46 +3,18 @@
 //! Deciding is a read-only walk over the shop ([`ShopState::decide`]) that yields a
 //! [`Placement`] and a sentence for the merchant; applying it is separate, so the
 //! order of the rules can be read top to bottom without any mutation in between.
+//! The call's own values (request, answer, remembered answer) are in
+//! [`super::route_call`].
 
 use super::distribution::pick_even;
 use super::error::EngineError;
 use super::model::{
-    Account, AccountId, AccountStatus, AssignCause, BuyerId, OrderStatus, QueueName, RequestId,
-    RouteReason, Session, SessionId, SessionState, Timestamp,
+    Account, AccountId, AccountStatus, AssignCause, QueueName, RouteReason, SessionId,
+    SessionState, Timestamp,
 };
+use super::route_call::{RouteOutcome, RouteRecord, RouteRequest};
 use super::settings::{OfflinePolicy, RoutingMode};
 use super::state::ShopState;
-
-/// A buyer's message to route.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteRequest {
-    pub buyer: BuyerId,
-    pub request_id: RequestId,
-    pub order_status: OrderStatus,
-    /// The account the buyer addressed (R2, R3).
-    pub addressed: Option<AccountId>,
-    /// The bot hands the buyer over to a person (R12).
-    pub from_bot: bool,
-}
-
-/// The answer to a `Route`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteOutcome {
-    /// The session as it stood right after the decision.
-    pub session: Session,
-    pub reason: RouteReason,
-    /// Why the buyer went where, in one sentence.
-    pub explanation: String,
-    /// This answer was recorded for an earlier call with the same request id.
-    pub replayed: bool,
-}
-
-/// What the engine remembers of a request id, to answer a retry identically (R1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteRecord {
-    pub buyer: BuyerId,
-    pub outcome: RouteOutcome,
-}
 
 /// Where a decision puts the buyer.
 #[derive(Clone, Debug, PartialEq, Eq)]
