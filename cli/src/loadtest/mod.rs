@@ -11,6 +11,7 @@
 
 mod cpu;
 mod progress;
+mod report;
 mod stats;
 mod workload;
 
@@ -27,7 +28,8 @@ use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 
 use progress::Progress;
-use stats::{Call, Failure, RunInfo, Stats};
+use report::{RunInfo, check_slo};
+use stats::{Call, Failure, Stats};
 use workload::{Answer, EndPlan, TransferPlan, Workload, WorkloadConfig};
 
 /// Presence TTL of the generated shops; heartbeats go every third of it.
@@ -323,7 +325,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         "no Route call was answered OK in the measured window (see the errors above)"
     );
     if let Some(slo) = args.slo_p99_ms
-        && let Err(why) = stats::check_slo(&report, slo)
+        && let Err(why) = check_slo(&report, slo)
     {
         anyhow::bail!("SLO missed (--slo-p99-ms {slo}): {why}");
     }
