@@ -50,7 +50,9 @@ pub struct ProxyArgs {
 /// Serves `Routing` with one EVALSHA per call.
 #[derive(Debug, Clone)]
 struct BaselineServer {
+    /// The Redis each call makes its one round trip to.
     redis: RedisConnection,
+    /// The one script each call runs, as cheap as a real commit can be.
     script: std::sync::Arc<Script>,
 }
 
@@ -128,6 +130,7 @@ baseline_impl! {
 /// Forwards `Routing` to one upstream.
 #[derive(Debug, Clone)]
 struct BaselineProxy {
+    /// The baseline server every call is forwarded to.
     upstream: RoutingClient<Channel>,
 }
 

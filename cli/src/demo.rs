@@ -57,9 +57,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's client and shop: each step is a call through the public API.
 struct Demo {
+    /// The node the demo talks to.
     client: RoutingClient<Channel>,
+    /// The demo's own shop, unique per run.
     shop: String,
+    /// Numbers each Route's request id.
     next_request: u64,
 }
 

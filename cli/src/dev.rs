@@ -18,7 +18,9 @@ pub struct DevArgs {
 pub struct DevNode {
     /// Where the dispatcher serves.
     pub address: SocketAddr,
+    /// Raised to stop both servers.
     stop: tokio::sync::watch::Sender<bool>,
+    /// Ends once both servers have stopped.
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 

@@ -56,6 +56,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// Serves `Routing` by calling the worker of each shop.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
+    /// Where each shop's calls go; shared with the membership task.
     workers: Arc<Workers>,
     /// Ends forwarded WatchShop streams when the dispatcher stops, so that they do
     /// not hold a graceful shutdown open.

@@ -29,18 +29,22 @@ const CALL_BUFFER: usize = 1024;
 /// The link to one worker, over its channel.
 #[derive(Debug)]
 pub struct Link {
+    /// The worker's HTTP/2 connection the stream is opened on.
     channel: Channel,
     /// The open stream, if any; replaced when it breaks.
     open: RwLock<Option<Arc<LinkStream>>>,
     /// Held while a stream is being opened, so that a burst of calls opens one.
     opening: tokio::sync::Mutex<()>,
+    /// The id the next call is tagged with, to match its answer back.
     next_id: AtomicU64,
 }
 
 /// One open `Exchange` stream and the calls waiting for their answers on it.
 #[derive(Debug)]
 struct LinkStream {
+    /// Calls to write to the stream, in order.
     calls: mpsc::Sender<link::LinkCall>,
+    /// The calls sent and not yet answered, by id.
     waiting: Mutex<Waiting>,
 }
 
@@ -48,13 +52,16 @@ struct LinkStream {
 struct Waiting {
     /// Set once the stream broke: no call may wait on it any more.
     broken: bool,
+    /// Where each waiting call's answer goes, by the call's id.
     answers: HashMap<u64, oneshot::Sender<link::LinkAnswer>>,
 }
 
 /// Takes a call off the waiting list when it ends without its answer (its
 /// attempt timed out), so the list does not keep it.
 struct StopWaiting<'a> {
+    /// The stream the call waits on.
     stream: &'a LinkStream,
+    /// The call's id on that stream.
     id: u64,
 }
 

@@ -35,7 +35,9 @@ pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
 /// streams on the channel.
 #[derive(Debug, Clone)]
 pub struct Worker {
+    /// The connection `WatchShop` streams are opened on (and the link's).
     pub channel: Channel,
+    /// The long-lived stream every unary call to the worker rides.
     pub link: Arc<Link>,
 }
 
@@ -90,13 +92,18 @@ impl Workers {
 /// The live workers as last read from Redis, and a channel and link to each.
 #[derive(Debug)]
 pub struct ShardedWorkers {
+    /// Shards of the deployment: the same on every node.
     shard_count: u32,
+    /// Where the membership is read from.
     registry: Registry,
+    /// The live workers as last read, to tell when the membership changed.
     members: RwLock<Vec<Member>>,
+    /// One channel and link per worker address, kept across refreshes so calls reuse connections.
     workers: RwLock<HashMap<String, Worker>>,
     /// Each shard's owner, rebuilt when the membership changes, so a call costs
     /// one hash and one lookup.
     routes: RwLock<Vec<Option<Worker>>>,
+    /// Asks the membership task to read again now (after a refusal), not at its next tick.
     refresh: Notify,
     /// When the membership was last read successfully.
     last_refresh: RwLock<Option<tokio::time::Instant>>,

@@ -71,7 +71,9 @@ enum Link {
 /// transient (UNAVAILABLE); the client keeps reconnecting underneath.
 #[derive(Clone)]
 pub struct RedisConnection {
+    /// One Redis or a Redis Cluster.
     link: Link,
+    /// The longest any call may take, reconnection included.
     call_timeout: Duration,
 }
 

@@ -90,7 +90,9 @@ return 1
 /// A live worker as registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
+    /// The worker's name (its pod name on Kubernetes); rendezvous hashes it.
     pub worker_id: String,
+    /// host:port the dispatchers reach the worker at.
     pub address: String,
 }
 
@@ -106,18 +108,24 @@ pub enum LeaseState {
 /// The registry's scripts, hashed once.
 #[derive(Debug)]
 struct Scripts {
+    /// Registers or refreshes a member.
     heartbeat: Script,
+    /// Reads the live members, forgetting expired ones.
     members: Script,
+    /// Takes or renews shard leases.
     claim: Script,
+    /// Gives leases back on shutdown or when a shard moves.
     release: Script,
 }
 
 /// Talks to the membership and lease keys.
 #[derive(Debug, Clone)]
 pub struct Registry {
+    /// The deployment's Redis.
     connection: RedisConnection,
     /// `<namespace>:{meta}:`, the start of every key here.
     prefix: String,
+    /// Shared by every clone, so each script is hashed once.
     scripts: std::sync::Arc<Scripts>,
 }
 

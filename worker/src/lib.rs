@@ -1,10 +1,29 @@
-//! fenliu's worker: decides which account serves each buyer.
+//! fenliu's worker: decides which account serves each buyer, for the shops whose
+//! shards it owns. What it shares with the dispatcher (shutdown, probes, the Redis
+//! connection, shards and membership, the link protocol) is in `fenliu-node`.
 //!
-//! - [`engine`]: the routing rules, pure (state, call, time) → (decision, changes).
-//! - [`router`]: the shops of this node, each behind its own lock, woken by a timer
-//!   for what happens by itself (close delays, presence TTLs).
-//! - [`grpc`]: the `fenliu.v1.Routing` service, converting wire types at the edge.
-//! - [`server`]: serving on a listener until a shutdown future resolves.
+//! The dependencies between the modules run one way, top to bottom:
+//!
+//! - [`launch`]: a worker from its configuration (flags and environment), with or
+//!   without Redis.
+//! - [`server`]: serving the API and the link on a bound listener until shutdown,
+//!   with the lease loop and the timers.
+//! - [`grpc`]: the edge. [`grpc::service`] (the `fenliu.v1.Routing` service),
+//!   [`grpc::link`] (the same service reached through the dispatcher's link),
+//!   [`grpc::checks`] (request fields), [`grpc::enum_codes`] (wire enums ⇄ domain
+//!   enums), [`grpc::wire`] (answers built from a shop), [`grpc::status`] (every
+//!   error → a gRPC status).
+//! - [`ownership`]: which shards this worker serves: membership, rendezvous, leases.
+//! - [`router`]: the shops of this node and the one call path through them.
+//!   [`router::seams`] (ownership, persistence, clock), `shop_cell` (a shop in
+//!   memory and its pending commit), `commits` (group commits), `deadlines` (what
+//!   happens with nobody calling), [`router::feed`] (events for `WatchShop`),
+//!   [`router::error`].
+//! - [`store`]: shops in Redis. [`store::keys`] (key layout), [`store::codes`]
+//!   (stored enum numbers), [`store::records`] (protobuf records),
+//!   [`store::redis_store`] (load, commit, the Lua scripts). Knows no gRPC.
+//! - [`engine`]: the routing rules, pure (state, call, time) → (decision, changes);
+//!   its own map is in its module doc.
 
 pub mod engine;
 pub mod grpc;

@@ -49,6 +49,7 @@ impl Default for LeaseTiming {
 /// A lease this worker holds.
 #[derive(Clone, Copy, Debug)]
 struct HeldLease {
+    /// The fencing token every write under this lease carries.
     token: u64,
     /// Serve until then (the lease's end as this worker must assume it).
     serve_until: Instant,
@@ -57,18 +58,26 @@ struct HeldLease {
 /// This worker's view of the cluster.
 #[derive(Debug, Default)]
 struct View {
+    /// The live workers at the last tick, for the owner's address in refusals.
     members: Vec<Member>,
+    /// The leases this worker holds, by shard.
     held: BTreeMap<u32, HeldLease>,
 }
 
 /// The shards this worker owns, as an [`Ownership`] for its router.
 #[derive(Debug)]
 pub struct ShardOwnership {
+    /// This worker's name in the membership.
     worker_id: String,
+    /// Where dispatchers reach this worker.
     advertised_address: String,
+    /// Shards of the deployment: the same on every node.
     shard_count: u32,
+    /// Lease and membership TTLs and the safety margin.
     timing: LeaseTiming,
+    /// Membership and lease keys in Redis.
     registry: Registry,
+    /// Members and held leases as of the last tick; read on every call.
     view: RwLock<View>,
     /// When membership and leases were last renewed successfully.
     last_renewal: RwLock<Option<Instant>>,

@@ -30,7 +30,9 @@ const ANSWER_BUFFER: usize = 1024;
 /// Serves the link with `routing`.
 #[derive(Debug, Clone)]
 pub struct LinkService {
+    /// The same service a direct call reaches, so a call means the same either way.
     routing: RoutingService,
+    /// Stops reading calls when the worker stops (those taken are answered).
     stopping: ShutdownSignal,
 }
 

@@ -25,6 +25,7 @@ use crate::router::Router;
 /// Serves the routing API from this node's shops.
 #[derive(Debug, Clone)]
 pub struct RoutingService {
+    /// The shops of this node.
     router: Arc<Router>,
     /// Ends WatchShop streams when the node stops.
     stopping: ShutdownSignal,

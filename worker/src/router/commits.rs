@@ -32,7 +32,9 @@ pub struct Committer {
     /// Re-armed with the shop's next deadline once a commit has landed: a
     /// deadline of a decision not stored yet must not fire.
     pub deadlines: Arc<Deadlines>,
+    /// The shop whose commits it sends (for logs and deadlines).
     pub shop_id: ShopId,
+    /// The shop's cell: its pending commit and its state.
     pub cell: Arc<ShopCell>,
     /// The generation of the shop state whose commits it sends.
     pub generation: u64,

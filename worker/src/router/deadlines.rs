@@ -20,7 +20,9 @@ const IDLE_SLEEP: Duration = Duration::from_secs(3600);
 /// Each shop's next deadline, ordered by time.
 #[derive(Debug, Default)]
 struct DeadlineIndex {
+    /// Deadlines in time order: the first is the next to wait for.
     by_time: BTreeSet<(Timestamp, ShopId)>,
+    /// Each shop's armed deadline, to replace it when it is armed again.
     by_shop: HashMap<ShopId, Timestamp>,
 }
 
@@ -35,6 +37,7 @@ impl DeadlineIndex {
 /// shop's next deadline once its commit has landed.
 #[derive(Debug, Default)]
 pub struct Deadlines {
+    /// Armed by committers and calls, read by the timer task.
     index: Mutex<DeadlineIndex>,
     /// Wakes the timer task when an earlier deadline is armed.
     armed: Notify,

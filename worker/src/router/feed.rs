@@ -15,13 +15,16 @@ const EVENT_BUFFER: usize = 4096;
 /// An event with its per-shop sequence number.
 #[derive(Clone, Debug)]
 pub struct SequencedEvent {
+    /// Numbered per shop, so that a watcher can tell a gap or a restart.
     pub sequence: u64,
+    /// What happened, and when.
     pub event: TimedEvent,
 }
 
 /// One shop's feed: a broadcast sender while anyone subscribes, else nothing.
 #[derive(Debug, Default)]
 pub struct EventFeed {
+    /// Present only while someone watches.
     sender: Mutex<Option<broadcast::Sender<SequencedEvent>>>,
 }
 

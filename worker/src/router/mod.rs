@@ -1,20 +1,20 @@
 //! The shops this node serves, and the one path every call takes through them.
 //!
-//! Every call goes through [`Router::execute`]: take the shop's fencing token from
+//! Every call goes through `Router::execute`: take the shop's fencing token from
 //! the [`Ownership`] (refuse if this node does not own the shop), load the shop if
 //! it is not in memory, run the engine at the current time, commit what changed to
 //! the store, then publish the events and re-arm the shop's deadline.
 //!
 //! A shop is held only while the engine decides, not across the Redis round trip:
-//! commits are grouped per shop ([`commits`]), and each call is answered only
+//! commits are grouped per shop (`commits`), and each call is answered only
 //! after the commit that carries it (or, for a read, every decision it saw) has
 //! landed.
 //!
 //! - [`seams`]: ownership, persistence and the clock, which deployments and tests
 //!   choose.
-//! - [`shop_cell`]: one shop as held in memory, with its pending commit.
-//! - [`commits`]: the committer task that sends a shop's group commits.
-//! - [`deadlines`]: when each shop must be woken with nobody calling.
+//! - `shop_cell`: one shop as held in memory, with its pending commit.
+//! - `commits`: the committer task that sends a shop's group commits.
+//! - `deadlines`: when each shop must be woken with nobody calling.
 //! - [`feed`]: a shop's live event feed for `WatchShop`.
 //! - [`error`]: why a router call failed.
 
