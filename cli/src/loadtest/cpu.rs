@@ -3,7 +3,7 @@
 //! cores they all share, what each process costs per call is what limits the
 //! throughput, so the report gives it per call.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Clock ticks per second of `/proc/PID/stat`'s times: `USER_HZ`, fixed at 100
 /// by the Linux ABI on every architecture we run on.
@@ -12,7 +12,9 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// A process to watch, named for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
+    /// What the report calls it (`worker`, `redis`, ...).
     pub name: String,
+    /// Whose `/proc/PID/stat` is read.
     pub pid: u32,
 }
 
@@ -36,7 +38,9 @@ pub fn parse_watched(arg: &str) -> Result<Watched, String> {
 /// A process's CPU time over the window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CpuRow {
+    /// The watched process's name.
     pub name: String,
+    /// User plus system CPU seconds it spent over the window.
     pub seconds: f64,
 }
 
@@ -90,6 +94,22 @@ pub fn sample(watched: &[Watched]) -> anyhow::Result<Vec<Duration>> {
             })
         })
         .collect()
+}
+
+/// The watched processes' CPU time between the window's start and end.
+pub async fn over_window(
+    watched: Vec<Watched>,
+    start: Instant,
+    end: Instant,
+) -> anyhow::Result<Vec<CpuRow>> {
+    if watched.is_empty() {
+        return Ok(Vec::new());
+    }
+    tokio::time::sleep_until(start.into()).await;
+    let before = sample(&watched)?;
+    tokio::time::sleep_until(end.into()).await;
+    let after = sample(&watched)?;
+    Ok(spent(&before, &after, &watched))
 }
 
 #[cfg(test)]

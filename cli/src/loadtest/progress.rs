@@ -3,12 +3,18 @@
 //! second; hidden when stderr is not a terminal (CI logs, redirections).
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::lock;
+use super::shared::Shared;
+
+/// The bar and its status line.
 #[derive(Debug)]
 pub struct Progress {
+    /// indicatif's bar, its length the whole run in milliseconds.
     bar: ProgressBar,
 }
 
@@ -57,6 +63,55 @@ pub fn status_line(
         "{phase:<7} {:>5.1} s {rate:>7.0} decisions/s  p99 {p99}  errors {errors}",
         elapsed.as_secs_f64()
     )
+}
+
+/// Redraws the progress bar about four times a second until aborted.
+pub async fn show_progress(shared: Arc<Shared>, progress: Progress, warmup: Duration) {
+    /// Clears the bar when the task is aborted, so that the report starts on
+    /// a clean line.
+    struct Clear(
+        /// The bar to clear.
+        Progress,
+    );
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            self.0.finish();
+        }
+    }
+    let progress = Clear(progress);
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        ticks.tick().await;
+        let now = Instant::now();
+        let (ok, latency, errors) = {
+            let stats = lock(&shared.stats);
+            (
+                stats.route_ok_all(),
+                stats.latency_snapshot(),
+                stats.failures(),
+            )
+        };
+        let p99 = latency.p99_ms();
+        let dt = now.saturating_duration_since(last.0).as_secs_f64();
+        let rate = if dt > 0.0 {
+            (ok - last.1) as f64 / dt
+        } else {
+            0.0
+        };
+        last = (now, ok);
+        let elapsed = now.saturating_duration_since(shared.origin);
+        let phase = if elapsed < warmup {
+            "warm-up"
+        } else if now < shared.end {
+            "run"
+        } else {
+            "drain"
+        };
+        progress
+            .0
+            .update(elapsed, status_line(phase, elapsed, rate, p99, errors));
+    }
 }
 
 #[cfg(test)]

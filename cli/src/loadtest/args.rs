@@ -1,0 +1,171 @@
+//! The command line of `fenliu loadtest`: its flags (with their env var and
+//! defaults, which are the help text) and the checks of their ranges, made
+//! before anything is contacted.
+
+use std::path::PathBuf;
+
+use super::cpu;
+
+/// Closed-loop tasks when neither `--rps` nor `--concurrency` is given.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+// No doc comment here: clap would take it for the subcommand's help text.
+#[derive(Debug, clap::Args)]
+pub struct LoadtestArgs {
+    /// The dispatcher or worker to load (the only address contacted).
+    #[arg(long, env = "FENLIU_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// gRPC connections (HTTP/2 channels), used round-robin.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Shops created for the run.
+    #[arg(long, default_value_t = 100)]
+    pub shops: usize,
+    /// Popularity skew: shop k receives a share of buyers ∝ 1/k^s (0: uniform).
+    #[arg(long, default_value_t = 1.1)]
+    pub zipf_s: f64,
+    /// Customer-service accounts per shop, all ONLINE.
+    #[arg(long, default_value_t = 20)]
+    pub accounts: usize,
+    /// Sessions an account serves at once (1..500).
+    #[arg(long, default_value_t = 10)]
+    pub max_concurrent: u32,
+    /// Seconds an ended session keeps its slot (R15; 20 minutes in real shops).
+    #[arg(long, default_value_t = 2)]
+    pub close_delay_seconds: u32,
+    /// Share of sessions started by a buyer seen before in the shop (R5).
+    #[arg(long, default_value_t = 0.3)]
+    pub returning: f64,
+    /// Messages per session: the first routes the buyer, the others hit R1.
+    #[arg(long, default_value_t = 3)]
+    pub messages_per_session: u32,
+    /// Milliseconds between a session's last message and its EndSession.
+    #[arg(long, default_value_t = 200)]
+    pub think_ms: u64,
+    /// Share of sessions whose first message addresses a random account (R2).
+    #[arg(long, default_value_t = 0.05)]
+    pub addressed: f64,
+    /// Share of sessions the main account transfers to another account (R16).
+    #[arg(long, default_value_t = 0.02)]
+    pub transfers: f64,
+    /// Open loop: Route calls per second at fixed intervals, whether or not
+    /// earlier calls were answered; latency counts from the scheduled time.
+    #[arg(long, conflicts_with = "concurrency")]
+    pub rps: Option<f64>,
+    /// Closed loop (the default, with 64): tasks each sending their next Route
+    /// when the previous one is answered.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of load before the measurement, left out of the figures.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Seed of the workload's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Deadline of each call, in milliseconds, sent to the server (which
+    /// answers a late call with an error); this side gives up 1 s later.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Exit non-zero when the Route p99 (corrected) is above this many ms.
+    #[arg(long)]
+    pub slo_p99_ms: Option<f64>,
+    /// Report the CPU time this process spends over the measured window, and
+    /// per call (Linux). Repeatable: `--cpu-of worker=PID --cpu-of redis=PID`.
+    #[arg(long, value_name = "NAME=PID", value_parser = cpu::parse_watched)]
+    pub cpu_of: Vec<cpu::Watched>,
+}
+
+impl LoadtestArgs {
+    /// Refuses values out of range, each with its flag named.
+    pub fn check(&self) -> anyhow::Result<()> {
+        fn share(name: &str, value: f64) -> anyhow::Result<()> {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&value),
+                "{name}: must be between 0 and 1, got {value}"
+            );
+            Ok(())
+        }
+        anyhow::ensure!(
+            self.addr.starts_with("http://") || self.addr.starts_with("https://"),
+            "--addr: must be a URL such as http://127.0.0.1:50051, got {}",
+            self.addr
+        );
+        anyhow::ensure!(
+            (1..=1024).contains(&self.connections),
+            "--connections: must be between 1 and 1024, got {}",
+            self.connections
+        );
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&self.shops),
+            "--shops: must be between 1 and 1000000, got {}",
+            self.shops
+        );
+        anyhow::ensure!(
+            self.zipf_s.is_finite() && (0.0..=10.0).contains(&self.zipf_s),
+            "--zipf-s: must be between 0 and 10, got {}",
+            self.zipf_s
+        );
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.accounts),
+            "--accounts: must be between 1 and 10000, got {}",
+            self.accounts
+        );
+        anyhow::ensure!(
+            (1..=500).contains(&self.max_concurrent),
+            "--max-concurrent: must be between 1 and 500, got {}",
+            self.max_concurrent
+        );
+        anyhow::ensure!(
+            self.close_delay_seconds <= 86_400,
+            "--close-delay-seconds: at most 86400, got {}",
+            self.close_delay_seconds
+        );
+        share("--returning", self.returning)?;
+        share("--addressed", self.addressed)?;
+        share("--transfers", self.transfers)?;
+        anyhow::ensure!(
+            self.messages_per_session >= 1,
+            "--messages-per-session: at least 1"
+        );
+        if let Some(rps) = self.rps {
+            anyhow::ensure!(
+                rps.is_finite() && (0.1..=10_000_000.0).contains(&rps),
+                "--rps: must be between 0.1 and 10000000, got {rps}"
+            );
+        }
+        if let Some(n) = self.concurrency {
+            anyhow::ensure!(
+                (1..=100_000).contains(&n),
+                "--concurrency: must be between 1 and 100000, got {n}"
+            );
+        }
+        anyhow::ensure!(
+            self.duration.is_finite() && self.duration > 0.0 && self.duration <= 86_400.0,
+            "--duration: must be more than 0 and at most 86400 seconds, got {}",
+            self.duration
+        );
+        anyhow::ensure!(
+            self.warmup.is_finite() && (0.0..=3_600.0).contains(&self.warmup),
+            "--warmup: must be between 0 and 3600 seconds, got {}",
+            self.warmup
+        );
+        anyhow::ensure!(
+            (1..=600_000).contains(&self.timeout_ms),
+            "--timeout-ms: must be between 1 and 600000, got {}",
+            self.timeout_ms
+        );
+        if let Some(slo) = self.slo_p99_ms {
+            anyhow::ensure!(
+                slo.is_finite() && slo > 0.0,
+                "--slo-p99-ms: must be more than 0, got {slo}"
+            );
+        }
+        Ok(())
+    }
+}
