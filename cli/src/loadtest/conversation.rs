@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use fenliu_proto::v1 as pb;
 
-use super::lock;
+use super::measures::Call;
 use super::shared::Shared;
-use super::stats::{Call, Failure};
+use super::shared::lock;
+use super::stats::Failure;
 use super::workload::{self, Answer, EndPlan, TransferPlan};
 
 impl Shared {

@@ -27,6 +27,7 @@ mod args;
 mod conversation;
 mod cpu;
 mod drive;
+mod measures;
 mod progress;
 mod report;
 mod shared;
@@ -35,7 +36,7 @@ mod stats;
 mod workload;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -47,7 +48,7 @@ use args::DEFAULT_CONCURRENCY;
 use drive::{closed_loop_run, open_loop_run};
 use progress::{Progress, show_progress};
 use report::{RunInfo, check_slo};
-use shared::Shared;
+use shared::{Shared, lock, us};
 use shops::set_up_shops;
 use stats::Stats;
 use workload::{Workload, WorkloadConfig};
@@ -184,15 +185,4 @@ fn run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     format!("lt-{}-{}", since_epoch.as_secs(), std::process::id())
-}
-
-/// A duration in microseconds (the stats' unit), saturating.
-fn us(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// Locks `mutex` even if a task panicked holding it: the others go on
-/// recording, and the report is still made.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

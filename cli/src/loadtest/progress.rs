@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::lock;
 use super::shared::Shared;
+use super::shared::lock;
 
 /// The bar and its status line.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::cpu::CpuRow;
-use super::stats::{Call, Percentiles};
+use super::measures::{Call, Percentiles};
 
 /// How the run was set up, as the report repeats it.
 #[derive(Debug, Clone, Default)]

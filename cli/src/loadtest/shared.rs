@@ -4,13 +4,13 @@
 //! waits for. What the tasks send is in `conversation` and `shops`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::api::Api;
-use super::stats::{Call, Failure, Stats};
+use super::measures::Call;
+use super::stats::{Failure, Stats};
 use super::workload::Workload;
-use super::{lock, us};
 
 /// Everything the load's tasks share.
 #[derive(Debug)]
@@ -99,4 +99,15 @@ impl Shared {
         let now = self.at(Instant::now());
         lock(&self.stats).close_window(now);
     }
+}
+
+/// A duration in microseconds (the stats' unit), saturating.
+pub fn us(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Locks `mutex` even if a task panicked holding it: the others go on
+/// recording, and the report is still made.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -10,8 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::api::Api;
+use super::measures::Call;
 use super::shared::Shared;
-use super::stats::{self, Call};
+use super::stats;
 use super::workload;
 
 /// Presence TTL of the generated shops; heartbeats go every third of it.

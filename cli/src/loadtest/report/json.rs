@@ -5,7 +5,7 @@
 use serde::{Serialize, Serializer};
 
 use super::{CallRow, ErrorRow, Report, check_slo};
-use crate::loadtest::stats::Percentiles;
+use crate::loadtest::measures::Percentiles;
 
 impl Report {
     /// The report as one JSON object (numbers in milliseconds and counts).
@@ -172,8 +172,9 @@ mod tests {
 
     use super::*;
     use crate::loadtest::cpu::CpuRow;
+    use crate::loadtest::measures::Call;
     use crate::loadtest::report::{RunInfo, tests::report_with};
-    use crate::loadtest::stats::{Call, Failure, Stats};
+    use crate::loadtest::stats::{Failure, Stats};
 
     #[test]
     fn json_strings_are_escaped() {
