@@ -1,9 +1,12 @@
 //! Reading and asserting on state: the parts of a shop state tests look at,
-//! state comparable across reads, and the shape of refusals and route answers.
+//! state comparable across reads, the shape of refusals and route answers,
+//! and the invariants every shop keeps.
+
+use std::collections::BTreeMap;
 
 use tonic::{Code, Status};
 
-use crate::{Routed, pb};
+use crate::{Client, Routed, pb, try_get_session, try_shop_state};
 
 /// The account's state in a shop state; panics if it is not there.
 pub fn account<'a>(state: &'a pb::ShopState, account_id: &str) -> &'a pb::AccountState {
@@ -86,4 +89,73 @@ pub fn assert_queued(routed: &Routed, queue: &str, position: u32) {
     assert_eq!(routed.session.queue, queue, "{routed:?}");
     assert_eq!(routed.session.queue_position, position, "{routed:?}");
     assert!(!routed.explanation.is_empty(), "{routed:?}");
+}
+
+/// Checks the shop's state through `client`: no session is held by two accounts,
+/// every held session is, per GetSession, held by that account; no account holds
+/// more than its capacity; queued sessions are held by nobody. Returns every
+/// session id found (held or queued) and panics with the state otherwise.
+pub async fn check_shop_invariants(client: &mut Client, shop: &str) -> Vec<u64> {
+    let state = try_shop_state(client, shop)
+        .await
+        .unwrap_or_else(|s| panic!("GetShopState {shop}: {s:?}"));
+    let mut holder: BTreeMap<u64, String> = BTreeMap::new();
+    for account in &state.accounts {
+        let id = &account.account.as_ref().expect("account config").account_id;
+        let max = account
+            .account
+            .as_ref()
+            .map(|a| a.effective_max_concurrent)
+            .unwrap_or(0);
+        assert!(
+            account.occupancy <= max,
+            "{shop}: account {id} holds {} sessions, above its max_concurrent {max}: {account:?}",
+            account.occupancy
+        );
+        assert!(
+            account.session_ids.len() as u32 <= max,
+            "{shop}: account {id} lists {} sessions, above its max_concurrent {max}: {account:?}",
+            account.session_ids.len()
+        );
+        for session_id in &account.session_ids {
+            if let Some(other) = holder.insert(*session_id, id.clone()) {
+                panic!("{shop}: session {session_id} is held by both {other} and {id}");
+            }
+        }
+    }
+    for (session_id, account) in &holder {
+        let session = try_get_session(client, shop, *session_id)
+            .await
+            .unwrap_or_else(|s| panic!("GetSession {shop}/{session_id}: {s:?}"));
+        assert_eq!(
+            &session.account_id, account,
+            "{shop}: GetShopState lists session {session_id} under {account}, GetSession says {session:?}"
+        );
+        assert!(
+            matches!(
+                pb::SessionState::try_from(session.state),
+                Ok(pb::SessionState::Assigned | pb::SessionState::Ended)
+            ),
+            "{shop}: held session {session_id} is {session:?}"
+        );
+    }
+    let mut all: Vec<u64> = holder.keys().copied().collect();
+    for queue in &state.queues {
+        for session in &queue.sessions {
+            assert!(
+                !holder.contains_key(&session.session_id),
+                "{shop}: session {} is both queued in {} and held by {}",
+                session.session_id,
+                queue.name,
+                holder[&session.session_id]
+            );
+            assert!(
+                !all.contains(&session.session_id),
+                "{shop}: session {} is queued twice",
+                session.session_id
+            );
+            all.push(session.session_id);
+        }
+    }
+    all
 }

@@ -51,10 +51,21 @@ impl Routed {
 
 /// A route request for a buyer with a fresh request id.
 pub fn route_request(shop_id: &str, buyer_id: &str, status: pb::OrderStatus) -> pb::RouteRequest {
+    route_request_with_id(shop_id, buyer_id, &next_request_id(), status)
+}
+
+/// A route request for a buyer with the request id given: to send the same
+/// route again and see it replayed.
+pub fn route_request_with_id(
+    shop_id: &str,
+    buyer_id: &str,
+    request_id: &str,
+    status: pb::OrderStatus,
+) -> pb::RouteRequest {
     pb::RouteRequest {
         shop_id: shop_id.to_owned(),
         buyer_id: buyer_id.to_owned(),
-        request_id: next_request_id(),
+        request_id: request_id.to_owned(),
         order_status: status as i32,
         addressed_account_id: String::new(),
         from_bot: false,

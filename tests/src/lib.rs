@@ -6,20 +6,22 @@
 //! Everything is re-exported here, so a test needs only `use fenliu_tests::*;`.
 //!
 //! - [`nodes`]: [`TestNode`]: start, connect ([`TestNode::client`] to the
-//!   dispatcher, [`TestNode::worker_client`] to the worker), and stop gracefully.
+//!   dispatcher, [`TestNode::worker_client`] to the worker), and stop gracefully;
+//!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
 //! - [`shops`]: [`ShopBuilder`]: a shop with its accounts, settings, groups and
 //!   statuses in one expression.
 //! - [`calls`]: [`route`] and friends: one call each, unique request ids, panics
 //!   with context (`try_*`: the refusal is returned).
 //! - [`asserts`]: reading a shop state ([`account`], [`queue`], [`pool`],
 //!   [`comparable`]) and asserting on it ([`assert_assigned`],
-//!   [`assert_refused`], [`assert_queued`]).
+//!   [`assert_refused`], [`check_shop_invariants`]...).
 //! - [`waits`]: [`wait_for`], [`wait_for_session`], [`wait_for_state`]: poll with
 //!   a bounded timeout instead of sleeping. Each poll is a call, and a call brings
 //!   the shop to the present itself; to show that something happens *with nobody
 //!   calling* (a close delay or a presence TTL running out), wait on the shop's
 //!   `WatchShop` stream instead ([`watch`], [`next_event`]).
-//! - [`bounded`] (here): every test body runs inside it, so no test can hang.
+//! - [`bounded`] (here): every test body runs inside it, so no test can hang
+//!   ([`bounded_by`] for a test that needs longer).
 
 use std::future::Future;
 use std::time::Duration;
@@ -57,8 +59,14 @@ pub const MAIN: &str = "main";
 
 /// Runs a test body, failing the test if it takes longer than [`TEST_TIMEOUT`].
 pub async fn bounded<F: Future>(test: F) -> F::Output {
-    match tokio::time::timeout(TEST_TIMEOUT, test).await {
+    bounded_by(TEST_TIMEOUT, test).await
+}
+
+/// Runs a test body, failing the test if it takes longer than `limit` (for tests
+/// that need longer than [`TEST_TIMEOUT`], such as those on real processes).
+pub async fn bounded_by<F: Future>(limit: Duration, test: F) -> F::Output {
+    match tokio::time::timeout(limit, test).await {
         Ok(output) => output,
-        Err(_) => panic!("the test did not finish within {TEST_TIMEOUT:?}"),
+        Err(_) => panic!("the test did not finish within {limit:?}"),
     }
 }

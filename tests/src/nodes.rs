@@ -48,10 +48,20 @@ fn shared_cluster() -> &'static fenliu_testkit::RedisCluster {
     })
 }
 
-fn unique_namespace() -> String {
+/// A Redis namespace `<label>-<pid>-<n>` that no other node or test (of this or
+/// another test process) uses.
+pub fn unique_namespace(label: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("t{}-{n}", std::process::id())
+    format!("{label}-{}-{n}", std::process::id())
+}
+
+/// Starts a redis-server of the caller's own (off the async threads).
+pub async fn start_redis() -> fenliu_testkit::RedisServer {
+    tokio::task::spawn_blocking(fenliu_testkit::RedisServer::start)
+        .await
+        .expect("start redis")
+        .expect("start redis-server")
 }
 
 impl TestNode {
@@ -74,10 +84,7 @@ impl TestNode {
     /// Starts `workers` workers keeping state in a redis-server of the node's own,
     /// and a sharded dispatcher in front; returns once every shard is served.
     pub async fn start_on_redis(workers: usize) -> TestNode {
-        let redis = tokio::task::spawn_blocking(fenliu_testkit::RedisServer::start)
-            .await
-            .expect("start redis")
-            .expect("start redis-server");
+        let redis = start_redis().await;
         let urls = vec![redis.url()];
         Self::start_sharded(workers, &urls, "fenliu", RedisBacking::Single(redis)).await
     }
@@ -92,7 +99,7 @@ impl TestNode {
         Self::start_sharded(
             workers,
             &urls,
-            &unique_namespace(),
+            &unique_namespace("t"),
             RedisBacking::Cluster(cluster),
         )
         .await
