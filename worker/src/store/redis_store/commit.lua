@@ -1,0 +1,94 @@
+-- COMMIT v3: one group commit of one or more calls' writes to one shop, if the
+-- shop's fence still allows the committer's token. Every key is one shop's (one
+-- hash slot, so Redis Cluster works); the key layout is in store/keys.rs.
+--
+-- KEYS[1]     the shop's fence: the highest token that touched it, decimal
+-- KEYS[2..]   one key per step of the plan, in the plan's order
+-- ARGV[1]     the committer's fencing token, decimal
+-- ARGV[2]     the plan, a byte string: '1' for a creation (the shop must not
+--             exist yet) or '0', then one byte per step, followed for the steps
+--             that take a list by the number of its items (one byte, 1..=255)
+-- ARGV[3..]   the steps' values, in the plan's order:
+--
+--   step  does                                      values
+--   q     remembers a Route's answer (SET NX EX)    a RouteRecord
+--   s     SET                                       the value
+--   p     SET PX                                    the value, milliseconds
+--   d     DEL                                       (none)
+--   h n   HSET                                      n (field, value) pairs
+--   x n   HDEL                                      n fields
+--   a n   SADD                                      n members
+--   r n   SREM                                      n members
+--
+-- The q steps come first. A creation's first step after them writes the shop
+-- record: that key is the one checked for the shop already existing.
+--
+-- Reply:
+--   1                       committed: the fence is set to ARGV[1] if lower or
+--                           missing (a creation), and every step ran
+--   {'fenced', fence}       a newer token touched the shop (fence: decimal)
+--   {'exists'}              a creation, of a shop that exists
+--   {'missing'}             an update, of a shop that is gone (no fence key)
+--   {'replay', i, record}   the i-th q step (from 0; i is decimal) found its
+--                           request id answered before, that answer being
+--                           record; the answers stored by the q steps before
+--                           it are deleted again (a batch never holds one
+--                           request id twice: the engine answers a repeat from
+--                           memory, and a replay is not kept)
+-- Every reply but 1 leaves the keys as they were. An unknown step (a bug of the
+-- caller) is an error reply, after the steps before it ran.
+--
+-- REQUEST_RETENTION_SECONDS is not Lua: the number of seconds a remembered
+-- answer is kept is put in its place before the script is loaded (scripts.rs).
+
+local raw = redis.call('GET', KEYS[1])
+local fence = tonumber(raw or '0')
+local token = tonumber(ARGV[1])
+if fence > token then return {'fenced', tostring(fence)} end
+local plan = ARGV[2]
+local byte = string.byte
+if byte(plan, 1) == 49 then
+  if redis.call('EXISTS', KEYS[string.find(plan, '[^q]', 2) or #plan + 1]) == 1 then
+    return {'exists'}
+  end
+elseif not raw then
+  return {'missing'}
+end
+local p, k, a = 2, 2, 3
+local step = byte(plan, p)
+while step == 113 do
+  if not redis.call('SET', KEYS[k], ARGV[a], 'NX', 'EX', REQUEST_RETENTION_SECONDS) then
+    local earlier = redis.call('GET', KEYS[k])
+    for j = 2, k - 1 do redis.call('DEL', KEYS[j]) end
+    return {'replay', tostring(k - 2), earlier}
+  end
+  p, k, a = p + 1, k + 1, a + 1
+  step = byte(plan, p)
+end
+if fence < token or not raw then redis.call('SET', KEYS[1], ARGV[1]) end
+while step do
+  if step == 112 then
+    redis.call('SET', KEYS[k], ARGV[a], 'PX', ARGV[a + 1])
+    a, p = a + 2, p + 1
+  elseif step == 104 then
+    local n = 2 * byte(plan, p + 1)
+    redis.call('HSET', KEYS[k], unpack(ARGV, a, a + n - 1))
+    a, p = a + n, p + 2
+  elseif step == 100 then
+    redis.call('DEL', KEYS[k])
+    p = p + 1
+  elseif step == 115 then
+    redis.call('SET', KEYS[k], ARGV[a])
+    a, p = a + 1, p + 1
+  else
+    local n = byte(plan, p + 1)
+    local command
+    if step == 120 then command = 'HDEL' elseif step == 97 then command = 'SADD'
+    elseif step == 114 then command = 'SREM' else return redis.error_reply('unknown step ' .. step) end
+    redis.call(command, KEYS[k], unpack(ARGV, a, a + n - 1))
+    a, p = a + n, p + 2
+  end
+  k = k + 1
+  step = byte(plan, p)
+end
+return 1

@@ -1,0 +1,155 @@
+//! Committing a shop's changes: a commit prepared while the shop is held, sent
+//! after it is let go (one `EVALSHA` of `COMMIT`), and what its reply says.
+
+use fenliu_node::redis_connection::RedisConnection;
+use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
+
+use super::commit_plan::{CommitBuilder, add_writes};
+use super::scripts::COMMIT;
+use crate::engine::{BuyerId, RequestId, RouteOutcome, ShopId, ShopState, Timestamp, WriteSet};
+use crate::store::StoreError;
+use crate::store::keys::{Key, ShopKeys};
+use crate::store::records::{self, decode, encode};
+
+/// What a commit did.
+#[derive(Debug)]
+pub enum CommitOutcome {
+    /// Every write was applied, and every remembered answer stored.
+    Committed,
+    /// The `route`-th remembered request id had been answered already (by this or
+    /// an earlier owner): nothing was written and this is the first answer.
+    Replay {
+        /// Which of the commit's remembered routes (from 0) was answered before:
+        /// the call that carried it gets the first answer.
+        route: usize,
+        /// The buyer of the first answer.
+        buyer: BuyerId,
+        /// The first answer, as it was stored.
+        outcome: RouteOutcome,
+    },
+    /// Creating a shop that another call created meanwhile: nothing was written.
+    AlreadyExists,
+}
+
+/// A `Route`'s answer to remember with the commit, encoded when it is decided.
+#[derive(Debug, Clone)]
+pub struct RememberedRoute {
+    /// The request id the answer is kept under, so that a retry finds it.
+    request_id: RequestId,
+    /// The answer, encoded as a route record: what a replay returns.
+    record: Vec<u8>,
+}
+
+impl RememberedRoute {
+    pub fn new(request_id: &RequestId, buyer: &BuyerId, outcome: &RouteOutcome) -> Self {
+        RememberedRoute {
+            request_id: request_id.clone(),
+            record: encode(&records::route_record(buyer, outcome)),
+        }
+    }
+}
+
+/// A commit ready to send (its `EVALSHA`): built while the shop is held, sent
+/// after it is let go.
+pub struct PreparedCommit {
+    /// The `EVALSHA`, with every value read when the commit was prepared.
+    command: Cmd,
+    /// The shop committed to, named in the errors.
+    shop_id: ShopId,
+    /// The fencing token the commit was prepared with, named in a refusal.
+    token: u64,
+}
+
+impl std::fmt::Debug for PreparedCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCommit")
+            .field("shop_id", &self.shop_id)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `EVALSHA` of a commit to the shop whose keys are `keys`: a `q` step per
+/// remembered route, then the steps of `writes` (`commit_plan`), their values
+/// read from `state` now.
+pub(super) fn prepare(
+    keys: &ShopKeys,
+    state: &ShopState,
+    writes: &WriteSet,
+    token: u64,
+    now: Timestamp,
+    routes: &[RememberedRoute],
+    create: bool,
+) -> PreparedCommit {
+    let mut commit = CommitBuilder::new(keys, create);
+    for route in routes {
+        commit.remember(Key::Request(route.request_id.as_str()), &route.record);
+    }
+    add_writes(&mut commit, state, writes, now, create);
+    PreparedCommit {
+        command: commit.finish(token),
+        shop_id: state.shop_id().clone(),
+        token,
+    }
+}
+
+/// Sends `prepared` on `connection` (loading `COMMIT` into a Redis that does not
+/// know it) and reads the reply.
+pub(super) async fn send(
+    mut connection: RedisConnection,
+    prepared: PreparedCommit,
+) -> Result<CommitOutcome, StoreError> {
+    let reply = match prepared.command.query_async(&mut connection).await {
+        // A Redis that has not seen the script yet (or restarted): load it and
+        // send the commit again, as `ScriptInvocation` does.
+        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            COMMIT.load_async(&mut connection).await?;
+            prepared.command.query_async(&mut connection).await
+        }
+        reply => reply,
+    };
+    read_reply(reply?, prepared)
+}
+
+/// What `COMMIT`'s reply to `prepared` says (the replies are listed at the top
+/// of `commit.lua`).
+fn read_reply(reply: Value, prepared: PreparedCommit) -> Result<CommitOutcome, StoreError> {
+    let parts = match reply {
+        Value::Int(_) => return Ok(CommitOutcome::Committed),
+        Value::Array(parts) => parts,
+        other => return Err(StoreError::Corrupt(format!("commit reply {other:?}"))),
+    };
+    let part = |i: usize| match parts.get(i) {
+        Some(Value::BulkString(bytes)) => bytes.as_slice(),
+        _ => &[],
+    };
+    let detail = String::from_utf8_lossy(part(1));
+    match part(0) {
+        b"exists" => Ok(CommitOutcome::AlreadyExists),
+        b"missing" => Err(StoreError::Unavailable(format!(
+            "the state of shop {} is gone from Redis (restarted without persistence?)",
+            prepared.shop_id
+        ))),
+        b"replay" => {
+            let record: records::RouteRecordProto = decode("route record", part(2))?;
+            let (buyer, outcome) = records::route_outcome_from(&record)?;
+            let route = detail
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("replay index {detail:?}")))?;
+            Ok(CommitOutcome::Replay {
+                route,
+                buyer,
+                outcome,
+            })
+        }
+        b"fenced" => Err(StoreError::Fenced {
+            shop: prepared.shop_id.0,
+            fence: detail.parse().unwrap_or(u64::MAX),
+            token: prepared.token,
+        }),
+        status => Err(StoreError::Corrupt(format!(
+            "commit status {:?}",
+            String::from_utf8_lossy(status)
+        ))),
+    }
+}

@@ -1,0 +1,119 @@
+//! Shops in Redis, behind fencing tokens.
+//!
+//! Two Lua scripts do the work, each on one shop's keys only (one hash slot, so
+//! Redis Cluster works):
+//! - `LOAD`: raises the shop's fence to the loader's token (refusing if a newer
+//!   token already touched it) and returns the shop's entities. TTLs are then read
+//!   in one pipeline: presence, close delays and affinities are keys that expire by
+//!   themselves, so what expired while nobody owned the shop is simply gone.
+//! - `COMMIT`: checks the fence, then the request ids of the `Route`s it carries,
+//!   then applies the writes. One round trip per group commit: every call a shop
+//!   decided while its previous commit was in flight.
+//!
+//! Fencing is per shop rather than per shard so that the check and the writes sit
+//! in one slot: a new owner raises a shop's fence when it loads the shop, before it
+//! serves it, after which an old owner's writes are refused.
+//!
+//! [`RedisStore`] is the handle the router holds; its work is done apart, each
+//! module taking the connection and the shop's keys it is given:
+//!
+//! - `scripts`: the two scripts, from `load.lua` and `commit.lua` beside it (each
+//!   file's header documents its keys, arguments and reply).
+//! - `load`: loading a shop: `LOAD`, the TTL pipeline, the snapshot restored.
+//! - `commit`: [`CommitOutcome`], [`RememberedRoute`], [`PreparedCommit`]:
+//!   preparing a commit, sending it and reading the script's reply.
+//! - `commit_plan`: turning a [`WriteSet`] into the steps of `COMMIT`.
+//!
+//! They depend on one another one way only: `commit` on `commit_plan`, both it
+//! and `load` on `scripts`, and nothing of them on this module.
+
+mod commit;
+mod commit_plan;
+mod load;
+mod scripts;
+
+pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute};
+
+use std::sync::Arc;
+
+use fenliu_node::redis_connection::RedisConnection;
+
+use super::StoreError;
+use super::keys::ShopKeys;
+use crate::engine::{ShopId, ShopState, Timestamp, WriteSet};
+
+/// Shops in Redis.
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    /// The Redis (or Redis Cluster) every load and commit goes through; each
+    /// call works on a clone, which shares the connection.
+    connection: RedisConnection,
+    /// What every key starts with, so that deployments can share one Redis (see
+    /// `keys`). Shared: each shop's committer holds a clone of the store.
+    namespace: Arc<str>,
+}
+
+impl RedisStore {
+    pub fn new(connection: RedisConnection, namespace: &str) -> RedisStore {
+        RedisStore {
+            connection,
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn connection(&self) -> RedisConnection {
+        self.connection.clone()
+    }
+
+    /// The keys of shop `shop_id`.
+    fn keys(&self, shop_id: &ShopId) -> ShopKeys {
+        ShopKeys::new(&self.namespace, shop_id.as_str())
+    }
+
+    /// Loads a shop for the owner holding `token`, fencing out older owners.
+    /// `Ok(None)`: the shop does not exist.
+    pub async fn load(
+        &self,
+        shop_id: &ShopId,
+        token: u64,
+        now: Timestamp,
+    ) -> Result<Option<ShopState>, StoreError> {
+        let keys = self.keys(shop_id);
+        load::load_shop(self.connection(), &keys, shop_id, token, now).await
+    }
+
+    /// Commits what one or more calls changed, if the shop's fence still allows
+    /// `token`. `create`: the shop is new and must not exist in Redis yet.
+    pub async fn commit(
+        &self,
+        state: &ShopState,
+        writes: &WriteSet,
+        token: u64,
+        now: Timestamp,
+        routes: &[RememberedRoute],
+        create: bool,
+    ) -> Result<CommitOutcome, StoreError> {
+        let prepared = self.prepare_commit(state, writes, token, now, routes, create);
+        self.send_commit(prepared).await
+    }
+
+    /// Builds the commit of `writes` as `state` has them now: the values are
+    /// read here, so the shop may change (and be let go) before it is sent.
+    pub fn prepare_commit(
+        &self,
+        state: &ShopState,
+        writes: &WriteSet,
+        token: u64,
+        now: Timestamp,
+        routes: &[RememberedRoute],
+        create: bool,
+    ) -> PreparedCommit {
+        let keys = self.keys(state.shop_id());
+        commit::prepare(&keys, state, writes, token, now, routes, create)
+    }
+
+    /// Sends a prepared commit: one round trip, applied whole or not at all.
+    pub async fn send_commit(&self, prepared: PreparedCommit) -> Result<CommitOutcome, StoreError> {
+        commit::send(self.connection(), prepared).await
+    }
+}
