@@ -16,11 +16,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use fenliu_node::link::NOT_OWNER_METADATA;
 use fenliu_tests::{
     Client, TEST_SHARDS, bounded_by, check_shop_invariants, comparable, end_session, get_session,
     pb, shop_state, start_redis, try_get_session, unique_namespace,
 };
-use fenliu_node::link::NOT_OWNER_METADATA;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::Code;

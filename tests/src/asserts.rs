@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use tonic::{Code, Status};
 
-use crate::{Client, Routed, pb, try_get_session, try_shop_state};
+use fenliu_proto::v1 as pb;
+
+use crate::calls::{Client, Routed, try_get_session, try_shop_state};
 
 /// The account's state in a shop state; panics if it is not there.
 pub fn account<'a>(state: &'a pb::ShopState, account_id: &str) -> &'a pb::AccountState {

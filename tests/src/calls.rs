@@ -3,9 +3,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use fenliu_proto::v1 as pb;
+use pb::routing_client::RoutingClient;
 use tonic::Status;
+use tonic::transport::Channel;
 
-use crate::{Client, pb};
+/// A connected client of the `fenliu.v1.Routing` API.
+pub type Client = RoutingClient<Channel>;
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 

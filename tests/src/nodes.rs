@@ -10,8 +10,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::pb::routing_client::RoutingClient;
-use crate::{Client, STOP_TIMEOUT, wait_for};
+use fenliu_proto::v1::routing_client::RoutingClient;
+
+use crate::calls::Client;
+use crate::limits::STOP_TIMEOUT;
+use crate::waits::wait_for;
 
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
@@ -250,8 +253,8 @@ pub async fn start_redis_worker(
     ServerTask,
     std::sync::Arc<fenliu_worker::ownership::ShardOwnership>,
 ) {
-    use fenliu_worker::ownership::ShardOwnership;
     use fenliu_node::registry::Registry;
+    use fenliu_worker::ownership::ShardOwnership;
     use fenliu_worker::router::{Persistence, Router, SystemClock};
     use fenliu_worker::store::RedisStore;
 

@@ -1,7 +1,12 @@
 //! Shops: the account requests, and [`ShopBuilder`], which makes a shop with
 //! its accounts, settings, groups and statuses in one expression.
 
-use crate::{Client, MAIN, pb, set_status};
+use fenliu_proto::v1 as pb;
+
+use crate::calls::{Client, set_status};
+
+/// The main account of every shop a [`ShopBuilder`] makes.
+pub const MAIN: &str = "main";
 
 /// A customer-service account with this capacity.
 pub fn cs_account(

@@ -7,7 +7,10 @@ use std::future::Future;
 use tokio_stream::StreamExt;
 use tonic::{Status, Streaming};
 
-use crate::{Client, POLL_INTERVAL, WAIT_TIMEOUT, get_session, pb, shop_state};
+use fenliu_proto::v1 as pb;
+
+use crate::calls::{Client, get_session, shop_state};
+use crate::limits::{POLL_INTERVAL, WAIT_TIMEOUT};
 
 // ------------------------------------------------------------------ polling
 

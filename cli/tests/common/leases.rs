@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fenliu_tests::TEST_SHARDS;
 use fenliu_node::sharding::{ShardId, owner_of, shard_of};
+use fenliu_tests::TEST_SHARDS;
 use tokio::time::Instant;
 
 use super::{LEASE_TTL, Node, redis_cmd};

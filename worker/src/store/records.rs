@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use prost::Message;
 
-use super::StoreError;
 use super::codes::{StoredCode, UnknownCode};
 use crate::engine::{
     Account, AccountConfig, AccountId, Affinity, BuyerId, Group, GroupName, Profile, QueueName,
     RouteOutcome, Session, SessionId, ShopCounters, ShopId, ShopSettings, Timestamp,
 };
+use crate::store::error::StoreError;
 
 /// What a shop is: written when it is created and when its settings change.
 ///

@@ -7,7 +7,7 @@ use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 use super::commit_plan::{CommitBuilder, add_writes};
 use super::scripts::COMMIT;
 use crate::engine::{BuyerId, RequestId, RouteOutcome, ShopId, ShopState, Timestamp, WriteSet};
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use crate::store::keys::{Key, ShopKeys};
 use crate::store::records::{self, decode, encode};
 

@@ -6,7 +6,7 @@ use redis::Value;
 
 use super::scripts::LOAD;
 use crate::engine::{BuyerId, SessionId, SessionState, ShopId, ShopSnapshot, ShopState, Timestamp};
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use crate::store::keys::{COUNTERS_FIELD, ShopKeys};
 use crate::store::records::{self, decode};
 

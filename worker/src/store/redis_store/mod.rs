@@ -38,9 +38,9 @@ use std::sync::Arc;
 
 use fenliu_node::redis_connection::RedisConnection;
 
-use super::StoreError;
 use super::keys::ShopKeys;
 use crate::engine::{ShopId, ShopState, Timestamp, WriteSet};
+use crate::store::error::StoreError;
 
 /// Shops in Redis.
 #[derive(Debug, Clone)]

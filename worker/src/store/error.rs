@@ -1,0 +1,38 @@
+//! Why the store could not do what it was asked: Redis was unavailable, a newer
+//! owner fenced this one out, or stored data was unreadable. The gRPC layer maps
+//! each to a status (`grpc::status`); the store itself knows no gRPC.
+
+use fenliu_node::redis_connection::RedisFailure;
+
+/// Why the store could not do what it was asked.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis is unreachable, loading, failing over, or too slow: try again.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// A newer owner has taken the shop (its fencing token is higher than ours).
+    #[error("shop {shop} is now owned by a newer worker (fence {fence} > token {token})")]
+    Fenced {
+        shop: String,
+        fence: u64,
+        token: u64,
+    },
+    /// Stored data this version cannot read.
+    #[error("stored state unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl From<RedisFailure> for StoreError {
+    fn from(failure: RedisFailure) -> Self {
+        match failure {
+            RedisFailure::Unavailable(detail) => StoreError::Unavailable(detail),
+            RedisFailure::Corrupt(detail) => StoreError::Corrupt(detail),
+        }
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> Self {
+        RedisFailure::from(error).into()
+    }
+}
