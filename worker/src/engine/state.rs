@@ -22,12 +22,19 @@ pub const RETENTION: Duration = Duration::from_secs(3600);
 /// One shop's routing state. Only the engine's own methods change it.
 #[derive(Clone, Debug)]
 pub struct ShopState {
+    /// The shop this state belongs to, for snapshots and the store's keys.
     pub(crate) shop_id: ShopId,
+    /// The profile the shop was created with (its default settings), kept in
+    /// snapshots.
     pub(crate) profile: Profile,
+    /// The shop's main account: it cannot be removed, serves when no account
+    /// takes part (R4) or as the offline fallback, and may always use the pool.
     pub(crate) main_account: AccountId,
+    /// The shop's current settings, which every rule reads.
     pub(crate) settings: ShopSettings,
     /// Ordered by id, so that ties and listings are deterministic.
     pub(crate) accounts: AccountTable,
+    /// Groups by name; a group bound to an order status routes it (R7).
     pub(crate) groups: BTreeMap<GroupName, Group>,
     /// Derived from `groups` and `accounts`: each group's members as positions in
     /// `accounts`, in id order, leaving out member ids that are no account (routing
@@ -35,12 +42,15 @@ pub struct ShopState {
     /// each member up by id. Positions move when an account is added or removed, so
     /// every change of the account set or of a group calls [`Self::reindex_groups`].
     pub(crate) group_members: BTreeMap<GroupName, Vec<usize>>,
+    /// Every session by id, closed ones too until `memory_retention` passes.
     pub(crate) sessions: HashMap<SessionId, Session>,
     /// R1: a buyer has at most one open session per shop.
     pub(crate) open_session_by_buyer: HashMap<BuyerId, SessionId>,
     /// Each queue oldest first; empty queues are removed.
     pub(crate) queues: BTreeMap<QueueName, VecDeque<SessionId>>,
+    /// Sessions the bot holds in the message pool (R13c), oldest first.
     pub(crate) pool: VecDeque<SessionId>,
+    /// Each buyer's last account and until when it is preferred (R5).
     pub(crate) affinities: HashMap<BuyerId, Affinity>,
     /// Affinities by expiry, so forgetting them costs nothing while they last.
     pub(crate) affinity_expiry: BTreeSet<(Timestamp, BuyerId)>,
@@ -56,6 +66,7 @@ pub struct ShopState {
     /// Closed sessions in the order they closed, to drop them after
     /// `memory_retention`.
     pub(crate) closed_expiry: VecDeque<(Timestamp, SessionId)>,
+    /// The id the next new session gets, so ids are never reused.
     pub(crate) next_session_id: u64,
     /// Increases with every assignment: R9's "least recently assigned".
     pub(crate) assignment_seq: u64,
@@ -63,7 +74,9 @@ pub struct ShopState {
     pub(crate) enqueue_seq: u64,
     /// The latest time the state was brought to; the engine never goes back.
     pub(crate) clock: Timestamp,
+    /// Events produced since the last [`Self::take_events`].
     pub(crate) pending_events: Vec<TimedEvent>,
+    /// What changed since the last [`Self::take_write_set`], for the store.
     pub(crate) write_set: WriteSet,
 }
 
@@ -102,127 +115,8 @@ impl ShopState {
         state
     }
 
-    // ------------------------------------------------------------ reading
-
-    pub fn shop_id(&self) -> &ShopId {
-        &self.shop_id
-    }
-
-    pub fn profile(&self) -> Profile {
-        self.profile
-    }
-
-    pub fn main_account(&self) -> &AccountId {
-        &self.main_account
-    }
-
-    pub fn settings(&self) -> &ShopSettings {
-        &self.settings
-    }
-
-    pub fn account(&self, id: &AccountId) -> Option<&Account> {
-        self.accounts.get(id)
-    }
-
-    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
-        self.accounts.values()
-    }
-
-    pub fn groups(&self) -> impl Iterator<Item = &Group> {
-        self.groups.values()
-    }
-
-    pub fn group(&self, name: &GroupName) -> Option<&Group> {
-        self.groups.get(name)
-    }
-
-    /// The group bound to an order status, if any (R7).
-    pub(crate) fn group_of(&self, status: OrderStatus) -> Option<&Group> {
-        self.groups
-            .values()
-            .find(|group| group.order_statuses.contains(&status))
-    }
-
-    /// A group's members that are accounts of the shop, in id order.
-    pub(crate) fn members_of<'a>(&'a self, group: &Group) -> impl Iterator<Item = &'a Account> {
-        self.group_members
-            .get(&group.name)
-            .into_iter()
-            .flatten()
-            .map(|&position| self.accounts.at(position))
-    }
-
-    pub fn session(&self, id: SessionId) -> Option<&Session> {
-        self.sessions.get(&id)
-    }
-
-    /// Every session the state still holds, closed ones included until `RETENTION`.
-    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
-        self.sessions.values()
-    }
-
-    pub fn open_session_of(&self, buyer: &BuyerId) -> Option<&Session> {
-        self.open_session_by_buyer
-            .get(buyer)
-            .and_then(|id| self.sessions.get(id))
-    }
-
-    /// Non-empty queues with their sessions, oldest first.
-    pub fn queues(&self) -> impl Iterator<Item = (QueueName, &VecDeque<SessionId>)> {
-        self.queues.iter().map(|(name, ids)| (*name, ids))
-    }
-
-    pub fn pool(&self) -> &VecDeque<SessionId> {
-        &self.pool
-    }
-
-    /// 1-based position of a queued session in its queue.
-    pub fn queue_position(&self, session: &Session) -> Option<u32> {
-        let queue = self.queues.get(&session.queue?)?;
-        let index = queue.iter().position(|id| *id == session.id)?;
-        u32::try_from(index + 1).ok()
-    }
-
-    /// The buyer's affinity, if still within the window at `now`.
-    pub fn affinity(&self, buyer: &BuyerId, now: Timestamp) -> Option<&Affinity> {
-        self.affinities
-            .get(buyer)
-            .filter(|affinity| affinity.expires_at > now)
-    }
-
-    /// The account's capacity: its own max concurrent or the shop's default.
-    pub fn capacity(&self, account: &Account) -> u32 {
-        account
-            .config
-            .max_concurrent
-            .unwrap_or(self.settings.default_max_concurrent)
-    }
-
-    pub fn has_free_slot(&self, account: &Account) -> bool {
-        account.occupancy() < self.capacity(account)
-    }
-
-    /// The sessions that occupy each account's slots (ASSIGNED or ENDED), by id,
-    /// in one pass over the sessions.
-    pub fn sessions_by_holder(&self) -> HashMap<&AccountId, Vec<SessionId>> {
-        let mut held: HashMap<&AccountId, Vec<SessionId>> = HashMap::new();
-        for session in self.sessions.values() {
-            if let (Some(account), SessionState::Assigned | SessionState::Ended) =
-                (&session.account, session.state)
-            {
-                held.entry(account).or_default().push(session.id);
-            }
-        }
-        for ids in held.values_mut() {
-            ids.sort_unstable();
-        }
-        held
-    }
-
-    /// The latest time this state has been brought to.
-    pub fn clock(&self) -> Timestamp {
-        self.clock
-    }
+    // ------------------------------------------------------------ outputs
+    // (read-only queries are in `reading.rs`, `check_invariants` in `invariants.rs`)
 
     /// Takes the events produced since the last call, in order.
     pub fn take_events(&mut self) -> Vec<TimedEvent> {
@@ -281,7 +175,8 @@ impl ShopState {
         self.group_members = self.recount_group_members();
     }
 
-    fn recount_group_members(&self) -> BTreeMap<GroupName, Vec<usize>> {
+    /// `group_members` as it should be; [`Self::check_invariants`] compares the two.
+    pub(super) fn recount_group_members(&self) -> BTreeMap<GroupName, Vec<usize>> {
         self.groups
             .values()
             .map(|group| {
@@ -565,68 +460,5 @@ impl ShopState {
             },
         );
         self.affinity_expiry.insert((expires_at, buyer.clone()));
-    }
-
-    /// Checks every counter against a recount; for tests and debug builds.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        for account in self.accounts.values() {
-            let mut assigned = 0;
-            let mut ending = 0;
-            for session in self.sessions.values() {
-                if session.account.as_ref() != Some(&account.id) {
-                    continue;
-                }
-                match session.state {
-                    SessionState::Assigned => assigned += 1,
-                    SessionState::Ended => ending += 1,
-                    _ => {}
-                }
-            }
-            if (assigned, ending) != (account.assigned, account.ending) {
-                return Err(format!(
-                    "account {} counts assigned {} ending {}, recount gives {assigned} {ending}",
-                    account.id, account.assigned, account.ending
-                ));
-            }
-        }
-        if self.group_members != self.recount_group_members() {
-            return Err("the group index does not match the groups' members".to_owned());
-        }
-        for (buyer, id) in &self.open_session_by_buyer {
-            let session = &self.sessions[id];
-            if !session.state.is_open() || &session.buyer != buyer {
-                return Err(format!(
-                    "buyer index points {buyer} at session {id} which is not its open session"
-                ));
-            }
-        }
-        let open = self.sessions.values().filter(|s| s.state.is_open()).count();
-        if open != self.open_session_by_buyer.len() {
-            return Err(format!(
-                "{open} open sessions but {} buyers indexed",
-                self.open_session_by_buyer.len()
-            ));
-        }
-        for (name, queue) in &self.queues {
-            for id in queue {
-                let session = &self.sessions[id];
-                if session.state != SessionState::Queued || session.queue != Some(*name) {
-                    return Err(format!(
-                        "queue {name} holds session {id} in state {:?}",
-                        session.state
-                    ));
-                }
-            }
-            let ordered = queue
-                .iter()
-                .map(|id| self.sessions[id].enqueued_seq)
-                .collect::<Vec<_>>()
-                .windows(2)
-                .all(|pair| pair[0] < pair[1]);
-            if !ordered {
-                return Err(format!("queue {name} is not in arrival order"));
-            }
-        }
-        Ok(())
     }
 }

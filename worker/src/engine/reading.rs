@@ -1,0 +1,134 @@
+//! Read-only queries on [`ShopState`]: its identity and settings, accounts and
+//! groups, sessions, queues and the pool, affinities, capacity, and the clock.
+//! None of them changes the state; the mutations are in `state.rs`.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::model::{
+    Account, AccountId, Affinity, BuyerId, Group, GroupName, OrderStatus, QueueName, Session,
+    SessionId, SessionState, ShopId, Timestamp,
+};
+use super::settings::{Profile, ShopSettings};
+use super::state::ShopState;
+
+impl ShopState {
+    pub fn shop_id(&self) -> &ShopId {
+        &self.shop_id
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    pub fn main_account(&self) -> &AccountId {
+        &self.main_account
+    }
+
+    pub fn settings(&self) -> &ShopSettings {
+        &self.settings
+    }
+
+    pub fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.get(id)
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    pub fn group(&self, name: &GroupName) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    /// The group bound to an order status, if any (R7).
+    pub(crate) fn group_of(&self, status: OrderStatus) -> Option<&Group> {
+        self.groups
+            .values()
+            .find(|group| group.order_statuses.contains(&status))
+    }
+
+    /// A group's members that are accounts of the shop, in id order.
+    pub(crate) fn members_of<'a>(&'a self, group: &Group) -> impl Iterator<Item = &'a Account> {
+        self.group_members
+            .get(&group.name)
+            .into_iter()
+            .flatten()
+            .map(|&position| self.accounts.at(position))
+    }
+
+    pub fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    /// Every session the state still holds, closed ones included until `RETENTION`.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    pub fn open_session_of(&self, buyer: &BuyerId) -> Option<&Session> {
+        self.open_session_by_buyer
+            .get(buyer)
+            .and_then(|id| self.sessions.get(id))
+    }
+
+    /// Non-empty queues with their sessions, oldest first.
+    pub fn queues(&self) -> impl Iterator<Item = (QueueName, &VecDeque<SessionId>)> {
+        self.queues.iter().map(|(name, ids)| (*name, ids))
+    }
+
+    pub fn pool(&self) -> &VecDeque<SessionId> {
+        &self.pool
+    }
+
+    /// 1-based position of a queued session in its queue.
+    pub fn queue_position(&self, session: &Session) -> Option<u32> {
+        let queue = self.queues.get(&session.queue?)?;
+        let index = queue.iter().position(|id| *id == session.id)?;
+        u32::try_from(index + 1).ok()
+    }
+
+    /// The buyer's affinity, if still within the window at `now`.
+    pub fn affinity(&self, buyer: &BuyerId, now: Timestamp) -> Option<&Affinity> {
+        self.affinities
+            .get(buyer)
+            .filter(|affinity| affinity.expires_at > now)
+    }
+
+    /// The account's capacity: its own max concurrent or the shop's default.
+    pub fn capacity(&self, account: &Account) -> u32 {
+        account
+            .config
+            .max_concurrent
+            .unwrap_or(self.settings.default_max_concurrent)
+    }
+
+    pub fn has_free_slot(&self, account: &Account) -> bool {
+        account.occupancy() < self.capacity(account)
+    }
+
+    /// The sessions that occupy each account's slots (ASSIGNED or ENDED), by id,
+    /// in one pass over the sessions.
+    pub fn sessions_by_holder(&self) -> HashMap<&AccountId, Vec<SessionId>> {
+        let mut held: HashMap<&AccountId, Vec<SessionId>> = HashMap::new();
+        for session in self.sessions.values() {
+            if let (Some(account), SessionState::Assigned | SessionState::Ended) =
+                (&session.account, session.state)
+            {
+                held.entry(account).or_default().push(session.id);
+            }
+        }
+        for ids in held.values_mut() {
+            ids.sort_unstable();
+        }
+        held
+    }
+
+    /// The latest time this state has been brought to.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+}
