@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::{tail_file, unique_temp_dir};
+use crate::files::{tail_file, unique_temp_dir};
 
 /// How many log lines [`ChildProcess`] prints when dropped during a panic.
 pub const PANIC_TAIL_LINES: usize = 60;
@@ -288,7 +288,7 @@ mod tests {
     use std::os::unix::process::ExitStatusExt;
 
     use super::*;
-    use crate::wait_until;
+    use crate::wait::wait_until;
 
     fn sleeper() -> ChildProcess {
         ChildProcess::spawn(Path::new("sleep"), ["30"], [("FENLIU_TEST", "1")]).unwrap()

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 
+use super::launch::{CLUSTER_TIMEOUT, POLL};
 use super::launch::{redis_cli_bin, spawn_error};
-use super::{CLUSTER_TIMEOUT, POLL, RedisServer};
+use super::server::RedisServer;
+use crate::files::{tail_file, unique_temp_dir};
 use crate::resp::{self, Reply};
-use crate::{tail_file, unique_temp_dir};
 
 /// A Redis Cluster of N masters (no replicas), each a [`RedisServer`] with
 /// `--cluster-enabled yes --cluster-config-file nodes.conf

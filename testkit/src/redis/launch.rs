@@ -8,10 +8,23 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::anyhow;
 
 use crate::resp;
+
+/// How long `RedisServer::start` and `RedisServer::restart` wait for the server
+/// to answer `PING`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `RedisServer::stop` waits after SIGTERM before it sends SIGKILL.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `RedisCluster::start` waits for `redis-cli --cluster create` and then
+/// for `cluster_state:ok` on every node (each).
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a wait for a process (ready, exited) looks again.
+pub(super) const POLL: Duration = Duration::from_millis(20);
 
 /// What redis-server logs when its port (or bus port) is taken.
 pub(super) const ADDR_IN_USE: &str = "Address already in use";

@@ -13,23 +13,10 @@
 //! process (binary names, spawn errors, readiness probes, logs, and the
 //! watcher that stops a server once the test process is gone).
 
-use std::time::Duration;
-
 mod cluster;
 mod launch;
 mod server;
 
 pub use cluster::RedisCluster;
+pub use launch::{CLUSTER_TIMEOUT, READY_TIMEOUT, STOP_TIMEOUT};
 pub use server::RedisServer;
-
-/// How long [`RedisServer::start`] and [`RedisServer::restart`] wait for the
-/// server to answer `PING`.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long [`RedisServer::stop`] waits after SIGTERM before it sends SIGKILL.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long [`RedisCluster::start`] waits for `redis-cli --cluster create` and
-/// then for `cluster_state:ok` on every node (each).
-pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often a wait for a process (ready, exited) looks again.
-const POLL: Duration = Duration::from_millis(20);

@@ -15,11 +15,11 @@ use super::launch::{
     ADDR_IN_USE, LaunchError, ping, read_from, redis_server_bin, serves_pid, spawn_error,
     stop_when_orphaned, url_for,
 };
-use super::{POLL, READY_TIMEOUT, STOP_TIMEOUT};
+use super::launch::{POLL, READY_TIMEOUT, STOP_TIMEOUT};
+use crate::files::{tail_file, unique_temp_dir};
 use crate::ports::{free_cluster_port, free_port};
 use crate::process::{send_signal, stop_process};
 use crate::resp;
-use crate::{tail_file, unique_temp_dir};
 
 /// One `redis-server` process on `127.0.0.1:PORT`, started by the test.
 ///

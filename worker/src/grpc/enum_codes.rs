@@ -185,3 +185,57 @@ pub fn wire_distribution(distribution: Distribution) -> pb::Distribution {
         Distribution::Random => pb::Distribution::Random,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codes::StoredCode;
+
+    /// Every value goes to the wire and back as itself, and its wire number is
+    /// the number the store writes: both numberings are stable contracts, and
+    /// keeping them equal keeps a stored record readable by eye with the API.
+    fn agrees<T, W>(to_wire: impl Fn(T) -> W, from_wire: impl Fn(i32) -> Result<T, Status>)
+    where
+        T: StoredCode + PartialEq + std::fmt::Debug,
+        W: Into<i32>,
+    {
+        for value in T::ALL {
+            let wire: i32 = to_wire(*value).into();
+            assert_eq!(wire, value.code(), "{}: {value:?}", T::WHAT);
+            assert_eq!(from_wire(wire).unwrap(), *value, "{}", T::WHAT);
+        }
+    }
+
+    #[test]
+    fn wire_numbers_round_trip_and_equal_the_stored_ones() {
+        agrees(wire_profile, profile);
+        agrees(wire_routing_mode, routing_mode);
+        agrees(wire_offline_policy, offline_policy);
+        agrees(wire_distribution, distribution);
+        agrees(wire_role, role);
+        agrees(wire_account_status, account_status);
+        agrees(wire_order_status, |value| {
+            order_status("order_status", value)
+        });
+        for value in SessionState::ALL {
+            assert_eq!(wire_session_state(*value) as i32, value.code());
+        }
+        for value in RouteReason::ALL {
+            assert_eq!(wire_reason(*value) as i32, value.code());
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_unspecified_value_is_refused_naming_the_field() {
+        let unknown = routing_mode(99).unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+        assert_eq!(unknown.message(), "routing_mode: unknown value 99");
+        let unspecified = account_status(0).unwrap_err();
+        assert_eq!(unspecified.message(), "status: must be specified");
+        // A buyer without an order is the common case: UNSPECIFIED is accepted.
+        assert_eq!(
+            order_status("order_status", 0).unwrap(),
+            OrderStatus::NoActiveOrder
+        );
+    }
+}

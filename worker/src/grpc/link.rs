@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::RoutingService;
+use super::service::RoutingService;
 
 /// Answers that may wait for the dispatcher to read them before calls block.
 const ANSWER_BUFFER: usize = 1024;
