@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use fenliu_proto::v1 as pb;
-use fenliu_proto::v1::routing_client::RoutingClient;
-use tonic::transport::Channel;
 
+use crate::client::{self, ApiClient, TokenArg};
 use crate::dev::DevNode;
 use crate::print;
 
@@ -22,6 +21,8 @@ pub struct DemoArgs {
     /// The shop id to play with; it must not exist yet (default: a new one per run).
     #[arg(long)]
     pub shop: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArg,
 }
 
 /// Seconds an ended session keeps its slot in the demo (20 minutes in real shops).
@@ -38,7 +39,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("a node was started"),
     };
     println!("fenliu demo against {url}\n");
-    let client = RoutingClient::connect(url).await?;
+    let client = client::connect(&url, &args.token).await?;
     let shop = args.shop.unwrap_or_else(|| {
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -60,7 +61,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// The demo's client and shop: each step is a call through the public API.
 struct Demo {
     /// The node the demo talks to.
-    client: RoutingClient<Channel>,
+    client: ApiClient,
     /// The demo's own shop, unique per run.
     shop: String,
     /// Numbers each Route's request id.

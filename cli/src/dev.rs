@@ -76,6 +76,9 @@ impl DevNode {
 pub async fn run(args: DevArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let node = DevNode::start(args.listen).await?;
     tracing::info!(
+        "authentication off: fenliu dev is zero-config, any caller may call (`fenliu worker` and `fenliu dispatcher` take --auth-jwks-file)"
+    );
+    tracing::info!(
         address = %node.address,
         "fenliu dev: dispatcher and worker running, state in memory; try `fenliu demo --addr {}`",
         node.url()

@@ -1,9 +1,8 @@
 //! `fenliu state` and `fenliu watch`: what an operator looks at.
 
-use fenliu_proto::v1 as pb;
-use fenliu_proto::v1::routing_client::RoutingClient;
-
+use crate::client::{self, TokenArg};
 use crate::print;
+use fenliu_proto::v1 as pb;
 
 #[derive(Debug, clap::Args)]
 pub struct ShopArgs {
@@ -13,10 +12,12 @@ pub struct ShopArgs {
     /// A dispatcher or worker URL.
     #[arg(long, env = "FENLIU_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
+    #[command(flatten)]
+    pub token: TokenArg,
 }
 
 pub async fn state(args: ShopArgs) -> anyhow::Result<()> {
-    let mut client = RoutingClient::connect(args.addr).await?;
+    let mut client = client::connect(&args.addr, &args.token).await?;
     let state = client
         .get_shop_state(pb::GetShopStateRequest { shop_id: args.shop })
         .await?
@@ -26,7 +27,7 @@ pub async fn state(args: ShopArgs) -> anyhow::Result<()> {
 }
 
 pub async fn watch(args: ShopArgs) -> anyhow::Result<()> {
-    let mut client = RoutingClient::connect(args.addr).await?;
+    let mut client = client::connect(&args.addr, &args.token).await?;
     let mut events = client
         .watch_shop(pb::WatchShopRequest { shop_id: args.shop })
         .await?

@@ -4,6 +4,8 @@
 //!   (in-memory) default, serving `127.0.0.1:50051`.
 //! - `fenliu demo`: plays a shop's morning through the API and prints every
 //!   decision with its reason (against `--addr`, or a node of its own).
+//! - `fenliu auth keygen` / `fenliu auth token`: a signing key, its JWKS and
+//!   tokens, for trying authentication out.
 //! - `fenliu state` / `fenliu watch`: a shop's current state, and its live events.
 //! - `fenliu loadtest`: a shop workload against a dispatcher or worker, reporting
 //!   decisions per second and Route latency.
@@ -13,8 +15,10 @@
 //!   benchmark compares fenliu with; `bench-drain` / `bench-populate`: the
 //!   benchmark's other measurements (`scripts/bench` runs them all).
 
+mod auth;
 mod baseline;
 mod bench_tools;
+mod client;
 mod demo;
 mod dev;
 mod inspect;
@@ -46,6 +50,9 @@ enum Command {
     Dispatcher(fenliu_dispatcher::launch::DispatcherConfig),
     /// Play a shop's morning through the API, printing each decision and why.
     Demo(demo::DemoArgs),
+    /// Keys and tokens for trying authentication out.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Print a shop's accounts, queues and message pool.
     State(inspect::ShopArgs),
     /// Print a shop's events as they happen, until Ctrl-C.
@@ -76,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(config) => fenliu_worker::launch::run(config).await,
         Command::Dispatcher(config) => fenliu_dispatcher::launch::run(config).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Auth(command) => auth::run(command),
         Command::State(args) => inspect::state(args).await,
         Command::Watch(args) => inspect::watch(args).await,
         Command::Loadtest(args) => loadtest::run(args).await,

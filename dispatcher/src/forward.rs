@@ -30,6 +30,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 
+use crate::admission::Admission;
 use crate::workers::{Worker, Workers};
 
 /// The deadline of a call whose caller set none.
@@ -61,11 +62,17 @@ pub struct Forwarder {
     /// Ends forwarded WatchShop streams when the dispatcher stops, so that they do
     /// not hold a graceful shutdown open.
     stopping: ShutdownSignal,
+    /// Verifies callers (when authentication is on) and cleans their metadata.
+    admission: Admission,
 }
 
 impl Forwarder {
-    pub fn new(workers: Arc<Workers>, stopping: ShutdownSignal) -> Self {
-        Forwarder { workers, stopping }
+    pub fn new(workers: Arc<Workers>, stopping: ShutdownSignal, admission: Admission) -> Self {
+        Forwarder {
+            workers,
+            stopping,
+            admission,
+        }
     }
 }
 
@@ -287,6 +294,7 @@ macro_rules! forwarding_impl {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
+                    let request = self.admission.admit(request, |r| r.shop_id.as_str())?;
                     self.forward(request, $repeatable, |worker, request, timeout| async move {
                         worker.link.call(request.get_ref(), request.metadata(), timeout).await
                     })
@@ -300,6 +308,7 @@ macro_rules! forwarding_impl {
                 &self,
                 request: Request<pb::WatchShopRequest>,
             ) -> Result<Response<Self::WatchShopStream>, Status> {
+                let request = self.admission.admit(request, |r| r.shop_id.as_str())?;
                 self.watch(request).await.map(Response::new)
             }
         }

@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use fenliu_node::auth::AuthOptions;
 use fenliu_node::registry::Registry;
 use fenliu_node::{ClusterOptions, shutdown, telemetry};
 
-use crate::{ShardedWorkers, Workers};
+use crate::{Admission, ShardedWorkers, Workers};
 
 /// The dispatcher's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
@@ -19,6 +20,9 @@ pub struct DispatcherConfig {
     /// goes to the owner of its shard.
     #[command(flatten)]
     pub cluster: ClusterOptions,
+    /// Who may call: bearer tokens verified with a JWKS (off without one).
+    #[command(flatten)]
+    pub auth: AuthOptions,
     /// Without Redis: the one worker every shop goes to, as a URL.
     #[arg(
         long,
@@ -35,6 +39,8 @@ pub struct DispatcherConfig {
 pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     config.cluster.check()?;
     telemetry::init_logging(config.log_json);
+    config.auth.log_mode("dispatcher");
+    let admission = Admission::new(config.auth.verifier()?);
     let workers = if !config.cluster.uses_redis() {
         let channel = crate::worker_channel(&config.worker_url)
             .with_context(|| format!("--worker-url {}", config.worker_url))?;
@@ -60,6 +66,6 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
-    crate::serve_with(listener, workers, shutdown::requested_by_os()).await?;
+    crate::serve_with(listener, workers, admission, shutdown::requested_by_os()).await?;
     Ok(())
 }

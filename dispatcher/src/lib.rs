@@ -1,6 +1,7 @@
 //! fenliu's dispatcher: a stateless front that serves the same `fenliu.v1.Routing`
 //! API as a worker and forwards each call to the worker that serves the shop.
 //!
+//! - [`admission`]: verifying callers' tokens and cleaning their metadata.
 //! - [`workers`]: where a shop's calls go — one fixed worker, or the owner of the
 //!   shop's shard among the live workers registered in Redis.
 //! - [`forward`]: the forwarding service: the caller's deadline and metadata
@@ -8,6 +9,7 @@
 //! - [`link`]: unary calls to a worker multiplexed on one long-lived stream.
 //! - [`serve`]: serving on a bound listener until a shutdown future resolves.
 
+pub mod admission;
 pub mod forward;
 pub mod launch;
 pub mod link;
@@ -24,6 +26,7 @@ use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;
 
+pub use admission::Admission;
 pub use forward::Forwarder;
 pub use workers::{ShardedWorkers, Worker, Workers, worker_channel};
 
@@ -34,15 +37,22 @@ pub async fn serve(
     worker: Channel,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with(listener, Workers::fixed(worker), shutdown).await
+    serve_with(
+        listener,
+        Workers::fixed(worker),
+        Admission::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves the routing API on `listener`, finding each shop's worker with
-/// `workers`, until `shutdown`. A sharded dispatcher keeps its membership fresh
-/// meanwhile.
+/// `workers` and admitting callers with `admission`, until `shutdown`. A sharded
+/// dispatcher keeps its membership fresh meanwhile.
 pub async fn serve_with(
     listener: TcpListener,
     workers: Workers,
+    admission: Admission,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let address = listener.local_addr().ok();
@@ -59,6 +69,7 @@ pub async fn serve_with(
     routes.add_service(RoutingServer::new(Forwarder::new(
         workers.clone(),
         stopping.clone(),
+        admission,
     )));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(

@@ -3,6 +3,8 @@
 //! links the router, and what the next features add to both roles (authentication,
 //! TLS, quotas, metrics) has one place to go.
 //!
+//! - [`auth`]: bearer tokens (JWT, keys from a JWKS file), scopes, shops and
+//!   accounts: who may call, and to do what.
 //! - [`shutdown`]: the signal that stops a node gracefully, streams that end with
 //!   it, and the process signals (SIGTERM, Ctrl-C) that raise it.
 //! - [`transport`]: how a server accepts connections on a bound listener.
@@ -16,6 +18,7 @@
 //! - [`registry`]: worker membership and shard leases in Redis.
 //! - [`link`]: what both ends of the dispatcher–worker link agree on.
 
+pub mod auth;
 pub mod cluster_options;
 pub mod link;
 pub mod probes;

@@ -6,10 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use fenliu_proto::v1 as pb;
 use pb::routing_client::RoutingClient;
 use tonic::Status;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// A connected client of the `fenliu.v1.Routing` API.
-pub type Client = RoutingClient<Channel>;
+use crate::auth::BearerToken;
+
+/// A connected client of the `fenliu.v1.Routing` API, with the bearer token (if
+/// any) it sends with every call.
+pub type Client = RoutingClient<InterceptedService<Channel, BearerToken>>;
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 

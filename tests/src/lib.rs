@@ -8,6 +8,8 @@
 //! - [`nodes`]: [`TestNode`]: start, connect ([`TestNode::client`] to the
 //!   dispatcher, [`TestNode::worker_client`] to the worker), and stop gracefully;
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
+//! - [`auth`]: [`TestAuth`]: a signing key, its JWKS file and tokens, for
+//!   deployments with authentication on; the client's [`BearerToken`].
 //! - [`shops`]: [`ShopBuilder`]: a shop with its accounts, settings, groups and
 //!   statuses in one expression.
 //! - [`calls`]: [`route`] and friends: one call each, unique request ids, panics
@@ -27,6 +29,7 @@
 pub use fenliu_proto::v1 as pb;
 
 pub mod asserts;
+pub mod auth;
 pub mod calls;
 pub mod limits;
 pub mod nodes;
@@ -34,6 +37,7 @@ pub mod shops;
 pub mod waits;
 
 pub use asserts::*;
+pub use auth::*;
 pub use calls::*;
 pub use limits::*;
 pub use nodes::*;

@@ -3,6 +3,7 @@
 //! connected to and stopped gracefully.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -12,6 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use fenliu_proto::v1::routing_client::RoutingClient;
 
+use crate::auth::{BearerToken, TestAuth};
 use crate::calls::Client;
 use crate::limits::STOP_TIMEOUT;
 use crate::waits::wait_for;
@@ -28,6 +30,9 @@ pub struct TestNode {
     workers: Vec<(SocketAddr, String, oneshot::Sender<()>, ServerTask)>,
     /// The Redis the workers keep their state in, kept alive with the node.
     _redis: Option<RedisBacking>,
+    /// With authentication on: the platform token [`TestNode::client`] sends, and
+    /// the key it is signed with (its JWKS file lives as long as the node).
+    auth: Option<(String, Arc<TestAuth>)>,
 }
 
 /// Where a node's state lives.
@@ -70,17 +75,28 @@ pub async fn start_redis() -> fenliu_testkit::RedisServer {
 impl TestNode {
     /// Starts a worker on the embedded router and a dispatcher forwarding to it.
     pub async fn start() -> TestNode {
-        let (worker_address, stop_worker, worker) = start_embedded_worker().await;
+        Self::start_embedded(None).await
+    }
+
+    /// [`TestNode::start`] with authentication on: every node verifies tokens
+    /// of `auth`'s key, and [`TestNode::client`] sends a platform token.
+    pub async fn start_with_auth(auth: Arc<TestAuth>) -> TestNode {
+        Self::start_embedded(Some(auth)).await
+    }
+
+    async fn start_embedded(auth: Option<Arc<TestAuth>>) -> TestNode {
+        let (worker_address, stop_worker, worker) = start_embedded_worker(auth.as_deref()).await;
         let channel = fenliu_dispatcher::worker_channel(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel)).await;
+            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel), auth.as_deref()).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
             workers: vec![(worker_address, "embedded".to_owned(), stop_worker, worker)],
             _redis: None,
+            auth: auth.map(|auth| (auth.platform_token(), auth)),
         }
     }
 
@@ -89,7 +105,21 @@ impl TestNode {
     pub async fn start_on_redis(workers: usize) -> TestNode {
         let redis = start_redis().await;
         let urls = vec![redis.url()];
-        Self::start_sharded(workers, &urls, "fenliu", RedisBacking::Single(redis)).await
+        Self::start_sharded(workers, &urls, "fenliu", RedisBacking::Single(redis), None).await
+    }
+
+    /// [`TestNode::start_on_redis`] with authentication on.
+    pub async fn start_on_redis_with_auth(workers: usize, auth: Arc<TestAuth>) -> TestNode {
+        let redis = start_redis().await;
+        let urls = vec![redis.url()];
+        Self::start_sharded(
+            workers,
+            &urls,
+            "fenliu",
+            RedisBacking::Single(redis),
+            Some(auth),
+        )
+        .await
     }
 
     /// Starts `workers` workers on the shared Redis Cluster (in a namespace of the
@@ -104,6 +134,7 @@ impl TestNode {
             &urls,
             &unique_namespace("t"),
             RedisBacking::Cluster(cluster),
+            None,
         )
         .await
     }
@@ -113,12 +144,14 @@ impl TestNode {
         urls: &[String],
         namespace: &str,
         redis: RedisBacking,
+        auth: Option<Arc<TestAuth>>,
     ) -> TestNode {
         let mut workers = Vec::new();
         let mut ownerships = Vec::new();
         for index in 0..count {
             let name = format!("worker-{index}");
-            let (address, stop, task, ownership) = start_redis_worker(urls, namespace, &name).await;
+            let (address, stop, task, ownership) =
+                start_redis_worker_with(urls, namespace, &name, auth.as_deref()).await;
             workers.push((address, name, stop, task));
             ownerships.push(ownership);
         }
@@ -137,14 +170,18 @@ impl TestNode {
             }
         })
         .await;
-        let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::Sharded(sharded)).await;
+        let (dispatcher_address, stop_dispatcher, dispatcher) = start_dispatcher(
+            fenliu_dispatcher::Workers::Sharded(sharded),
+            auth.as_deref(),
+        )
+        .await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
             workers,
             _redis: Some(redis),
+            auth: auth.map(|auth| (auth.platform_token(), auth)),
         }
     }
 
@@ -185,14 +222,25 @@ impl TestNode {
         self.workers[0].0
     }
 
-    /// A client of the dispatcher: the way the platforms call fenliu.
+    /// A client of the dispatcher: the way the platforms call fenliu (with the
+    /// node's platform token when authentication is on).
     pub async fn client(&self) -> Client {
-        connect(self.dispatcher_address).await
+        connect_with_token(self.dispatcher_address, self.token()).await
+    }
+
+    /// A client of the dispatcher that sends `token` (or none).
+    pub async fn client_with_token(&self, token: Option<&str>) -> Client {
+        connect_with_token(self.dispatcher_address, token).await
     }
 
     /// A client of the (first) worker, bypassing the dispatcher.
     pub async fn worker_client(&self) -> Client {
-        connect(self.worker_address()).await
+        connect_with_token(self.worker_address(), self.token()).await
+    }
+
+    /// The platform token of a node with authentication on.
+    pub fn token(&self) -> Option<&str> {
+        self.auth.as_ref().map(|(token, _)| token.as_str())
     }
 
     /// Stops the dispatcher, then the workers behind it (as `fenliu dev` does), each
@@ -203,6 +251,7 @@ impl TestNode {
             dispatcher,
             workers,
             _redis,
+            auth: _,
             ..
         } = self;
         let _ = stop_dispatcher.send(());
@@ -229,30 +278,63 @@ async fn redis_connection(urls: &[String]) -> fenliu_node::redis_connection::Red
         .expect("connect to redis")
 }
 
-async fn start_embedded_worker() -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
+fn access(auth: Option<&TestAuth>) -> fenliu_worker::grpc::access::Access {
+    fenliu_worker::grpc::access::Access::new(auth.map(TestAuth::verifier))
+}
+
+async fn start_embedded_worker(
+    auth: Option<&TestAuth>,
+) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the worker on 127.0.0.1:0");
     let address = listener.local_addr().expect("worker address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let router = fenliu_worker::server::embedded_router();
-    let task = tokio::spawn(fenliu_worker::server::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
+    let options = fenliu_worker::server::ServeOptions {
+        ownership: None,
+        access: access(auth),
+    };
+    let (stop, task) = spawn_worker(listener, fenliu_worker::server::embedded_router(), options);
     (address, stop, task)
 }
 
-/// Starts a worker of a sharded deployment in this process.
-pub async fn start_redis_worker(
-    urls: &[String],
-    namespace: &str,
-    worker_id: &str,
-) -> (
+/// Serves a worker on `listener` until its stop signal is sent.
+fn spawn_worker(
+    listener: TcpListener,
+    router: Arc<fenliu_worker::router::Router>,
+    options: fenliu_worker::server::ServeOptions,
+) -> (oneshot::Sender<()>, ServerTask) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(fenliu_worker::server::serve_worker(
+        listener,
+        router,
+        options,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, task)
+}
+
+/// A worker of a sharded deployment: its address, stop signal, task and leases.
+pub type RedisWorker = (
     SocketAddr,
     oneshot::Sender<()>,
     ServerTask,
-    std::sync::Arc<fenliu_worker::ownership::ShardOwnership>,
-) {
+    Arc<fenliu_worker::ownership::ShardOwnership>,
+);
+
+/// Starts a worker of a sharded deployment in this process.
+pub async fn start_redis_worker(urls: &[String], namespace: &str, worker_id: &str) -> RedisWorker {
+    start_redis_worker_with(urls, namespace, worker_id, None).await
+}
+
+/// [`start_redis_worker`], verifying tokens of `auth` when given.
+pub async fn start_redis_worker_with(
+    urls: &[String],
+    namespace: &str,
+    worker_id: &str,
+    auth: Option<&TestAuth>,
+) -> RedisWorker {
     use fenliu_node::registry::Registry;
     use fenliu_worker::ownership::ShardOwnership;
     use fenliu_worker::router::{Persistence, Router, SystemClock};
@@ -275,29 +357,32 @@ pub async fn start_redis_worker(
         ownership.clone(),
         std::sync::Arc::new(SystemClock),
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fenliu_worker::server::serve_worker(
-        listener,
-        router,
-        Some(ownership.clone()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let options = fenliu_worker::server::ServeOptions {
+        ownership: Some(ownership.clone()),
+        access: access(auth),
+    };
+    let (stop, task) = spawn_worker(listener, router, options);
     (address, stop, task, ownership)
 }
 
 async fn start_dispatcher(
     workers: fenliu_dispatcher::Workers,
+    auth: Option<&TestAuth>,
 ) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the dispatcher on 127.0.0.1:0");
     let address = listener.local_addr().expect("dispatcher address");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fenliu_dispatcher::serve_with(listener, workers, async {
-        let _ = stopped.await;
-    }));
+    let admission = fenliu_dispatcher::Admission::new(auth.map(TestAuth::verifier));
+    let task = tokio::spawn(fenliu_dispatcher::serve_with(
+        listener,
+        workers,
+        admission,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (address, stop, task)
 }
 
@@ -312,7 +397,13 @@ async fn await_server(name: &str, task: ServerTask) {
 
 /// Connects to a server on loopback.
 pub async fn connect(address: SocketAddr) -> Client {
-    RoutingClient::new(channel(address).await)
+    connect_with_token(address, None).await
+}
+
+/// Connects to a server on loopback, sending `token` with every call.
+pub async fn connect_with_token(address: SocketAddr, token: Option<&str>) -> Client {
+    let bearer = BearerToken::new(token).expect("a token is metadata");
+    RoutingClient::with_interceptor(channel(address).await, bearer)
 }
 
 /// A connected channel to a server on loopback, for hand-made calls.

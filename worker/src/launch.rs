@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use fenliu_node::auth::AuthOptions;
 use fenliu_node::registry::Registry;
 use fenliu_node::{ClusterOptions, shutdown, telemetry};
 
+use crate::grpc::access::Access;
 use crate::ownership::{LeaseTiming, ShardOwnership};
 use crate::router::{Persistence, Router, SystemClock};
-use crate::server;
+use crate::server::{self, ServeOptions};
 use crate::store::RedisStore;
 
 /// The worker's configuration: flags, each with an environment variable.
@@ -23,6 +25,9 @@ pub struct WorkerConfig {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub cluster: ClusterOptions,
+    /// Who may call: bearer tokens verified with a JWKS (off without one).
+    #[command(flatten)]
+    pub auth: AuthOptions,
     /// This worker's id in the membership (default: $HOSTNAME, the pod name on
     /// Kubernetes).
     #[arg(long, env = "FENLIU_WORKER_ID")]
@@ -83,14 +88,21 @@ impl WorkerConfig {
 pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     config.check()?;
     telemetry::init_logging(config.log_json);
+    config.auth.log_mode("worker");
+    let access = Access::new(config.auth.verifier()?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
     if !config.cluster.uses_redis() {
         tracing::info!("no Redis configured: state in memory (embedded default)");
-        server::serve(
+        let options = ServeOptions {
+            ownership: None,
+            access,
+        };
+        server::serve_worker(
             listener,
             server::embedded_router(),
+            options,
             shutdown::requested_by_os(),
         )
         .await?;
@@ -120,13 +132,11 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         Arc::new(SystemClock),
     );
     tracing::info!(worker = %worker_id, %advertised, shards = config.cluster.shards, "worker joining with state in Redis");
-    server::serve_worker(
-        listener,
-        router,
-        Some(ownership),
-        shutdown::requested_by_os(),
-    )
-    .await?;
+    let options = ServeOptions {
+        ownership: Some(ownership),
+        access,
+    };
+    server::serve_worker(listener, router, options, shutdown::requested_by_os()).await?;
     Ok(())
 }
 

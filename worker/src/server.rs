@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
 use crate::grpc::RoutingService;
+use crate::grpc::access::Access;
 use crate::grpc::link::LinkService;
 use crate::ownership::ShardOwnership;
 use crate::router::{Persistence, Router, SoleOwner, SystemClock};
@@ -34,24 +35,35 @@ pub async fn serve(
     router: Arc<Router>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_worker(listener, router, None, shutdown).await
+    serve_worker(listener, router, ServeOptions::default(), shutdown).await
 }
 
-/// [`serve`], for a worker among many: `ownership` keeps its membership and shard
-/// leases while it serves. On shutdown the worker first stops serving its shards
-/// and releases their leases (so that others take them at once), then drains.
+/// What a worker serves with besides its router.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// For a worker among many: keeps its membership and shard leases while it
+    /// serves. `None`: the embedded default, which serves every shop.
+    pub ownership: Option<Arc<ShardOwnership>>,
+    /// Who may call (authentication off by default).
+    pub access: Access,
+}
+
+/// [`serve`], with `options`. A worker among many first stops serving its shards
+/// on shutdown and releases their leases (so that others take them at once),
+/// then drains.
 pub async fn serve_worker(
     listener: TcpListener,
     router: Arc<Router>,
-    ownership: Option<Arc<ShardOwnership>>,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let ServeOptions { ownership, access } = options;
     let (stopping, raise_stopping) = ShutdownSignal::new();
     let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
     let ready_ownership = ownership.clone();
     let leases = ownership
         .map(|ownership| tokio::spawn(ownership.run(router.clone(), stopping.clone().raised())));
-    let service = RoutingService::new(router, stopping.clone());
+    let service = RoutingService::new(router, stopping.clone(), access);
     let address = listener.local_addr().ok();
     tracing::info!(?address, "worker serving fenliu.v1.Routing");
     let mut routes = RoutesBuilder::default();

@@ -132,7 +132,12 @@ pub async fn connect(node: &Node) -> Client {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(1));
         match endpoint.connect().await {
-            Ok(channel) => return RoutingClient::new(channel),
+            Ok(channel) => {
+                return RoutingClient::with_interceptor(
+                    channel,
+                    fenliu_tests::BearerToken::default(),
+                );
+            }
             Err(error) => {
                 assert!(
                     Instant::now() < deadline,

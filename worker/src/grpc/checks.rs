@@ -8,8 +8,8 @@ use std::time::Duration;
 use fenliu_proto::v1 as pb;
 use tonic::Status;
 
-use super::enum_codes::role;
-use crate::engine::{self, AccountConfig, AccountId, QueueName};
+use super::enum_codes::{self, role};
+use crate::engine::{self, AccountConfig, AccountId, QueueName, SettingsPatch};
 
 /// Ids are 1 to 128 bytes.
 pub const MAX_ID_BYTES: usize = 128;
@@ -76,5 +76,44 @@ pub fn account_config(request: &pb::UpsertAccountRequest) -> Result<AccountConfi
         max_concurrent,
         pool_permission: request.pool_permission,
         main_account_participates: request.main_account_participates,
+    })
+}
+
+/// The settings an upsert changes; unset fields keep their value.
+pub fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, Status> {
+    let offline_list = match &request.offline_list {
+        Some(list) => Some(
+            list.account_ids
+                .iter()
+                .map(|id| account_id("offline_list", id))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let proxy_account = match &request.proxy_account_id {
+        Some(id) => Some(optional_account_id("proxy_account_id", id)?),
+        None => None,
+    };
+    Ok(SettingsPatch {
+        routing_mode: request
+            .routing_mode
+            .map(enum_codes::routing_mode)
+            .transpose()?,
+        affinity_window: request.affinity_window_seconds.map(seconds),
+        bot_enabled: request.bot_enabled,
+        offline_policy: request
+            .offline_policy
+            .map(enum_codes::offline_policy)
+            .transpose()?,
+        offline_list,
+        proxy_account,
+        offline_forwarding: request.offline_forwarding,
+        close_delay: request.close_delay_seconds.map(seconds),
+        default_max_concurrent: request.default_max_concurrent,
+        distribution: request
+            .distribution
+            .map(enum_codes::distribution)
+            .transpose()?,
+        presence_ttl: request.presence_ttl_seconds.map(seconds),
     })
 }

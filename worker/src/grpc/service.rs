@@ -14,11 +14,12 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::access::{Access, Caller, ShopScoped};
 use super::status::{self, to_status};
 use super::{checks, enum_codes, wire};
 use crate::engine::{
     AccountUpsert, BuyerId, EngineError, GroupName, GroupUpsert, RequestId, RouteRequest,
-    SessionId, SettingsPatch, ShopState,
+    SessionId, ShopState,
 };
 use crate::router::Router;
 
@@ -29,54 +30,31 @@ pub struct RoutingService {
     router: Arc<Router>,
     /// Ends WatchShop streams when the node stops.
     stopping: ShutdownSignal,
+    /// Who may call, when authentication is on.
+    access: Access,
 }
 
 impl RoutingService {
-    pub fn new(router: Arc<Router>, stopping: ShutdownSignal) -> Self {
-        RoutingService { router, stopping }
+    pub fn new(router: Arc<Router>, stopping: ShutdownSignal, access: Access) -> Self {
+        RoutingService {
+            router,
+            stopping,
+            access,
+        }
+    }
+
+    /// Admits the call before anything of it is read further.
+    fn admit<T: ShopScoped>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+    ) -> Result<Caller, Status> {
+        self.access
+            .admit(request.metadata(), method, request.get_ref().shop_id())
     }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ShopEvent, Status>> + Send + 'static>>;
-
-/// The settings an upsert changes; unset fields keep their value.
-fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, Status> {
-    let offline_list = match &request.offline_list {
-        Some(list) => Some(
-            list.account_ids
-                .iter()
-                .map(|id| checks::account_id("offline_list", id))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
-    let proxy_account = match &request.proxy_account_id {
-        Some(id) => Some(checks::optional_account_id("proxy_account_id", id)?),
-        None => None,
-    };
-    Ok(SettingsPatch {
-        routing_mode: request
-            .routing_mode
-            .map(enum_codes::routing_mode)
-            .transpose()?,
-        affinity_window: request.affinity_window_seconds.map(checks::seconds),
-        bot_enabled: request.bot_enabled,
-        offline_policy: request
-            .offline_policy
-            .map(enum_codes::offline_policy)
-            .transpose()?,
-        offline_list,
-        proxy_account,
-        offline_forwarding: request.offline_forwarding,
-        close_delay: request.close_delay_seconds.map(checks::seconds),
-        default_max_concurrent: request.default_max_concurrent,
-        distribution: request
-            .distribution
-            .map(enum_codes::distribution)
-            .transpose()?,
-        presence_ttl: request.presence_ttl_seconds.map(checks::seconds),
-    })
-}
 
 #[tonic::async_trait]
 impl Routing for RoutingService {
@@ -84,10 +62,11 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::UpsertShopRequest>,
     ) -> Result<Response<pb::Shop>, Status> {
+        let _caller = self.admit(&request, "UpsertShop")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let profile = enum_codes::profile(request.profile)?;
-        let patch = settings_patch(&request)?;
+        let patch = checks::settings_patch(&request)?;
         let main_account =
             checks::optional_account_id("main_account_id", &request.main_account_id)?;
 
@@ -145,6 +124,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::GetShopRequest>,
     ) -> Result<Response<pb::Shop>, Status> {
+        let _caller = self.admit(&request, "GetShop")?;
         let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         self.router
             .read_shop(&shop_id, wire::wire_shop)
@@ -157,6 +137,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::UpsertAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
+        let _caller = self.admit(&request, "UpsertAccount")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let upsert = AccountUpsert {
@@ -177,6 +158,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::RemoveAccountRequest>,
     ) -> Result<Response<pb::RemoveAccountResponse>, Status> {
+        let _caller = self.admit(&request, "RemoveAccount")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let account = checks::account_id("account_id", &request.account_id)?;
@@ -191,6 +173,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::UpsertGroupRequest>,
     ) -> Result<Response<pb::Group>, Status> {
+        let _caller = self.admit(&request, "UpsertGroup")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let upsert = GroupUpsert {
@@ -219,6 +202,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::RemoveGroupRequest>,
     ) -> Result<Response<pb::RemoveGroupResponse>, Status> {
+        let _caller = self.admit(&request, "RemoveGroup")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let name = GroupName(checks::id_field("name", &request.name)?);
@@ -233,8 +217,10 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::SetAccountStatusRequest>,
     ) -> Result<Response<pb::AccountState>, Status> {
+        let caller = self.admit(&request, "SetAccountStatus")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
+        caller.acts_for("account_id", &request.account_id)?;
         let account_id = checks::account_id("account_id", &request.account_id)?;
         let status = enum_codes::account_status(request.status)?;
         self.router
@@ -253,8 +239,12 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let caller = self.admit(&request, "Heartbeat")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
+        for account in &request.account_ids {
+            caller.acts_for("account_ids", account)?;
+        }
         let accounts = request
             .account_ids
             .iter()
@@ -287,6 +277,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::RouteRequest>,
     ) -> Result<Response<pb::RouteResponse>, Status> {
+        let _caller = self.admit(&request, "Route")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let route = RouteRequest {
@@ -332,9 +323,11 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::EndSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
+        let caller = self.admit(&request, "EndSession")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
-        let actor = checks::optional_account_id("actor_account_id", &request.actor_account_id)?;
+        let actor = caller.actor("actor_account_id", &request.actor_account_id)?;
+        let actor = checks::optional_account_id("actor_account_id", actor)?;
         let session_id = SessionId(request.session_id);
         self.router
             .with_shop(&shop_id, |state, now| {
@@ -350,9 +343,11 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::TransferRequest>,
     ) -> Result<Response<pb::Session>, Status> {
+        let caller = self.admit(&request, "Transfer")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
-        let actor = checks::account_id("actor_account_id", &request.actor_account_id)?;
+        let actor = caller.actor("actor_account_id", &request.actor_account_id)?;
+        let actor = checks::account_id("actor_account_id", actor)?;
         let to = checks::account_id("to_account_id", &request.to_account_id)?;
         let session_id = SessionId(request.session_id);
         self.router
@@ -369,8 +364,10 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::PullQueuedRequest>,
     ) -> Result<Response<pb::Session>, Status> {
+        let caller = self.admit(&request, "PullQueued")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
+        caller.acts_for("account_id", &request.account_id)?;
         let account = checks::account_id("account_id", &request.account_id)?;
         let queue = checks::queue_name(&request.queue)?;
         self.router
@@ -387,6 +384,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::GetSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
+        let _caller = self.admit(&request, "GetSession")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
         let session_id = SessionId(request.session_id);
@@ -405,6 +403,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::GetShopStateRequest>,
     ) -> Result<Response<pb::ShopState>, Status> {
+        let _caller = self.admit(&request, "GetShopState")?;
         let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         self.router
             .read_shop(&shop_id, wire::wire_shop_state)
@@ -419,6 +418,7 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::WatchShopRequest>,
     ) -> Result<Response<Self::WatchShopStream>, Status> {
+        let _caller = self.admit(&request, "WatchShop")?;
         let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         let events = self.router.subscribe(&shop_id).await.map_err(to_status)?;
         let events = BroadcastStream::new(events).map(|item| match item {

@@ -1,0 +1,55 @@
+//! Admitting a caller at the dispatcher: when authentication is on, its bearer
+//! token is verified here, once per call (and once per token: verified tokens
+//! are remembered), and the verified principal travels on to the worker in
+//! `fenliu-principal`, which decides what the caller may do. Whatever
+//! `authorization` and `fenliu-*` metadata a caller sent is removed first, with
+//! or without authentication, so that no caller can forge a principal or an
+//! internal marker.
+
+use std::sync::Arc;
+
+use fenliu_node::auth::principal::PRINCIPAL_METADATA;
+use fenliu_node::auth::verify::Verifier;
+use fenliu_node::auth::{bearer_token, strip_caller_metadata};
+use tonic::{Request, Status};
+
+/// How this dispatcher admits callers.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// `None`: authentication is off; callers are admitted as they come.
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl Admission {
+    pub fn new(verifier: Option<Arc<Verifier>>) -> Admission {
+        Admission { verifier }
+    }
+
+    /// The request as it may be forwarded, or `UNAUTHENTICATED`. `shop_of` names
+    /// the shop in the log line of a refusal.
+    pub fn admit<T>(
+        &self,
+        mut request: Request<T>,
+        shop_of: impl Fn(&T) -> &str,
+    ) -> Result<Request<T>, Status> {
+        let verified = match &self.verifier {
+            None => None,
+            Some(verifier) => {
+                let verified = bearer_token(request.metadata())
+                    .and_then(|token| verifier.verify(token))
+                    .map_err(|error| {
+                        let shop = shop_of(request.get_ref());
+                        tracing::info!(shop, reason = %error, "call refused: unauthenticated");
+                        error.to_status()
+                    })?;
+                Some(verified)
+            }
+        };
+        let metadata = request.metadata_mut();
+        strip_caller_metadata(metadata);
+        if let Some(verified) = verified {
+            metadata.insert(PRINCIPAL_METADATA, verified.principal_metadata.clone());
+        }
+        Ok(request)
+    }
+}
