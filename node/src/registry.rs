@@ -13,8 +13,22 @@
 //! | `fenliu:{meta}:lease:{shard}` | `worker:token` of the shard's owner | lease TTL, renewed by the owner |
 //! | `fenliu:{meta}:token:{shard}` | the shard's last fencing token (INCR) | never |
 //! | `fenliu:{meta}:shops:{shard}` | set of the shard's shops, for eager loading | never |
+//!
+//! Worker ids come from configuration, never from callers, and shard numbers
+//! are decimal, so they go into names as they are. A *shop* called `meta` has
+//! the same hash tag (its record is `fenliu:{meta}:shop`), so its keys sit in
+//! this slot, but they never share a name with a key here: the word after the
+//! tag of a shop key is one of the shop key kinds (worker `store/keys.rs`), none
+//! of which is in [`META_KEY_KINDS`], and either word ends at the next `:` or
+//! at the end of the name (a shop key's escaped id holds no `:`). The worker's
+//! key tests check the kinds against this list, and the tests below check that
+//! every name built here (in Rust or in a script) is of a listed kind.
 
 use redis::Script;
+
+/// The words that follow `<namespace>:{meta}:` in the keys here: kept apart
+/// from the shop key kinds (see the module's doc).
+pub const META_KEY_KINDS: [&str; 5] = ["members", "member", "lease", "token", "shops"];
 
 use crate::redis_connection::{RedisConnection, RedisFailure};
 
@@ -291,14 +305,74 @@ impl Registry {
 
 impl Registry {
     fn members_key(&self) -> String {
-        format!("{}members", self.prefix)
+        members_key(&self.prefix)
     }
 
     fn member_key(&self, worker_id: &str) -> String {
-        format!("{}member:{worker_id}", self.prefix)
+        member_key(&self.prefix, worker_id)
     }
 
     fn shard_shops_key(&self, shard: u32) -> String {
-        format!("{}shops:{shard}", self.prefix)
+        shard_shops_key(&self.prefix, shard)
+    }
+}
+
+fn members_key(prefix: &str) -> String {
+    format!("{prefix}members")
+}
+
+fn member_key(prefix: &str, worker_id: &str) -> String {
+    format!("{prefix}member:{worker_id}")
+}
+
+fn shard_shops_key(prefix: &str, shard: u32) -> String {
+    format!("{prefix}shops:{shard}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kind word of a name built on `prefix`.
+    fn kind_of<'n>(prefix: &str, name: &'n str) -> &'n str {
+        let rest = name.strip_prefix(prefix).expect("built on the prefix");
+        rest.split(':').next().unwrap_or(rest)
+    }
+
+    #[test]
+    fn every_name_built_in_rust_is_of_a_listed_kind() {
+        let prefix = "fenliu:{meta}:";
+        for name in [
+            members_key(prefix),
+            member_key(prefix, "worker-127.0.0.1:50061"),
+            shard_shops_key(prefix, 7),
+        ] {
+            assert!(META_KEY_KINDS.contains(&kind_of(prefix, &name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_name_a_script_builds_is_of_a_listed_kind() {
+        // The scripts build names as `ARGV[1] .. '<kind>:' .. <id>`, ARGV[1]
+        // being the prefix.
+        const BUILT_ON_THE_PREFIX: &str = "ARGV[1] .. '";
+        let mut built = 0;
+        for script in [
+            HEARTBEAT_SCRIPT,
+            MEMBERS_SCRIPT,
+            CLAIM_SCRIPT,
+            RELEASE_SCRIPT,
+        ] {
+            for (at, _) in script.match_indices(BUILT_ON_THE_PREFIX) {
+                let after = &script[at + BUILT_ON_THE_PREFIX.len()..];
+                let kind = after.split(':').next().unwrap_or_default();
+                assert!(META_KEY_KINDS.contains(&kind), "{kind}");
+                built += 1;
+            }
+        }
+        assert_eq!(
+            built, 4,
+            "member in MEMBERS, lease and token in CLAIM, lease in RELEASE"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! Everything is re-exported here, so a test needs only `use fenliu_tests::*;`.
 //!
 //! - [`nodes`]: [`TestNode`]: start, connect ([`TestNode::client`] to the
-//!   dispatcher, [`TestNode::worker_client`] to the worker), and stop gracefully;
+//!   dispatcher, [`TestNode::worker_client`] to the worker), stop gracefully, and
+//!   [`TestNode::restart`] on the same Redis (every shop loaded again);
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
 //! - [`auth`]: [`TestAuth`]: a signing key, its JWKS file and tokens, for
 //!   deployments with authentication on; the client's [`BearerToken`].

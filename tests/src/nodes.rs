@@ -28,11 +28,23 @@ pub struct TestNode {
     dispatcher: ServerTask,
     /// Each worker's address, name, stop signal and task, in start order.
     workers: Vec<(SocketAddr, String, oneshot::Sender<()>, ServerTask)>,
-    /// The Redis the workers keep their state in, kept alive with the node.
-    _redis: Option<RedisBacking>,
+    /// The Redis the workers keep their state in (kept alive with the node), and
+    /// where in it: what [`TestNode::restart`] starts fresh workers on.
+    redis: Option<RedisHome>,
     /// With authentication on: the platform token [`TestNode::client`] sends, and
     /// the key it is signed with (its JWKS file lives as long as the node).
     auth: Option<(String, Arc<TestAuth>)>,
+}
+
+/// A sharded node's state: the Redis, its URLs and the node's namespace.
+#[derive(Debug)]
+struct RedisHome {
+    /// Kept alive with the node.
+    _backing: RedisBacking,
+    /// What the workers and the dispatcher connect to.
+    urls: Vec<String>,
+    /// The first part of every key of the node.
+    namespace: String,
 }
 
 /// Where a node's state lives.
@@ -95,7 +107,7 @@ impl TestNode {
             stop_dispatcher,
             dispatcher,
             workers: vec![(worker_address, "embedded".to_owned(), stop_worker, worker)],
-            _redis: None,
+            redis: None,
             auth: auth.map(|auth| (auth.platform_token(), auth)),
         }
     }
@@ -103,23 +115,22 @@ impl TestNode {
     /// Starts `workers` workers keeping state in a redis-server of the node's own,
     /// and a sharded dispatcher in front; returns once every shard is served.
     pub async fn start_on_redis(workers: usize) -> TestNode {
-        let redis = start_redis().await;
-        let urls = vec![redis.url()];
-        Self::start_sharded(workers, &urls, "fenliu", RedisBacking::Single(redis), None).await
+        Self::start_sharded(workers, Self::own_redis().await, None).await
     }
 
     /// [`TestNode::start_on_redis`] with authentication on.
     pub async fn start_on_redis_with_auth(workers: usize, auth: Arc<TestAuth>) -> TestNode {
+        Self::start_sharded(workers, Self::own_redis().await, Some(auth)).await
+    }
+
+    /// A redis-server of the node's own, in the default namespace.
+    async fn own_redis() -> RedisHome {
         let redis = start_redis().await;
-        let urls = vec![redis.url()];
-        Self::start_sharded(
-            workers,
-            &urls,
-            "fenliu",
-            RedisBacking::Single(redis),
-            Some(auth),
-        )
-        .await
+        RedisHome {
+            urls: vec![redis.url()],
+            namespace: "fenliu".to_owned(),
+            _backing: RedisBacking::Single(redis),
+        }
     }
 
     /// Starts `workers` workers on the shared Redis Cluster (in a namespace of the
@@ -128,24 +139,29 @@ impl TestNode {
         let cluster = tokio::task::spawn_blocking(shared_cluster)
             .await
             .expect("start the cluster");
-        let urls = cluster.urls();
-        Self::start_sharded(
-            workers,
-            &urls,
-            &unique_namespace("t"),
-            RedisBacking::Cluster(cluster),
-            None,
-        )
-        .await
+        let home = RedisHome {
+            urls: cluster.urls(),
+            namespace: unique_namespace("t"),
+            _backing: RedisBacking::Cluster(cluster),
+        };
+        Self::start_sharded(workers, home, None).await
     }
 
-    async fn start_sharded(
-        count: usize,
-        urls: &[String],
-        namespace: &str,
-        redis: RedisBacking,
-        auth: Option<Arc<TestAuth>>,
-    ) -> TestNode {
+    /// Stops the node gracefully and starts as many fresh workers (and a
+    /// dispatcher) on the same Redis and namespace: every shop is loaded again
+    /// from what was stored, as after a restart of the whole deployment.
+    pub async fn restart(self) -> TestNode {
+        let count = self.workers.len();
+        let auth = self.auth.as_ref().map(|(_, auth)| auth.clone());
+        let home = self
+            .stop_servers()
+            .await
+            .expect("only a node on Redis keeps its state across a restart");
+        Self::start_sharded(count, home, auth).await
+    }
+
+    async fn start_sharded(count: usize, home: RedisHome, auth: Option<Arc<TestAuth>>) -> TestNode {
+        let (urls, namespace) = (home.urls.as_slice(), home.namespace.as_str());
         let mut workers = Vec::new();
         let mut ownerships = Vec::new();
         for index in 0..count {
@@ -180,7 +196,7 @@ impl TestNode {
             stop_dispatcher,
             dispatcher,
             workers,
-            _redis: Some(redis),
+            redis: Some(home),
             auth: auth.map(|auth| (auth.platform_token(), auth)),
         }
     }
@@ -246,11 +262,16 @@ impl TestNode {
     /// Stops the dispatcher, then the workers behind it (as `fenliu dev` does), each
     /// within [`STOP_TIMEOUT`], and asserts all returned `Ok`.
     pub async fn stop(self) {
+        drop(self.stop_servers().await);
+    }
+
+    /// [`TestNode::stop`], handing back where the state is (none: embedded).
+    async fn stop_servers(self) -> Option<RedisHome> {
         let TestNode {
             stop_dispatcher,
             dispatcher,
             workers,
-            _redis,
+            redis,
             auth: _,
             ..
         } = self;
@@ -260,6 +281,7 @@ impl TestNode {
             let _ = stop.send(());
             await_server("worker", task).await;
         }
+        redis
     }
 }
 
