@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fenliu_proto::v1::routing_client::RoutingClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use super::args::LoadtestArgs;
+use crate::client::ApiClient;
 
 /// How much longer than the deadline it sends this side waits for an answer.
 /// The server's own deadline normally ends a late call first, with an answer;
@@ -20,7 +21,9 @@ use super::args::LoadtestArgs;
 pub const CLIENT_GRACE: Duration = Duration::from_secs(1);
 
 /// Opens the `--connections` connections to `--addr`.
-pub async fn connect(args: &LoadtestArgs) -> anyhow::Result<Vec<RoutingClient<Channel>>> {
+/// Every call carries `--token` when one is given.
+pub async fn connect(args: &LoadtestArgs) -> anyhow::Result<Vec<ApiClient>> {
+    let bearer = args.token.bearer()?;
     let endpoint = Endpoint::from_shared(args.addr.clone())
         .with_context(|| format!("--addr: {} is not a valid URL", args.addr))?
         .connect_timeout(Duration::from_secs(5))
@@ -34,7 +37,7 @@ pub async fn connect(args: &LoadtestArgs) -> anyhow::Result<Vec<RoutingClient<Ch
                 args.addr
             )
         })?;
-        clients.push(RoutingClient::new(channel));
+        clients.push(RoutingClient::with_interceptor(channel, bearer.clone()));
     }
     Ok(clients)
 }
@@ -43,7 +46,7 @@ pub async fn connect(args: &LoadtestArgs) -> anyhow::Result<Vec<RoutingClient<Ch
 #[derive(Debug, Clone)]
 pub struct Api {
     /// One client per HTTP/2 connection, so that the load is spread over them.
-    clients: Arc<[RoutingClient<Channel>]>,
+    clients: Arc<[ApiClient]>,
     /// Calls handed a client so far, shared by the clones: the round-robin's
     /// position.
     next_client: Arc<AtomicUsize>,
@@ -53,7 +56,7 @@ pub struct Api {
 
 impl Api {
     /// Calls over `clients` in turn, each with the deadline `timeout`.
-    pub fn new(clients: Vec<RoutingClient<Channel>>, timeout: Duration) -> Api {
+    pub fn new(clients: Vec<ApiClient>, timeout: Duration) -> Api {
         Api {
             clients: clients.into(),
             next_client: Arc::new(AtomicUsize::new(0)),
@@ -62,7 +65,7 @@ impl Api {
     }
 
     /// The next connection, round-robin.
-    pub fn client(&self) -> RoutingClient<Channel> {
+    pub fn client(&self) -> ApiClient {
         let i = self.next_client.fetch_add(1, Ordering::Relaxed);
         self.clients[i % self.clients.len()].clone()
     }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::cpu;
+use crate::client::TokenArg;
 
 /// Closed-loop tasks when neither `--rps` nor `--concurrency` is given.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -15,6 +16,9 @@ pub struct LoadtestArgs {
     /// The dispatcher or worker to load (the only address contacted).
     #[arg(long, env = "FENLIU_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
+    /// The bearer token every call carries (a node with authentication on).
+    #[command(flatten)]
+    pub token: TokenArg,
     /// gRPC connections (HTTP/2 channels), used round-robin.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
