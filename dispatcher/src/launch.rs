@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use fenliu_node::registry::Registry;
-use fenliu_node::{ClusterOptions, shutdown, telemetry};
+use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
 use crate::{ShardedWorkers, Workers};
 
@@ -29,11 +29,15 @@ pub struct DispatcherConfig {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]
     pub log_json: bool,
+    /// What one connection may ask: concurrent streams, request size.
+    #[command(flatten)]
+    pub server_limits: ServerLimits,
 }
 
 /// Runs a dispatcher with `config` until SIGTERM or Ctrl-C.
 pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     config.cluster.check()?;
+    config.server_limits.check()?;
     telemetry::init_logging(config.log_json);
     let workers = if !config.cluster.uses_redis() {
         let channel = crate::worker_channel(&config.worker_url)
@@ -60,6 +64,12 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
-    crate::serve_with(listener, workers, shutdown::requested_by_os()).await?;
+    crate::serve_limited(
+        listener,
+        workers,
+        config.server_limits,
+        shutdown::requested_by_os(),
+    )
+    .await?;
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! - [`forward`]: the forwarding service: the caller's deadline and metadata
 //!   (`traceparent`) carried on, retries that follow a shard to its new owner.
 //! - [`link`]: unary calls to a worker multiplexed on one long-lived stream.
-//! - [`serve`]: serving on a bound listener until a shutdown future resolves.
+//! - [`serve`]: serving on a bound listener until a shutdown future resolves
+//!   ([`serve_limited`]: with the per-connection limits of the flags).
 
 pub mod forward;
 pub mod launch;
@@ -16,9 +17,10 @@ pub mod workers;
 use std::future::Future;
 use std::sync::Arc;
 
-use fenliu_node::ShutdownSignal;
 use fenliu_node::probes;
+use fenliu_node::server_limits::DISPATCHER_CONCURRENT_STREAMS;
 use fenliu_node::transport::incoming;
+use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -45,6 +47,18 @@ pub async fn serve_with(
     workers: Workers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_limited(listener, workers, ServerLimits::default(), shutdown).await
+}
+
+/// [`serve_with`] with the per-connection `limits` of the dispatcher's flags:
+/// a request over the size limit is refused here, before it is decoded or
+/// forwarded.
+pub async fn serve_limited(
+    listener: TcpListener,
+    workers: Workers,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
     let address = listener.local_addr().ok();
     tracing::info!(?address, "dispatcher serving fenliu.v1.Routing");
     let (stopping, raise_stopping) = ShutdownSignal::new();
@@ -56,10 +70,10 @@ pub async fn serve_with(
     };
     let workers = Arc::new(workers);
     let mut routes = RoutesBuilder::default();
-    routes.add_service(RoutingServer::new(Forwarder::new(
-        workers.clone(),
-        stopping.clone(),
-    )));
+    routes.add_service(
+        RoutingServer::new(Forwarder::new(workers.clone(), stopping.clone()))
+            .max_decoding_message_size(limits.request_bytes()),
+    );
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,
@@ -67,6 +81,7 @@ pub async fn serve_with(
         move || workers.is_ready(),
     ));
     let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.concurrent_streams(DISPATCHER_CONCURRENT_STREAMS))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;

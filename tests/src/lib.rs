@@ -5,7 +5,8 @@
 //!
 //! Everything is re-exported here, so a test needs only `use fenliu_tests::*;`.
 //!
-//! - [`nodes`]: [`TestNode`]: start, connect ([`TestNode::client`] to the
+//! - [`nodes`]: [`TestNode`]: start (with [`NodeLimits`]: quotas and
+//!   per-connection limits of a test's own), connect ([`TestNode::client`] to the
 //!   dispatcher, [`TestNode::worker_client`] to the worker), and stop gracefully;
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
 //! - [`shops`]: [`ShopBuilder`]: a shop with its accounts, settings, groups and

@@ -39,6 +39,18 @@ pub enum RedisBacking {
     Cluster(&'static fenliu_testkit::RedisCluster),
 }
 
+/// What a test node's servers allow one shop and one connection: the
+/// deployment's defaults unless a test says otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct NodeLimits {
+    /// The workers' per-shop quotas (rate limit and caps).
+    pub quotas: fenliu_worker::router::Quotas,
+    /// The workers' per-connection limits.
+    pub worker: fenliu_node::ServerLimits,
+    /// The dispatcher's per-connection limits.
+    pub dispatcher: fenliu_node::ServerLimits,
+}
+
 /// Shards in test deployments: enough to spread shops, few enough to claim fast.
 pub const TEST_SHARDS: u32 = 64;
 
@@ -70,11 +82,16 @@ pub async fn start_redis() -> fenliu_testkit::RedisServer {
 impl TestNode {
     /// Starts a worker on the embedded router and a dispatcher forwarding to it.
     pub async fn start() -> TestNode {
-        let (worker_address, stop_worker, worker) = start_embedded_worker().await;
+        Self::start_limited(NodeLimits::default()).await
+    }
+
+    /// [`Self::start`] with the given quotas and per-connection limits.
+    pub async fn start_limited(limits: NodeLimits) -> TestNode {
+        let (worker_address, stop_worker, worker) = start_embedded_worker(&limits).await;
         let channel = fenliu_dispatcher::worker_channel(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel)).await;
+            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel), &limits).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
@@ -87,9 +104,15 @@ impl TestNode {
     /// Starts `workers` workers keeping state in a redis-server of the node's own,
     /// and a sharded dispatcher in front; returns once every shard is served.
     pub async fn start_on_redis(workers: usize) -> TestNode {
+        Self::start_on_redis_limited(workers, NodeLimits::default()).await
+    }
+
+    /// [`Self::start_on_redis`] with the given quotas and per-connection limits.
+    pub async fn start_on_redis_limited(workers: usize, limits: NodeLimits) -> TestNode {
         let redis = start_redis().await;
         let urls = vec![redis.url()];
-        Self::start_sharded(workers, &urls, "fenliu", RedisBacking::Single(redis)).await
+        let backing = RedisBacking::Single(redis);
+        Self::start_sharded(workers, &urls, "fenliu", backing, &limits).await
     }
 
     /// Starts `workers` workers on the shared Redis Cluster (in a namespace of the
@@ -104,6 +127,7 @@ impl TestNode {
             &urls,
             &unique_namespace("t"),
             RedisBacking::Cluster(cluster),
+            &NodeLimits::default(),
         )
         .await
     }
@@ -113,12 +137,14 @@ impl TestNode {
         urls: &[String],
         namespace: &str,
         redis: RedisBacking,
+        limits: &NodeLimits,
     ) -> TestNode {
         let mut workers = Vec::new();
         let mut ownerships = Vec::new();
         for index in 0..count {
             let name = format!("worker-{index}");
-            let (address, stop, task, ownership) = start_redis_worker(urls, namespace, &name).await;
+            let (address, stop, task, ownership) =
+                start_redis_worker(urls, namespace, &name, limits).await;
             workers.push((address, name, stop, task));
             ownerships.push(ownership);
         }
@@ -138,7 +164,7 @@ impl TestNode {
         })
         .await;
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::Sharded(sharded)).await;
+            start_dispatcher(fenliu_dispatcher::Workers::Sharded(sharded), limits).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
@@ -229,16 +255,24 @@ async fn redis_connection(urls: &[String]) -> fenliu_node::redis_connection::Red
         .expect("connect to redis")
 }
 
-async fn start_embedded_worker() -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
+async fn start_embedded_worker(
+    limits: &NodeLimits,
+) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the worker on 127.0.0.1:0");
     let address = listener.local_addr().expect("worker address");
     let (stop, stopped) = oneshot::channel::<()>();
-    let router = fenliu_worker::server::embedded_router();
-    let task = tokio::spawn(fenliu_worker::server::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
+    let router = fenliu_worker::server::embedded_router_with(limits.quotas);
+    let task = tokio::spawn(fenliu_worker::server::serve_worker_limited(
+        listener,
+        router,
+        None,
+        limits.worker.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (address, stop, task)
 }
 
@@ -247,6 +281,7 @@ pub async fn start_redis_worker(
     urls: &[String],
     namespace: &str,
     worker_id: &str,
+    limits: &NodeLimits,
 ) -> (
     SocketAddr,
     oneshot::Sender<()>,
@@ -270,16 +305,18 @@ pub async fn start_redis_worker(
         test_lease_timing(),
         Registry::new(connection.clone(), namespace),
     );
-    let router = Router::new(
+    let router = Router::with_quotas(
         Persistence::Redis(RedisStore::new(connection, namespace)),
         ownership.clone(),
         std::sync::Arc::new(SystemClock),
+        limits.quotas,
     );
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fenliu_worker::server::serve_worker(
+    let task = tokio::spawn(fenliu_worker::server::serve_worker_limited(
         listener,
         router,
         Some(ownership.clone()),
+        limits.worker.clone(),
         async {
             let _ = stopped.await;
         },
@@ -289,15 +326,21 @@ pub async fn start_redis_worker(
 
 async fn start_dispatcher(
     workers: fenliu_dispatcher::Workers,
+    limits: &NodeLimits,
 ) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the dispatcher on 127.0.0.1:0");
     let address = listener.local_addr().expect("dispatcher address");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fenliu_dispatcher::serve_with(listener, workers, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(fenliu_dispatcher::serve_limited(
+        listener,
+        workers,
+        limits.dispatcher.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (address, stop, task)
 }
 

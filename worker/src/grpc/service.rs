@@ -75,6 +75,7 @@ fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, Stat
             .map(enum_codes::distribution)
             .transpose()?,
         presence_ttl: request.presence_ttl_seconds.map(checks::seconds),
+        route_rate_limit_per_second: request.route_rate_limit_per_second,
     })
 }
 
