@@ -10,7 +10,11 @@
 //!   `OUT_OF_RANGE` (tonic's code for a message over the limit; gRPC's C and Go
 //!   implementations say `RESOURCE_EXHAUSTED`). The worker's end of the
 //!   dispatcher link refuses a call whose own request bytes are over the limit
-//!   the same way, so a request means the same whichever way it came.
+//!   the same way, so a request means the same whichever way it came. The
+//!   link's own envelope (`LinkCall`) may be as large as any request a
+//!   dispatcher can be configured to let through: a dispatcher allowing more
+//!   than its workers then gets that one call refused, and never breaks the
+//!   link that carries every other shop's calls.
 
 use anyhow::bail;
 
@@ -29,6 +33,8 @@ pub const DISPATCHER_CONCURRENT_STREAMS: u32 = 1024;
 /// to the worker, so the limit there bounds the watchers one dispatcher can
 /// forward to one worker.
 pub const WORKER_CONCURRENT_STREAMS: u32 = 16 * 1024;
+/// The largest `--max-request-bytes` there may be.
+pub const MAX_REQUEST_BYTES_LIMIT: u32 = 64 * 1024 * 1024;
 /// What a call's envelope on the dispatcher link (`LinkCall`) may add to its
 /// request: its metadata, which HTTP/2 bounds at 16 KiB of headers (hyper's
 /// default), with room to spare.
@@ -64,7 +70,7 @@ impl ServerLimits {
         if self.max_concurrent_streams == Some(0) {
             bail!("--max-concurrent-streams (FENLIU_MAX_CONCURRENT_STREAMS) must be at least 1");
         }
-        if !(1024..=64 * 1024 * 1024).contains(&self.max_request_bytes) {
+        if !(1024..=MAX_REQUEST_BYTES_LIMIT).contains(&self.max_request_bytes) {
             bail!(
                 "--max-request-bytes (FENLIU_MAX_REQUEST_BYTES) must be between 1024 and 67108864, got {}",
                 self.max_request_bytes
@@ -83,11 +89,13 @@ impl ServerLimits {
         usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
     }
 
-    /// The largest `LinkCall` a worker accepts from a dispatcher: a request at
-    /// the limit and its envelope. Each call's own request is held to
+    /// The largest `LinkCall` a worker accepts from a dispatcher: the largest
+    /// request any dispatcher may let through, and its envelope (the link is
+    /// between a deployment's own nodes). Each call's own request is held to
     /// [`Self::request_bytes`] when the worker unpacks it.
     pub fn link_call_bytes(&self) -> usize {
-        self.request_bytes()
+        usize::try_from(MAX_REQUEST_BYTES_LIMIT)
+            .unwrap_or(usize::MAX)
             .saturating_add(LINK_CALL_OVERHEAD_BYTES)
     }
 
@@ -117,7 +125,9 @@ mod tests {
         let refused = limits.refuse_request(2049).unwrap();
         assert_eq!(refused.code(), tonic::Code::OutOfRange);
         assert!(refused.message().contains("--max-request-bytes"));
-        assert_eq!(limits.link_call_bytes(), 2048 + LINK_CALL_OVERHEAD_BYTES);
+        // The link takes any request a dispatcher may let through, so that a
+        // call refused by the worker's own limit never breaks it.
+        assert!(limits.link_call_bytes() > MAX_REQUEST_BYTES_LIMIT as usize);
     }
 
     #[test]

@@ -21,10 +21,10 @@ fn small_requests() -> ServerLimits {
     }
 }
 
-/// An account whose display name alone is over [`SMALL`].
-fn oversized_account() -> pb::UpsertAccountRequest {
+/// An account whose display name alone is `bytes` long.
+fn account_named_with(bytes: usize) -> pb::UpsertAccountRequest {
     let mut account = cs_account(SHOP, "big", 1);
-    account.display_name = "x".repeat(SMALL as usize + 100);
+    account.display_name = "x".repeat(bytes);
     account
 }
 
@@ -36,11 +36,11 @@ fn account_ids(state: &pb::ShopState) -> Vec<String> {
         .collect()
 }
 
-/// Sends the oversized account to `client`: refused naming the size, the shop
+/// Sends an account of `bytes` to `client`: refused naming the size, the shop
 /// unchanged, and the same connection then serves an ordinary call.
-async fn assert_oversized_refused(client: &mut Client, words: &str) {
+async fn assert_oversized_refused(client: &mut Client, bytes: usize, words: &str) {
     let before = comparable(shop_state(client, SHOP).await);
-    let refused = client.upsert_account(oversized_account()).await;
+    let refused = client.upsert_account(account_named_with(bytes)).await;
     let status = assert_refused(refused, Code::OutOfRange, words);
     assert!(status.message().contains("too large"), "{status:?}");
     let after = comparable(shop_state(client, SHOP).await);
@@ -81,9 +81,10 @@ async fn a_request_over_the_size_limit_is_refused_before_it_is_decoded_and_the_s
         };
         let (node, mut client) = start_with_shop(limits).await;
         // tonic's refusal names the size it found and the limit.
-        assert_oversized_refused(&mut client, "the limit is: 4096 bytes").await;
+        let just_over = SMALL as usize + 100;
+        assert_oversized_refused(&mut client, just_over, "the limit is: 4096 bytes").await;
         let mut worker = node.worker_client().await;
-        assert_oversized_refused(&mut worker, "the limit is: 4096 bytes").await;
+        assert_oversized_refused(&mut worker, just_over, "the limit is: 4096 bytes").await;
         node.stop().await;
     })
     .await;
@@ -94,13 +95,17 @@ async fn a_worker_holds_each_call_on_the_link_to_its_own_request_limit() {
     bounded(async {
         // A dispatcher that lets the request through (set up with a larger
         // limit than its worker's): the worker refuses that one call, undecoded,
-        // and the link carries the next.
+        // and the link carries the next (the same connection's next call).
         let limits = NodeLimits {
             worker: small_requests(),
             ..NodeLimits::default()
         };
         let (node, mut client) = start_with_shop(limits).await;
-        assert_oversized_refused(&mut client, "--max-request-bytes").await;
+        // Just over the worker's limit, and far over (a call on the link of
+        // 200 KB, within the dispatcher's 1 MiB).
+        for bytes in [SMALL as usize + 100, 200_000] {
+            assert_oversized_refused(&mut client, bytes, "--max-request-bytes").await;
+        }
         node.stop().await;
     })
     .await;

@@ -94,6 +94,8 @@ impl Router {
         Self::with_quotas(persistence, ownership, clock, Quotas::default())
     }
 
+    /// A router whose shops get `quotas`: the `Route` rate limit it enforces,
+    /// and the caps it hands each shop it creates or loads.
     pub fn with_quotas(
         persistence: Persistence,
         ownership: Arc<dyn Ownership>,
