@@ -1,4 +1,5 @@
-"""Prints the benchmark's figures side by side, with the targets of issue 4.
+"""Prints the benchmark's figures side by side, with the targets of issue 4
+(and the noisy-tenant row of issue 9).
 
 Usage: python3 scripts/bench-report.py OUT_DIR CORES [SERVER_THREADS]
 """
@@ -16,6 +17,8 @@ hot = json.loads((out / "fenliu-hot-shop.json").read_text())
 fenliu_open = json.loads((out / "fenliu-open.json").read_text())
 baseline_open = json.loads((out / "baseline-open.json").read_text())
 memory = json.loads((out / "memory.json").read_text())
+noisy_quiet = json.loads((out / "noisy-quiet.json").read_text())
+noisy_flood = json.loads((out / "noisy-flood.json").read_text())
 drain = json.loads((out / "drain.txt").read_text().strip().splitlines()[-1])
 burst = json.loads((out / "drain-burst.txt").read_text().strip().splitlines()[-1])
 
@@ -62,6 +65,26 @@ print(f'one hot shop: {hot["decisions_per_second"]:.0f} decisions/s = {hot_ratio
 print(f'queued session assigned after its slot frees: p50 {drain["p50_ms"]} ms, p99 {drain["p99_ms"]} ms over {drain["samples"]} (target p99 ≤ 5 ms: {verdict(drain_ok)})')
 print(f'  … when 100 shops free a slot in the same millisecond: p50 {burst["p50_ms"]} ms, p99 {burst["p99_ms"]} ms')
 print(f'worker RSS with {memory["shops"]} shops of 20 accounts: {rss_mib:.0f} MiB (target ≤ 300 MB: {verdict(rss_mib * 1.048576 <= 300)})')
+
+def calls_and_errors(report):
+    calls = sum(row["ok"] + row["errors"] for row in report["calls"].values())
+    return calls, sum(row["errors"] for row in report["calls"].values())
+
+
+flood = noisy_flood["flood"]
+others_calls, others_errors = calls_and_errors(noisy_flood)
+quiet_p99 = lat(noisy_quiet, "p99")
+flood_p99 = lat(noisy_flood, "p99")
+p99_ratio = flood_p99 / quiet_p99
+print()
+print(f'noisy tenant: {noisy_flood["shops"]} shops at {noisy_flood["rps"]:.0f} Route/s; one more flooding at '
+      f'{flood["rps"]:.0f}/s, 10 × its limit of {flood["limit"]}/s')
+print(f'  the others\' errors with the flood: {others_errors} of {others_calls} calls '
+      f'({100 * others_errors / max(others_calls, 1):.2f}%; target 0: {verdict(others_errors == 0)})')
+print(f'  the others\' Route p99: {flood_p99:.2f} ms with the flood, {quiet_p99:.2f} ms without: '
+      f'{p99_ratio:.2f} × (target ≤ 1.5: {verdict(p99_ratio <= 1.5)})')
+print(f'  the flood shop: {flood["sent"]} sent, {flood["ok"]} answered, {flood["rate_limited"]} refused '
+      f'RESOURCE_EXHAUSTED ({flood["with_retry_after"]} with the time to retry), {flood["other_errors"]} other errors')
 print()
 print("CPU per call answered, µs (what limits throughput on shared cores)")
 print(f'{"":38} {"fenliu":>10} {"baseline":>10} {"ratio":>7}')
@@ -70,5 +93,6 @@ for key, name in (("front", "front: dispatcher | bare proxy"), ("server", "serve
     theirs = baseline.get("cpu", {}).get(key, {}).get("us_per_call")
     if ours is not None and theirs:
         print(f"{name:38} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}")
-errors = sum(e["count"] for report in (fenliu, baseline, fenliu_open, baseline_open) for e in report["errors"])
+errors = sum(e["count"] for report in (fenliu, baseline, fenliu_open, baseline_open, noisy_quiet, noisy_flood)
+             for e in report["errors"])
 print(f"errors during the load runs: {errors}")

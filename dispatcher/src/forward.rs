@@ -398,6 +398,10 @@ mod tests {
             "something the worker said"
         )));
         assert!(!lost_in_transport(&Status::not_found("shop_id: nope")));
+        // A shop over its quota: the caller's to wait for, never retried here.
+        assert!(!lost_in_transport(&Status::resource_exhausted(
+            "route_rate_limit_per_second: over the limit"
+        )));
         assert!(!lost_in_transport(&Status::invalid_argument(
             "buyer_id: empty"
         )));

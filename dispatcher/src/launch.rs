@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use fenliu_node::auth::AuthOptions;
 use fenliu_node::registry::Registry;
-use fenliu_node::{ClusterOptions, shutdown, telemetry};
+use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
-use crate::{Admission, ShardedWorkers, Workers};
+use crate::{Admission, DispatcherOptions, ShardedWorkers, Workers};
 
 /// The dispatcher's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
@@ -33,11 +33,15 @@ pub struct DispatcherConfig {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]
     pub log_json: bool,
+    /// What one connection may ask: concurrent streams, request size.
+    #[command(flatten)]
+    pub server_limits: ServerLimits,
 }
 
 /// Runs a dispatcher with `config` until SIGTERM or Ctrl-C.
 pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     config.cluster.check()?;
+    config.server_limits.check()?;
     telemetry::init_logging(config.log_json);
     config.auth.log_mode("dispatcher");
     let admission = Admission::new(config.auth.verifier()?);
@@ -66,6 +70,10 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
-    crate::serve_with(listener, workers, admission, shutdown::requested_by_os()).await?;
+    let options = DispatcherOptions {
+        admission,
+        limits: config.server_limits,
+    };
+    crate::serve_with(listener, workers, options, shutdown::requested_by_os()).await?;
     Ok(())
 }

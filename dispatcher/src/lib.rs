@@ -7,7 +7,8 @@
 //! - [`forward`]: the forwarding service: the caller's deadline and metadata
 //!   (`traceparent`) carried on, retries that follow a shard to its new owner.
 //! - [`link`]: unary calls to a worker multiplexed on one long-lived stream.
-//! - [`serve`]: serving on a bound listener until a shutdown future resolves.
+//! - [`serve`]: serving on a bound listener until a shutdown future resolves
+//!   ([`serve_with`]: with the admission and per-connection limits of the flags).
 
 pub mod admission;
 pub mod forward;
@@ -18,9 +19,10 @@ pub mod workers;
 use std::future::Future;
 use std::sync::Arc;
 
-use fenliu_node::ShutdownSignal;
 use fenliu_node::probes;
+use fenliu_node::server_limits::DISPATCHER_CONCURRENT_STREAMS;
 use fenliu_node::transport::incoming;
+use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -37,24 +39,30 @@ pub async fn serve(
     worker: Channel,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with(
-        listener,
-        Workers::fixed(worker),
-        Admission::default(),
-        shutdown,
-    )
-    .await
+    let options = DispatcherOptions::default();
+    serve_with(listener, Workers::fixed(worker), options, shutdown).await
+}
+
+/// What a dispatcher serves with besides its workers.
+#[derive(Debug, Clone, Default)]
+pub struct DispatcherOptions {
+    /// Who may call (authentication off by default).
+    pub admission: Admission,
+    /// Per-connection limits: a request over the size limit is refused here,
+    /// before it is decoded or forwarded.
+    pub limits: ServerLimits,
 }
 
 /// Serves the routing API on `listener`, finding each shop's worker with
-/// `workers` and admitting callers with `admission`, until `shutdown`. A sharded
-/// dispatcher keeps its membership fresh meanwhile.
+/// `workers`, until `shutdown`. A sharded dispatcher keeps its membership fresh
+/// meanwhile.
 pub async fn serve_with(
     listener: TcpListener,
     workers: Workers,
-    admission: Admission,
+    options: DispatcherOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let DispatcherOptions { admission, limits } = options;
     let address = listener.local_addr().ok();
     tracing::info!(?address, "dispatcher serving fenliu.v1.Routing");
     let (stopping, raise_stopping) = ShutdownSignal::new();
@@ -66,11 +74,10 @@ pub async fn serve_with(
     };
     let workers = Arc::new(workers);
     let mut routes = RoutesBuilder::default();
-    routes.add_service(RoutingServer::new(Forwarder::new(
-        workers.clone(),
-        stopping.clone(),
-        admission,
-    )));
+    routes.add_service(
+        RoutingServer::new(Forwarder::new(workers.clone(), stopping.clone(), admission))
+            .max_decoding_message_size(limits.request_bytes()),
+    );
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,
@@ -78,6 +85,7 @@ pub async fn serve_with(
         move || workers.is_ready(),
     ));
     let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.concurrent_streams(DISPATCHER_CONCURRENT_STREAMS))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;

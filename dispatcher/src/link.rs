@@ -25,6 +25,11 @@ use tonic::{Code, Response, Status, Streaming};
 
 /// Calls that may wait to be written to the stream before callers block.
 const CALL_BUFFER: usize = 1024;
+/// The largest answer a worker may send on the link. The worker is trusted,
+/// and an answer too large to decode would break the stream for every call on
+/// it; a shop at its caps (100,000 open sessions) reads back in a few MB, over
+/// tonic's default of 4 MiB.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// The link to one worker, over its channel.
 #[derive(Debug)]
@@ -141,7 +146,8 @@ impl Link {
             return Ok(stream);
         }
         let (calls, outgoing) = mpsc::channel(CALL_BUFFER);
-        let mut client = WorkerLinkClient::new(self.channel.clone());
+        let mut client =
+            WorkerLinkClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER_BYTES);
         let answers = client
             .exchange(ReceiverStream::new(outgoing))
             .await?

@@ -8,6 +8,8 @@
 //! - [`shutdown`]: the signal that stops a node gracefully, streams that end with
 //!   it, and the process signals (SIGTERM, Ctrl-C) that raise it.
 //! - [`transport`]: how a server accepts connections on a bound listener.
+//! - [`server_limits`]: what one connection may ask of a server (concurrent
+//!   streams, request size).
 //! - [`probes`]: gRPC health (liveness and readiness) and reflection.
 //! - [`telemetry`]: structured logs.
 //! - [`runtime`]: the tokio runtime every binary runs on.
@@ -25,10 +27,12 @@ pub mod probes;
 pub mod redis_connection;
 pub mod registry;
 pub mod runtime;
+pub mod server_limits;
 pub mod sharding;
 pub mod shutdown;
 pub mod telemetry;
 pub mod transport;
 
 pub use cluster_options::ClusterOptions;
+pub use server_limits::ServerLimits;
 pub use shutdown::ShutdownSignal;

@@ -16,6 +16,10 @@ pub const NOT_OWNER_METADATA: &str = "fenliu-not-owner";
 /// Metadata key of a not-owner refusal: the address of the shard's owner, when
 /// known.
 pub const OWNER_METADATA: &str = "fenliu-owner";
+/// Metadata key of a `RESOURCE_EXHAUSTED` refusal by the shop's `Route` rate
+/// limit: how many milliseconds until the shop's next call is let through. A
+/// marker for the caller, which the dispatcher passes on without retrying.
+pub const RETRY_AFTER_METADATA: &str = "fenliu-retry-after-ms";
 /// Metadata key marking an answer the worker gave because the attempt's time (the
 /// `timeout_us` of its [`link::LinkCall`]) ran out before the call finished.
 pub const ATTEMPT_TIMED_OUT_METADATA: &str = "fenliu-attempt-timed-out";

@@ -5,7 +5,8 @@
 //!
 //! Everything is re-exported here, so a test needs only `use fenliu_tests::*;`.
 //!
-//! - [`nodes`]: [`TestNode`]: start, connect ([`TestNode::client`] to the
+//! - [`nodes`]: [`TestNode`]: start (with [`NodeSettings`]: quotas,
+//!   per-connection limits and authentication of a test's own), connect ([`TestNode::client`] to the
 //!   dispatcher, [`TestNode::worker_client`] to the worker), stop gracefully, and
 //!   [`TestNode::restart`] on the same Redis (every shop loaded again);
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.

@@ -31,9 +31,39 @@ pub struct TestNode {
     /// The Redis the workers keep their state in (kept alive with the node), and
     /// where in it: what [`TestNode::restart`] starts fresh workers on.
     redis: Option<RedisHome>,
-    /// With authentication on: the platform token [`TestNode::client`] sends, and
-    /// the key it is signed with (its JWKS file lives as long as the node).
-    auth: Option<(String, Arc<TestAuth>)>,
+    /// What the node's servers were started with, for [`TestNode::restart`].
+    settings: NodeSettings,
+    /// With authentication on: the platform token [`TestNode::client`] sends.
+    token: Option<String>,
+}
+
+/// What a test node's servers are started with: the deployment's defaults
+/// unless a test says otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSettings {
+    /// The workers' per-shop quotas (rate limit and caps).
+    pub quotas: fenliu_worker::router::Quotas,
+    /// The workers' per-connection limits.
+    pub worker: fenliu_node::ServerLimits,
+    /// The dispatcher's per-connection limits.
+    pub dispatcher: fenliu_node::ServerLimits,
+    /// Authentication on, with this key (its JWKS file lives as long as the
+    /// node), and [`TestNode::client`] sending a platform token.
+    pub auth: Option<Arc<TestAuth>>,
+}
+
+impl NodeSettings {
+    /// Authentication on, everything else the default.
+    pub fn with_auth(auth: Arc<TestAuth>) -> NodeSettings {
+        NodeSettings {
+            auth: Some(auth),
+            ..NodeSettings::default()
+        }
+    }
+
+    fn platform_token(&self) -> Option<String> {
+        self.auth.as_ref().map(|auth| auth.platform_token())
+    }
 }
 
 /// A sharded node's state: the Redis, its URLs and the node's namespace.
@@ -87,40 +117,47 @@ pub async fn start_redis() -> fenliu_testkit::RedisServer {
 impl TestNode {
     /// Starts a worker on the embedded router and a dispatcher forwarding to it.
     pub async fn start() -> TestNode {
-        Self::start_embedded(None).await
+        Self::start_with(NodeSettings::default()).await
     }
 
     /// [`TestNode::start`] with authentication on: every node verifies tokens
     /// of `auth`'s key, and [`TestNode::client`] sends a platform token.
     pub async fn start_with_auth(auth: Arc<TestAuth>) -> TestNode {
-        Self::start_embedded(Some(auth)).await
+        Self::start_with(NodeSettings::with_auth(auth)).await
     }
 
-    async fn start_embedded(auth: Option<Arc<TestAuth>>) -> TestNode {
-        let (worker_address, stop_worker, worker) = start_embedded_worker(auth.as_deref()).await;
+    /// [`TestNode::start`] with the given settings.
+    pub async fn start_with(settings: NodeSettings) -> TestNode {
+        let (worker_address, stop_worker, worker) = start_embedded_worker(&settings).await;
         let channel = fenliu_dispatcher::worker_channel(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel), auth.as_deref()).await;
+            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel), &settings).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
             workers: vec![(worker_address, "embedded".to_owned(), stop_worker, worker)],
             redis: None,
-            auth: auth.map(|auth| (auth.platform_token(), auth)),
+            token: settings.platform_token(),
+            settings,
         }
     }
 
     /// Starts `workers` workers keeping state in a redis-server of the node's own,
     /// and a sharded dispatcher in front; returns once every shard is served.
     pub async fn start_on_redis(workers: usize) -> TestNode {
-        Self::start_sharded(workers, Self::own_redis().await, None).await
+        Self::start_on_redis_with(workers, NodeSettings::default()).await
     }
 
     /// [`TestNode::start_on_redis`] with authentication on.
     pub async fn start_on_redis_with_auth(workers: usize, auth: Arc<TestAuth>) -> TestNode {
-        Self::start_sharded(workers, Self::own_redis().await, Some(auth)).await
+        Self::start_on_redis_with(workers, NodeSettings::with_auth(auth)).await
+    }
+
+    /// [`TestNode::start_on_redis`] with the given settings.
+    pub async fn start_on_redis_with(workers: usize, settings: NodeSettings) -> TestNode {
+        Self::start_sharded(workers, Self::own_redis().await, settings).await
     }
 
     /// A redis-server of the node's own, in the default namespace.
@@ -144,7 +181,7 @@ impl TestNode {
             namespace: unique_namespace("t"),
             _backing: RedisBacking::Cluster(cluster),
         };
-        Self::start_sharded(workers, home, None).await
+        Self::start_sharded(workers, home, NodeSettings::default()).await
     }
 
     /// Stops the node gracefully and starts as many fresh workers (and a
@@ -152,22 +189,22 @@ impl TestNode {
     /// from what was stored, as after a restart of the whole deployment.
     pub async fn restart(self) -> TestNode {
         let count = self.workers.len();
-        let auth = self.auth.as_ref().map(|(_, auth)| auth.clone());
+        let settings = self.settings.clone();
         let home = self
             .stop_servers()
             .await
             .expect("only a node on Redis keeps its state across a restart");
-        Self::start_sharded(count, home, auth).await
+        Self::start_sharded(count, home, settings).await
     }
 
-    async fn start_sharded(count: usize, home: RedisHome, auth: Option<Arc<TestAuth>>) -> TestNode {
+    async fn start_sharded(count: usize, home: RedisHome, settings: NodeSettings) -> TestNode {
         let (urls, namespace) = (home.urls.as_slice(), home.namespace.as_str());
         let mut workers = Vec::new();
         let mut ownerships = Vec::new();
         for index in 0..count {
             let name = format!("worker-{index}");
             let (address, stop, task, ownership) =
-                start_redis_worker_with(urls, namespace, &name, auth.as_deref()).await;
+                start_redis_worker_with(urls, namespace, &name, &settings).await;
             workers.push((address, name, stop, task));
             ownerships.push(ownership);
         }
@@ -186,18 +223,16 @@ impl TestNode {
             }
         })
         .await;
-        let (dispatcher_address, stop_dispatcher, dispatcher) = start_dispatcher(
-            fenliu_dispatcher::Workers::Sharded(sharded),
-            auth.as_deref(),
-        )
-        .await;
+        let (dispatcher_address, stop_dispatcher, dispatcher) =
+            start_dispatcher(fenliu_dispatcher::Workers::Sharded(sharded), &settings).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
             workers,
             redis: Some(home),
-            auth: auth.map(|auth| (auth.platform_token(), auth)),
+            token: settings.platform_token(),
+            settings,
         }
     }
 
@@ -256,7 +291,7 @@ impl TestNode {
 
     /// The platform token of a node with authentication on.
     pub fn token(&self) -> Option<&str> {
-        self.auth.as_ref().map(|(token, _)| token.as_str())
+        self.token.as_deref()
     }
 
     /// Stops the dispatcher, then the workers behind it (as `fenliu dev` does), each
@@ -272,7 +307,6 @@ impl TestNode {
             dispatcher,
             workers,
             redis,
-            auth: _,
             ..
         } = self;
         let _ = stop_dispatcher.send(());
@@ -300,22 +334,28 @@ async fn redis_connection(urls: &[String]) -> fenliu_node::redis_connection::Red
         .expect("connect to redis")
 }
 
-fn access(auth: Option<&TestAuth>) -> fenliu_worker::grpc::access::Access {
-    fenliu_worker::grpc::access::Access::new(auth.map(TestAuth::verifier))
+/// How a worker with `settings` serves.
+fn serve_options(
+    settings: &NodeSettings,
+    ownership: Option<Arc<fenliu_worker::ownership::ShardOwnership>>,
+) -> fenliu_worker::server::ServeOptions {
+    let verifier = settings.auth.as_deref().map(TestAuth::verifier);
+    fenliu_worker::server::ServeOptions {
+        ownership,
+        access: fenliu_worker::grpc::access::Access::new(verifier),
+        limits: settings.worker.clone(),
+    }
 }
 
 async fn start_embedded_worker(
-    auth: Option<&TestAuth>,
+    settings: &NodeSettings,
 ) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the worker on 127.0.0.1:0");
     let address = listener.local_addr().expect("worker address");
-    let options = fenliu_worker::server::ServeOptions {
-        ownership: None,
-        access: access(auth),
-    };
-    let (stop, task) = spawn_worker(listener, fenliu_worker::server::embedded_router(), options);
+    let router = fenliu_worker::server::embedded_router_with(settings.quotas);
+    let (stop, task) = spawn_worker(listener, router, serve_options(settings, None));
     (address, stop, task)
 }
 
@@ -347,15 +387,15 @@ pub type RedisWorker = (
 
 /// Starts a worker of a sharded deployment in this process.
 pub async fn start_redis_worker(urls: &[String], namespace: &str, worker_id: &str) -> RedisWorker {
-    start_redis_worker_with(urls, namespace, worker_id, None).await
+    start_redis_worker_with(urls, namespace, worker_id, &NodeSettings::default()).await
 }
 
-/// [`start_redis_worker`], verifying tokens of `auth` when given.
+/// [`start_redis_worker`], with `settings`.
 pub async fn start_redis_worker_with(
     urls: &[String],
     namespace: &str,
     worker_id: &str,
-    auth: Option<&TestAuth>,
+    settings: &NodeSettings,
 ) -> RedisWorker {
     use fenliu_node::registry::Registry;
     use fenliu_worker::ownership::ShardOwnership;
@@ -374,33 +414,36 @@ pub async fn start_redis_worker_with(
         test_lease_timing(),
         Registry::new(connection.clone(), namespace),
     );
-    let router = Router::new(
+    let router = Router::with_quotas(
         Persistence::Redis(RedisStore::new(connection, namespace)),
         ownership.clone(),
         std::sync::Arc::new(SystemClock),
+        settings.quotas,
     );
-    let options = fenliu_worker::server::ServeOptions {
-        ownership: Some(ownership.clone()),
-        access: access(auth),
-    };
+    let options = serve_options(settings, Some(ownership.clone()));
     let (stop, task) = spawn_worker(listener, router, options);
     (address, stop, task, ownership)
 }
 
 async fn start_dispatcher(
     workers: fenliu_dispatcher::Workers,
-    auth: Option<&TestAuth>,
+    settings: &NodeSettings,
 ) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the dispatcher on 127.0.0.1:0");
     let address = listener.local_addr().expect("dispatcher address");
     let (stop, stopped) = oneshot::channel::<()>();
-    let admission = fenliu_dispatcher::Admission::new(auth.map(TestAuth::verifier));
+    let options = fenliu_dispatcher::DispatcherOptions {
+        admission: fenliu_dispatcher::Admission::new(
+            settings.auth.as_deref().map(TestAuth::verifier),
+        ),
+        limits: settings.dispatcher.clone(),
+    };
     let task = tokio::spawn(fenliu_dispatcher::serve_with(
         listener,
         workers,
-        admission,
+        options,
         async {
             let _ = stopped.await;
         },

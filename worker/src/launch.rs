@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use fenliu_node::auth::AuthOptions;
 use fenliu_node::registry::Registry;
-use fenliu_node::{ClusterOptions, shutdown, telemetry};
+use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
 use crate::grpc::access::Access;
 use crate::ownership::{LeaseTiming, ShardOwnership};
+use crate::quota_options::QuotaOptions;
 use crate::router::{Persistence, Router, SystemClock};
 use crate::server::{self, ServeOptions};
 use crate::store::RedisStore;
@@ -43,12 +44,20 @@ pub struct WorkerConfig {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]
     pub log_json: bool,
+    /// How far one shop may go: its Route rate and the caps on its size.
+    #[command(flatten)]
+    pub quotas: QuotaOptions,
+    /// What one connection may ask: concurrent streams, request size.
+    #[command(flatten)]
+    pub server_limits: ServerLimits,
 }
 
 impl WorkerConfig {
     /// Refuses a configuration that cannot work, naming the flag.
     pub fn check(&self) -> anyhow::Result<()> {
         self.cluster.check()?;
+        self.quotas.check()?;
+        self.server_limits.check()?;
         if self.lease_ttl_ms < 300 {
             bail!(
                 "--lease-ttl-ms (FENLIU_LEASE_TTL_MS) must be at least 300, got {}",
@@ -98,10 +107,11 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         let options = ServeOptions {
             ownership: None,
             access,
+            limits: config.server_limits,
         };
         server::serve_worker(
             listener,
-            server::embedded_router(),
+            server::embedded_router_with(config.quotas.quotas()),
             options,
             shutdown::requested_by_os(),
         )
@@ -126,15 +136,17 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         timing,
         Registry::new(connection.clone(), &config.cluster.redis_namespace),
     );
-    let router = Router::new(
+    let router = Router::with_quotas(
         Persistence::Redis(RedisStore::new(connection, &config.cluster.redis_namespace)),
         ownership.clone() as Arc<_>,
         Arc::new(SystemClock),
+        config.quotas.quotas(),
     );
     tracing::info!(worker = %worker_id, %advertised, shards = config.cluster.shards, "worker joining with state in Redis");
     let options = ServeOptions {
         ownership: Some(ownership),
         access,
+        limits: config.server_limits,
     };
     server::serve_worker(listener, router, options, shutdown::requested_by_os()).await?;
     Ok(())
@@ -176,6 +188,41 @@ mod tests {
         assert!(refusal(&["--lease-ttl-ms", "100"]).contains("--lease-ttl-ms"));
         assert!(refusal(&["--redis-timeout-ms", "4000"]).contains("--redis-timeout-ms"));
         assert!(refusal(&["--redis-url", "http://x"]).contains("--redis-url (FENLIU_REDIS_URL)"));
+        assert!(
+            refusal(&["--max-queued-sessions-per-shop", "0"])
+                .contains("--max-queued-sessions-per-shop (FENLIU_MAX_QUEUED_SESSIONS_PER_SHOP)")
+        );
+        assert!(refusal(&["--max-request-bytes", "12"]).contains("--max-request-bytes"));
+    }
+
+    #[test]
+    fn quota_flags_become_the_routers_quotas() {
+        let defaults = parse(&[]).quotas.quotas();
+        assert_eq!(defaults, crate::router::Quotas::default());
+        let quotas = parse(&[
+            "--route-rate-limit",
+            "0",
+            "--max-accounts-per-shop",
+            "7",
+            "--max-groups-per-shop",
+            "8",
+            "--max-open-sessions-per-shop",
+            "9",
+            "--max-queued-sessions-per-shop",
+            "6",
+        ])
+        .quotas
+        .quotas();
+        assert_eq!(quotas.route_rate_limit, 0);
+        assert_eq!(
+            quotas.shop_limits,
+            crate::engine::ShopLimits {
+                max_accounts: 7,
+                max_groups: 8,
+                max_open_sessions: 9,
+                max_queued_sessions: 6,
+            }
+        );
     }
 
     #[test]

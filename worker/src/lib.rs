@@ -5,7 +5,7 @@
 //! The dependencies between the modules run one way, top to bottom:
 //!
 //! - [`launch`]: a worker from its configuration (flags and environment), with or
-//!   without Redis.
+//!   without Redis; [`quota_options`]: its per-shop quota flags.
 //! - [`server`]: serving the API and the link on a bound listener until shutdown,
 //!   with the lease loop and the timers.
 //! - [`grpc`]: the edge. [`grpc::service`] (the `fenliu.v1.Routing` service),
@@ -15,9 +15,10 @@
 //!   error → a gRPC status).
 //! - [`ownership`]: which shards this worker serves: membership, rendezvous, leases.
 //! - [`router`]: the shops of this node and the one call path through them.
-//!   [`router::seams`] (ownership, persistence, clock), `shop_cell` (a shop in
-//!   memory and its pending commit), `commits` (group commits), `deadlines` (what
-//!   happens with nobody calling), [`router::feed`] (events for `WatchShop`),
+//!   [`router::seams`] (ownership, persistence, clock, quotas), `shop_cell` (a
+//!   shop in memory and its pending commit), `commits` (group commits),
+//!   `deadlines` (what happens with nobody calling), `rate_limit` (each shop's
+//!   `Route` rate limit), [`router::feed`] (events for `WatchShop`),
 //!   [`router::error`].
 //! - [`store`]: shops in Redis. [`store::keys`] (key layout), [`store::codes`]
 //!   (stored enum numbers), [`store::records`] (protobuf records),
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod grpc;
 pub mod launch;
 pub mod ownership;
+pub mod quota_options;
 pub mod router;
 pub mod server;
 pub mod store;

@@ -5,9 +5,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use fenliu_node::ShutdownSignal;
 use fenliu_node::probes;
+use fenliu_node::server_limits::WORKER_CONCURRENT_STREAMS;
 use fenliu_node::transport::incoming;
+use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1::worker_link_server::WorkerLinkServer;
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
@@ -17,14 +18,20 @@ use crate::grpc::RoutingService;
 use crate::grpc::access::Access;
 use crate::grpc::link::LinkService;
 use crate::ownership::ShardOwnership;
-use crate::router::{Persistence, Router, SoleOwner, SystemClock};
+use crate::router::{Persistence, Quotas, Router, SoleOwner, SystemClock};
 
 /// A router on the embedded (in-memory) default with the wall clock.
 pub fn embedded_router() -> Arc<Router> {
-    Router::new(
+    embedded_router_with(Quotas::default())
+}
+
+/// [`embedded_router`] with the deployment's `quotas`.
+pub fn embedded_router_with(quotas: Quotas) -> Arc<Router> {
+    Router::with_quotas(
         Persistence::Memory,
         Arc::new(SoleOwner),
         Arc::new(SystemClock),
+        quotas,
     )
 }
 
@@ -46,6 +53,8 @@ pub struct ServeOptions {
     pub ownership: Option<Arc<ShardOwnership>>,
     /// Who may call (authentication off by default).
     pub access: Access,
+    /// Per-connection limits: concurrent streams, the size of a request.
+    pub limits: ServerLimits,
 }
 
 /// [`serve`], with `options`. A worker among many first stops serving its shards
@@ -57,7 +66,11 @@ pub async fn serve_worker(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let ServeOptions { ownership, access } = options;
+    let ServeOptions {
+        ownership,
+        access,
+        limits,
+    } = options;
     let (stopping, raise_stopping) = ShutdownSignal::new();
     let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
     let ready_ownership = ownership.clone();
@@ -67,11 +80,13 @@ pub async fn serve_worker(
     let address = listener.local_addr().ok();
     tracing::info!(?address, "worker serving fenliu.v1.Routing");
     let mut routes = RoutesBuilder::default();
-    routes.add_service(WorkerLinkServer::new(LinkService::new(
-        service.clone(),
-        stopping.clone(),
-    )));
-    routes.add_service(RoutingServer::new(service));
+    let streams = limits.concurrent_streams(WORKER_CONCURRENT_STREAMS);
+    let (request_bytes, link_call_bytes) = (limits.request_bytes(), limits.link_call_bytes());
+    routes.add_service(
+        WorkerLinkServer::new(LinkService::new(service.clone(), stopping.clone(), limits))
+            .max_decoding_message_size(link_call_bytes),
+    );
+    routes.add_service(RoutingServer::new(service).max_decoding_message_size(request_bytes));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,
@@ -83,6 +98,7 @@ pub async fn serve_worker(
         },
     ));
     let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(streams)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;

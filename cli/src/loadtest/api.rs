@@ -20,17 +20,18 @@ use crate::client::ApiClient;
 /// either side), failing every call on it.
 pub const CLIENT_GRACE: Duration = Duration::from_secs(1);
 
-/// Opens the `--connections` connections to `--addr`.
-/// Every call carries `--token` when one is given.
-pub async fn connect(args: &LoadtestArgs) -> anyhow::Result<Vec<ApiClient>> {
+/// Opens `count` connections to `--addr` (`--connections` for the load; the
+/// flood shop's client has one of its own, as another tenant would). Every call
+/// carries `--token` when one is given.
+pub async fn connect(args: &LoadtestArgs, count: usize) -> anyhow::Result<Vec<ApiClient>> {
     let bearer = args.token.bearer()?;
     let endpoint = Endpoint::from_shared(args.addr.clone())
         .with_context(|| format!("--addr: {} is not a valid URL", args.addr))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    let mut clients = Vec::with_capacity(args.connections);
+    let mut clients = Vec::with_capacity(count);
     // One Endpoint::connect per client: each is its own HTTP/2 connection.
-    for _ in 0..args.connections {
+    for _ in 0..count {
         let channel = endpoint.connect().await.with_context(|| {
             format!(
                 "cannot connect to {} (is a fenliu dispatcher or worker listening there?)",

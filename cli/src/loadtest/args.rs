@@ -79,6 +79,16 @@ pub struct LoadtestArgs {
     /// Exit non-zero when the Route p99 (corrected) is above this many ms.
     #[arg(long)]
     pub slo_p99_ms: Option<f64>,
+    /// One more shop, apart from --shops, sends this many Route calls a second
+    /// (open loop, a new buyer each) past its own rate limit: the noisy
+    /// tenant. Its calls are reported apart; every other figure is the other
+    /// shops' alone.
+    #[arg(long)]
+    pub flood_shop_rps: Option<f64>,
+    /// The flood shop's own Route rate limit (route_rate_limit_per_second),
+    /// calls per second.
+    #[arg(long, default_value_t = 200, requires = "flood_shop_rps")]
+    pub flood_shop_limit: u32,
     /// Report the CPU time this process spends over the measured window, and
     /// per call (Linux). Repeatable: `--cpu-of worker=PID --cpu-of redis=PID`.
     #[arg(long, value_name = "NAME=PID", value_parser = cpu::parse_watched)]
@@ -141,6 +151,16 @@ impl LoadtestArgs {
             anyhow::ensure!(
                 rps.is_finite() && (0.1..=10_000_000.0).contains(&rps),
                 "--rps: must be between 0.1 and 10000000, got {rps}"
+            );
+        }
+        if let Some(rps) = self.flood_shop_rps {
+            anyhow::ensure!(
+                rps.is_finite() && (0.1..=1_000_000.0).contains(&rps),
+                "--flood-shop-rps: must be between 0.1 and 1000000, got {rps}"
+            );
+            anyhow::ensure!(
+                self.flood_shop_limit >= 1,
+                "--flood-shop-limit: at least 1 (0 would mean the server's default)"
             );
         }
         if let Some(n) = self.concurrency {

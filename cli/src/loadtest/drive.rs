@@ -1,6 +1,7 @@
 //! When `fenliu loadtest` sends its Routes: in closed loop, a fixed number of
 //! tasks each waiting for its answer; in open loop, at a fixed rate whether or
-//! not earlier calls were answered. Both run until the end or Ctrl-C.
+//! not earlier calls were answered (as the flood shop's calls are too). All run
+//! until the end or Ctrl-C.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -35,11 +36,30 @@ pub async fn closed_loop_run(shared: &Arc<Shared>, concurrency: usize) {
 }
 
 /// Open loop: request i is due at origin + i/rps, and sent then whether or not
-/// earlier requests were answered. A dedicated thread paces them (a sleeping
-/// OS thread wakes within tens of microseconds, tokio's timer only by the
-/// millisecond) and spawns each request on the runtime; a late thread sends
-/// the overdue requests at once, each still measured from its due time.
+/// earlier requests were answered.
 pub async fn open_loop_run(shared: &Arc<Shared>, rps: f64) -> anyhow::Result<()> {
+    paced(
+        shared,
+        rps,
+        |shared, due| async move { shared.route(due).await },
+    )
+    .await
+}
+
+/// Calls `send` for request i at origin + i/rps, whether or not earlier
+/// requests were answered, until the end or Ctrl-C. A dedicated thread paces
+/// them (a sleeping OS thread wakes within tens of microseconds, tokio's timer
+/// only by the millisecond) and spawns each request on the runtime; a late
+/// thread sends the overdue requests at once, each still given its due time.
+pub async fn paced<MakeRequest, Request>(
+    shared: &Arc<Shared>,
+    rps: f64,
+    send: MakeRequest,
+) -> anyhow::Result<()>
+where
+    MakeRequest: Fn(Arc<Shared>, Instant) -> Request + Send + 'static,
+    Request: Future<Output = ()> + Send + 'static,
+{
     let runtime = tokio::runtime::Handle::current();
     let pacer_shared = shared.clone();
     let mut pacer = tokio::task::spawn_blocking(move || {
@@ -55,10 +75,10 @@ pub async fn open_loop_run(shared: &Arc<Shared>, rps: f64) -> anyhow::Result<()>
                 std::thread::sleep(due - now);
             }
             let guard = shared.begin();
-            let task = shared.clone();
+            let request = send(shared.clone(), due);
             runtime.spawn(async move {
                 let _guard = guard;
-                task.route(due).await;
+                request.await;
             });
             i += 1;
         }

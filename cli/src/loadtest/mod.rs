@@ -16,6 +16,7 @@
 //! - `shared`: the state the load's tasks share, and the drain of those in
 //!   flight;
 //! - `drive`: when Routes are sent, in closed or open loop;
+//! - `flood`: the noisy tenant of `--flood-shop-rps`, counted apart;
 //! - `conversation`: a buyer's Route and what follows it (transfer, end);
 //! - `workload`: which buyer sends what, pure and seeded;
 //! - `stats` and `report`: the measurements and the report made of them;
@@ -27,6 +28,7 @@ mod args;
 mod conversation;
 mod cpu;
 mod drive;
+mod flood;
 mod measures;
 mod progress;
 mod report;
@@ -45,7 +47,8 @@ pub use args::LoadtestArgs;
 
 use api::{Api, CLIENT_GRACE, connect};
 use args::DEFAULT_CONCURRENCY;
-use drive::{closed_loop_run, open_loop_run};
+use drive::{closed_loop_run, open_loop_run, paced};
+use flood::Flood;
 use progress::{Progress, show_progress};
 use report::{RunInfo, check_slo};
 use shared::{Shared, lock, us};
@@ -57,7 +60,7 @@ use workload::{Workload, WorkloadConfig};
 /// load, drains it and prints the report.
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     args.check()?;
-    let clients = connect(&args).await?;
+    let clients = connect(&args, args.connections).await?;
     let run_id = run_id();
     let config = WorkloadConfig {
         run_id: run_id.clone(),
@@ -93,6 +96,21 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         args.close_delay_seconds,
     )
     .await?;
+    let flood = match args.flood_shop_rps {
+        Some(rps) => Some(Arc::new(
+            Flood::set_up(
+                Api::new(connect(&args, 1).await?, timeout),
+                &run_id,
+                &account_ids,
+                args.max_concurrent,
+                args.close_delay_seconds,
+                rps,
+                args.flood_shop_limit,
+            )
+            .await?,
+        )),
+        None => None,
+    };
     eprintln!(
         "fenliu loadtest: set up in {:.1} s; {} s of warm-up, then {} s measured",
         setup_started.elapsed().as_secs_f64(),
@@ -126,6 +144,17 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         origin + warmup + duration,
     ));
 
+    let flooding = flood.clone().map(|flood| {
+        let shared = shared.clone();
+        let rps = flood.rps();
+        tokio::spawn(async move {
+            paced(&shared, rps, move |shared, due| {
+                let flood = flood.clone();
+                async move { flood.route(&shared, due).await }
+            })
+            .await
+        })
+    });
     let driven = match args.rps {
         Some(rps) => open_loop_run(&shared, rps).await,
         None => {
@@ -133,6 +162,9 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
             Ok(())
         }
     };
+    if let Some(flooding) = flooding {
+        flooding.await.context("the flood")??;
+    }
     heartbeats.abort();
     let unfinished = shared
         .drain(timeout + CLIENT_GRACE + Duration::from_secs(1))
@@ -162,6 +194,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     };
     let mut report = lock(&shared.stats).report(run, unfinished as u64);
     report.cpu = cpu.await.context("the CPU sampler")??;
+    report.flood = flood.as_deref().map(Flood::report);
     print!("{}", report.to_text());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())

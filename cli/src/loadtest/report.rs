@@ -1,6 +1,7 @@
 //! The final report of a `fenliu loadtest` run: what was measured, as a table
 //! for people and (in `json`) as JSON for scripts, and the SLO check.
 
+mod flood;
 mod json;
 
 use std::fmt::Write as _;
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use super::cpu::CpuRow;
 use super::measures::{Call, Percentiles};
+pub use flood::FloodReport;
 
 /// How the run was set up, as the report repeats it.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +72,9 @@ pub struct Report {
     pub unfinished: u64,
     /// CPU time of the processes watched with `--cpu-of`, over the window.
     pub cpu: Vec<CpuRow>,
+    /// The flood shop's calls (`--flood-shop-rps`), apart from every figure
+    /// above.
+    pub flood: Option<FloodReport>,
 }
 
 impl Report {
@@ -193,6 +198,9 @@ impl Report {
                 );
             }
         }
+        if let Some(flood) = &self.flood {
+            let _ = write!(out, "\n{}", flood.to_text());
+        }
         if let Some(slo) = run.slo_p99_ms {
             let verdict = match check_slo(self, slo) {
                 Ok(()) => "met".to_owned(),
@@ -252,6 +260,7 @@ mod tests {
             reasons: Vec::new(),
             unfinished: 0,
             cpu: Vec::new(),
+            flood: None,
         }
     }
 

@@ -36,7 +36,7 @@ pub struct Shared {
     /// `--think-ms`: the wait between a session's last message and its end.
     pub think: Duration,
     /// Tasks with calls to make (closed-loop tasks, open-loop requests,
-    /// pending ends, heartbeats); the drain waits for them.
+    /// pending ends, heartbeats, the flood's calls); the drain waits for them.
     pub in_flight: AtomicUsize,
 }
 

@@ -59,7 +59,7 @@ pub async fn set_up_shops(
 
 /// A Kuaishou shop (BASIC routing, offline policy QUEUE) with a short close
 /// delay and `account_ids` customer-service accounts, all ONLINE.
-async fn set_up_shop(
+pub async fn set_up_shop(
     api: &Api,
     shop_id: &str,
     account_ids: &[String],

@@ -285,6 +285,7 @@ impl Stats {
                 .collect(),
             unfinished,
             cpu: Vec::new(),
+            flood: None,
         }
     }
 }

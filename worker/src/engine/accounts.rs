@@ -50,6 +50,10 @@ impl AccountTable {
         self.positions.contains_key(id)
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
     /// Every account, in id order.
     pub(crate) fn values(&self) -> std::slice::Iter<'_, Account> {
         self.sorted.iter()

@@ -53,6 +53,9 @@ impl ShopState {
     ) -> Result<&Account, EngineError> {
         self.advance_to(now);
         self.check_account_config(&upsert)?;
+        if !self.accounts.contains_key(&upsert.id) {
+            self.limits.admit_account(self.accounts.len())?;
+        }
         let id = upsert.id.clone();
         match self.accounts.get_mut(&id) {
             Some(existing) => existing.config = upsert.config,
@@ -183,6 +186,9 @@ impl ShopState {
         self.advance_to(now);
         for member in &upsert.members {
             self.require_account("member_account_ids", member)?;
+        }
+        if !self.groups.contains_key(&upsert.name) {
+            self.limits.admit_group(self.groups.len())?;
         }
         for status in &upsert.order_statuses {
             let bound_elsewhere = self

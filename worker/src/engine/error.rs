@@ -28,6 +28,13 @@ pub enum EngineError {
         field: &'static str,
         message: String,
     },
+    /// The call would grow the shop past one of its caps
+    /// ([`super::limits::ShopLimits`]); `field` names the cap.
+    #[error("{field}: {message}")]
+    ResourceExhausted {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl EngineError {
@@ -59,13 +66,21 @@ impl EngineError {
         }
     }
 
-    /// The request field this error is about.
+    pub fn resource_exhausted(cap: &'static str, message: impl Into<String>) -> Self {
+        EngineError::ResourceExhausted {
+            field: cap,
+            message: message.into(),
+        }
+    }
+
+    /// The request field this error is about (for a cap: the cap's name).
     pub fn field(&self) -> &'static str {
         match self {
             EngineError::InvalidArgument { field, .. }
             | EngineError::NotFound { field, .. }
             | EngineError::FailedPrecondition { field, .. }
-            | EngineError::PermissionDenied { field, .. } => field,
+            | EngineError::PermissionDenied { field, .. }
+            | EngineError::ResourceExhausted { field, .. } => field,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - R16–R19 (manual work and permissions): [`manual`]
 //! - settings and R12's constraint on them: [`settings`]; accounts, groups,
 //!   statuses: [`admin`]
+//! - the caps on a shop's accounts, groups and sessions: [`limits`]
 
 mod accounts;
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod events;
 mod invariants;
 pub mod lifecycle;
+pub mod limits;
 pub mod manual;
 pub mod model;
 pub mod queues;
@@ -37,6 +39,7 @@ mod rule_tests;
 pub use admin::{AccountUpsert, GroupUpsert};
 pub use error::EngineError;
 pub use events::{ShopEvent, TimedEvent, WriteSet};
+pub use limits::ShopLimits;
 pub use model::*;
 pub use route_call::{RouteOutcome, RouteRequest};
 pub use settings::{

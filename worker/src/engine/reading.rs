@@ -4,9 +4,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::limits::ShopLimits;
 use super::model::{
-    Account, AccountId, Affinity, BuyerId, Group, GroupName, OrderStatus, QueueName, Session,
-    SessionId, SessionState, ShopId, Timestamp,
+    Account, AccountId, Affinity, BuyerId, Group, GroupName, OrderStatus, QueueName, RequestId,
+    Session, SessionId, SessionState, ShopId, Timestamp,
 };
 use super::settings::{Profile, ShopSettings};
 use super::state::ShopState;
@@ -26,6 +27,29 @@ impl ShopState {
 
     pub fn settings(&self) -> &ShopSettings {
         &self.settings
+    }
+
+    /// The deployment's caps on this shop's size.
+    pub fn limits(&self) -> ShopLimits {
+        self.limits
+    }
+
+    /// Whether a `Route` with this request id was answered and the answer is
+    /// still in memory: a retry of it is a replay (R1), which decides nothing.
+    pub fn remembers_answer(&self, request_id: &RequestId) -> bool {
+        self.route_records.get(request_id).is_some()
+    }
+
+    /// Sessions assigned, queued or in the message pool: what
+    /// [`ShopLimits::max_open_sessions`] caps.
+    pub fn open_session_count(&self) -> usize {
+        self.open_session_by_buyer.len()
+    }
+
+    /// Sessions waiting in any of the shop's queues: what
+    /// [`ShopLimits::max_queued_sessions`] caps.
+    pub fn queued_session_count(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
     }
 
     pub fn account(&self, id: &AccountId) -> Option<&Account> {

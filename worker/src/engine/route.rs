@@ -77,6 +77,7 @@ impl ShopState {
         }
 
         let decision = self.decide(request, now);
+        self.admit_placement(&decision.placement)?;
         let session_id = self.apply_decision(request, &decision, now);
         let session = self.sessions[&session_id].clone();
         let outcome = RouteOutcome {
@@ -374,6 +375,21 @@ impl ShopState {
     /// replay of the same history makes the same picks.
     pub(crate) fn seed(&self) -> u64 {
         self.next_session_id ^ self.clock.as_millis().rotate_left(17) ^ self.assignment_seq
+    }
+
+    /// Refuses a decision that would grow the shop past its caps: a new session
+    /// past `max_open_sessions`, a queued one past `max_queued_sessions`. A
+    /// message joining its open session (R1) is never refused.
+    fn admit_placement(&self, placement: &Placement) -> Result<(), EngineError> {
+        if let Placement::Existing(_) = placement {
+            return Ok(());
+        }
+        self.limits.admit_open_session(self.open_session_count())?;
+        if let Placement::Queue(_) = placement {
+            self.limits
+                .admit_queued_session(self.queued_session_count())?;
+        }
+        Ok(())
     }
 
     fn apply_decision(

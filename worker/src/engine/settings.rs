@@ -61,6 +61,10 @@ pub struct ShopSettings {
     pub distribution: Distribution,
     /// How long an account stays logged in without a heartbeat.
     pub presence_ttl: Duration,
+    /// `Route` calls per second the shop may make; 0: the deployment's
+    /// default. The engine only carries it: the router enforces it, before the
+    /// engine sees the call.
+    pub route_rate_limit_per_second: u32,
 }
 
 impl ShopSettings {
@@ -78,6 +82,7 @@ impl ShopSettings {
             default_max_concurrent: 10,
             distribution: Distribution::LeastLoaded,
             presence_ttl: Duration::from_secs(60),
+            route_rate_limit_per_second: 0,
         };
         match profile {
             Profile::Taobao => common,
@@ -114,6 +119,8 @@ pub struct SettingsPatch {
     pub default_max_concurrent: Option<u32>,
     pub distribution: Option<Distribution>,
     pub presence_ttl: Option<Duration>,
+    /// 0 goes back to the deployment's default.
+    pub route_rate_limit_per_second: Option<u32>,
 }
 
 impl SettingsPatch {
@@ -186,6 +193,9 @@ impl SettingsPatch {
         }
         if let Some(distribution) = self.distribution {
             next.distribution = distribution;
+        }
+        if let Some(limit) = self.route_rate_limit_per_second {
+            next.route_rate_limit_per_second = limit;
         }
         if let Some(bot) = self.bot_enabled {
             next.bot_enabled = bot;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::accounts::AccountTable;
 use super::events::{ShopEvent, TimedEvent, WriteSet};
+use super::limits::ShopLimits;
 use super::model::{
     Account, AccountId, AccountStatus, Affinity, AssignCause, BuyerId, Group, GroupName,
     OrderStatus, QueueName, RouteReason, Session, SessionId, SessionState, ShopId, Timestamp,
@@ -32,6 +33,8 @@ pub struct ShopState {
     pub(crate) main_account: AccountId,
     /// The shop's current settings, which every rule reads.
     pub(crate) settings: ShopSettings,
+    /// The deployment's caps on the shop's size; not stored with the shop.
+    pub(crate) limits: ShopLimits,
     /// Ordered by id, so that ties and listings are deterministic.
     pub(crate) accounts: AccountTable,
     /// Groups by name; a group bound to an order status routes it (R7).
@@ -89,6 +92,7 @@ impl ShopState {
             profile,
             main_account: main_account.clone(),
             settings,
+            limits: ShopLimits::default(),
             accounts: AccountTable::default(),
             groups: BTreeMap::new(),
             group_members: BTreeMap::new(),
@@ -129,6 +133,11 @@ impl ShopState {
     /// a prompt retry needs, instead of an hour of traffic.
     pub fn limit_memory_retention(&mut self, retention: Duration) {
         self.memory_retention = retention.min(RETENTION);
+    }
+
+    /// Sets the caps on the shop's size (the deployment's; see [`ShopLimits`]).
+    pub fn set_limits(&mut self, limits: ShopLimits) {
+        self.limits = limits;
     }
 
     /// Takes what changed since the last call, for a store to persist.

@@ -115,5 +115,6 @@ pub fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, 
             .map(enum_codes::distribution)
             .transpose()?,
         presence_ttl: request.presence_ttl_seconds.map(seconds),
+        route_rate_limit_per_second: request.route_rate_limit_per_second,
     })
 }

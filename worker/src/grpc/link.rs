@@ -9,10 +9,11 @@
 //! then ends the stream: the dispatcher sends what it has not been answered to the
 //! shop's next owner, as it would a call whose connection closed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use fenliu_node::ShutdownSignal;
 use fenliu_node::link::{LinkedCall, attempt_timed_out, entries_of, metadata_from};
+use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_server::WorkerLink;
 use fenliu_proto::v1::routing_server::Routing;
@@ -34,11 +35,18 @@ pub struct LinkService {
     routing: RoutingService,
     /// Stops reading calls when the worker stops (those taken are answered).
     stopping: ShutdownSignal,
+    /// The request size limit a direct call is held to, which each linked
+    /// call's own request is held to as well.
+    limits: Arc<ServerLimits>,
 }
 
 impl LinkService {
-    pub fn new(routing: RoutingService, stopping: ShutdownSignal) -> Self {
-        LinkService { routing, stopping }
+    pub fn new(routing: RoutingService, stopping: ShutdownSignal, limits: ServerLimits) -> Self {
+        LinkService {
+            routing,
+            stopping,
+            limits: Arc::new(limits),
+        }
     }
 }
 
@@ -57,6 +65,7 @@ impl WorkerLink for LinkService {
             answers,
             self.routing.clone(),
             self.stopping.clone(),
+            self.limits.clone(),
         ));
         Ok(Response::new(ReceiverStream::new(stream)))
     }
@@ -70,6 +79,7 @@ async fn take_calls(
     answers: mpsc::Sender<Result<link::LinkAnswer, Status>>,
     routing: RoutingService,
     stopping: ShutdownSignal,
+    limits: Arc<ServerLimits>,
 ) {
     let stopping = stopping.raised();
     tokio::pin!(stopping);
@@ -81,26 +91,37 @@ async fn take_calls(
         let Ok(Some(call)) = call else { return };
         let routing = routing.clone();
         let answers = answers.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            let answer = answer(&routing, call).await;
+            let answer = answer(&routing, &limits, call).await;
             // The dispatcher went away meanwhile: nobody waits for this answer.
             let _ = answers.send(Ok(answer)).await;
         });
     }
 }
 
-/// Runs one call within what is left of its caller's deadline.
-async fn answer(routing: &RoutingService, call: link::LinkCall) -> link::LinkAnswer {
+/// Runs one call within what is left of its caller's deadline; a request over
+/// the size limit is refused undecoded, as a direct call would be.
+async fn answer(
+    routing: &RoutingService,
+    limits: &ServerLimits,
+    call: link::LinkCall,
+) -> link::LinkAnswer {
     let id = call.id;
     let timeout = (call.timeout_us > 0).then(|| Duration::from_micros(call.timeout_us));
     let metadata = metadata_from(&call.metadata);
     let method = link::LinkMethod::try_from(call.method).unwrap_or_default();
-    let run = dispatch(routing, method, &call.request, metadata);
-    let result = match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, run)
-            .await
-            .unwrap_or_else(|_| Err(attempt_timed_out())),
-        None => run.await,
+    let result = match limits.refuse_request(call.request.len()) {
+        Some(refusal) => Err(refusal),
+        None => {
+            let run = dispatch(routing, method, &call.request, metadata);
+            match timeout {
+                Some(timeout) => tokio::time::timeout(timeout, run)
+                    .await
+                    .unwrap_or_else(|_| Err(attempt_timed_out())),
+                None => run.await,
+            }
+        }
     };
     match result {
         Ok(response) => link::LinkAnswer {

@@ -1,11 +1,12 @@
 //! Every mapping from a worker error to a gRPC status, in one place, with the
 //! policy it follows: the caller's mistakes get the code that names them
 //! (`INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION`, `PERMISSION_DENIED`),
-//! anything transient gets `UNAVAILABLE` (clients retry it), and unreadable stored
-//! data gets `INTERNAL`. A store error is never a client error: a Redis that is
+//! anything transient gets `UNAVAILABLE` (clients retry it), a shop over one of
+//! its quotas gets `RESOURCE_EXHAUSTED` naming it (with `fenliu-retry-after-ms`
+//! for the `Route` rate limit), and unreadable stored data gets `INTERNAL`. A store error is never a client error: a Redis that is
 //! unreachable, loading or failing over must not look like a bad request.
 
-use fenliu_node::link::{NOT_OWNER_METADATA, OWNER_METADATA};
+use fenliu_node::link::{NOT_OWNER_METADATA, OWNER_METADATA, RETRY_AFTER_METADATA};
 use tonic::Status;
 
 use crate::engine::EngineError;
@@ -29,6 +30,14 @@ pub fn to_status(error: RouterError) -> Status {
             }
             status
         }
+        RouterError::RateLimited { retry_after, .. } => {
+            let mut status = Status::resource_exhausted(error.to_string());
+            let millis = retry_after.as_millis().to_string();
+            if let Ok(value) = millis.parse() {
+                status.metadata_mut().insert(RETRY_AFTER_METADATA, value);
+            }
+            status
+        }
     }
 }
 
@@ -39,6 +48,7 @@ pub fn engine_status(error: &EngineError) -> Status {
         EngineError::NotFound { .. } => Status::not_found(message),
         EngineError::FailedPrecondition { .. } => Status::failed_precondition(message),
         EngineError::PermissionDenied { .. } => Status::permission_denied(message),
+        EngineError::ResourceExhausted { .. } => Status::resource_exhausted(message),
     }
 }
 

@@ -59,6 +59,7 @@ pub fn wire_settings(settings: &engine::ShopSettings) -> pb::ShopSettings {
         default_max_concurrent: settings.default_max_concurrent,
         distribution: wire_distribution(settings.distribution) as i32,
         presence_ttl_seconds: duration_seconds(settings.presence_ttl),
+        route_rate_limit_per_second: settings.route_rate_limit_per_second,
     }
 }
 

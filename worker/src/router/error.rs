@@ -1,6 +1,9 @@
 //! Why a router call failed: the shop does not exist, this node does not own it,
-//! the engine refused the call, or the store failed. `grpc::status` maps each to
+//! the engine refused the call, the store failed, or the shop is over its
+//! `Route` rate limit. `grpc::status` maps each to
 //! the status a client sees.
+
+use std::time::Duration;
 
 use super::seams::NotOwner;
 use crate::engine::{EngineError, ShopId};
@@ -17,4 +20,15 @@ pub enum RouterError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The shop's `Route` calls are over its rate limit (`rate_limit`).
+    #[error(
+        "route_rate_limit_per_second: the shop's Route calls are over its limit of {limit} per second; retry in {} ms",
+        retry_after.as_millis()
+    )]
+    RateLimited {
+        /// The shop's limit in force, per second.
+        limit: u32,
+        /// How long until the shop's next call is let through.
+        retry_after: Duration,
+    },
 }

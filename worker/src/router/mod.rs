@@ -15,6 +15,7 @@
 //! - `shop_cell`: one shop as held in memory, with its pending commit.
 //! - `commits`: the committer task that sends a shop's group commits.
 //! - `deadlines`: when each shop must be woken with nobody calling.
+//! - `rate_limit`: each shop's `Route` rate limit, a token bucket in its cell.
 //! - [`feed`]: a shop's live event feed for `WatchShop`.
 //! - [`error`]: why a router call failed.
 
@@ -22,6 +23,7 @@ mod commits;
 mod deadlines;
 pub mod error;
 pub mod feed;
+mod rate_limit;
 pub mod seams;
 mod shop_cell;
 
@@ -42,7 +44,10 @@ use crate::store::redis_store::{CommitOutcome, RememberedRoute};
 
 pub use self::error::RouterError;
 pub use self::feed::SequencedEvent;
-pub use self::seams::{Clock, NotOwner, Ownership, Persistence, SoleOwner, SystemClock};
+pub use self::seams::{
+    Clock, DEFAULT_ROUTE_RATE_LIMIT, NotOwner, Ownership, Persistence, Quotas, SoleOwner,
+    SystemClock,
+};
 
 /// How long a shop kept in Redis holds answered request ids and closed sessions in
 /// memory. Redis remembers every answer for the hour R1 promises (a retry this
@@ -75,13 +80,27 @@ pub struct Router {
     /// Each shop's next deadline; shared with the committers, which arm it once
     /// a commit has landed.
     deadlines: Arc<Deadlines>,
+    /// How far one shop may go: its `Route` rate and the caps every shop gets.
+    quotas: Quotas,
 }
 
 impl Router {
+    /// A router with the default [`Quotas`].
     pub fn new(
         persistence: Persistence,
         ownership: Arc<dyn Ownership>,
         clock: Arc<dyn Clock>,
+    ) -> Arc<Router> {
+        Self::with_quotas(persistence, ownership, clock, Quotas::default())
+    }
+
+    /// A router whose shops get `quotas`: the `Route` rate limit it enforces,
+    /// and the caps it hands each shop it creates or loads.
+    pub fn with_quotas(
+        persistence: Persistence,
+        ownership: Arc<dyn Ownership>,
+        clock: Arc<dyn Clock>,
+        quotas: Quotas,
     ) -> Arc<Router> {
         Arc::new(Router {
             shops: RwLock::new(HashMap::new()),
@@ -89,6 +108,7 @@ impl Router {
             ownership,
             clock,
             deadlines: Arc::new(Deadlines::default()),
+            quotas,
         })
     }
 
@@ -139,6 +159,7 @@ impl Router {
             return Ok(false);
         };
         state.limit_memory_retention(REDIS_MEMORY_RETENTION);
+        state.set_limits(self.quotas.shop_limits);
         tracing::debug!(shop = %shop_id, token, "shop loaded from redis");
         loaded.state = Some(state);
         loaded.token = token;
@@ -162,6 +183,7 @@ impl Router {
         if self.ensure_loaded(&shop_id, &mut loaded, token).await? {
             return Ok(false);
         }
+        state.set_limits(self.quotas.shop_limits);
         let writes = state.take_write_set();
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
@@ -260,6 +282,8 @@ impl Router {
         request_id: Option<&RequestId>,
         remember: impl Fn(&T) -> Option<&RouteOutcome>,
     ) -> Result<Executed<T>, RouterError> {
+        // A Route takes its token once, however often it is decided again.
+        let mut admitted = false;
         loop {
             let (token, cell) = self.owned_cell(shop_id)?;
             let mut loaded = cell.loaded.lock().await;
@@ -268,8 +292,20 @@ impl Router {
                 self.forget_if_absent(shop_id);
                 return Err(RouterError::UnknownShop(shop_id.clone()));
             }
-            let state = loaded.state.as_mut().expect("loaded above");
             let now = self.now();
+            let Loaded {
+                state,
+                route_bucket,
+                ..
+            } = &mut *loaded;
+            let state = state.as_mut().expect("loaded above");
+            if let Some(request_id) = request_id
+                && !admitted
+            {
+                let default_rate = self.quotas.route_rate_limit;
+                rate_limit::admit_route(route_bucket, state, request_id, default_rate, now)?;
+                admitted = true;
+            }
             let result = call(state, now);
             let writes = state.take_write_set();
             let events = state.take_events();

@@ -1,13 +1,15 @@
 //! The parts of a router that a deployment (and a test) chooses: who owns which
-//! shop ([`Ownership`]), where shops live between calls ([`Persistence`]), and
-//! where "now" comes from ([`Clock`]). The embedded default is [`SoleOwner`],
-//! [`Persistence::Memory`] and [`SystemClock`]; tests swap in their own.
+//! shop ([`Ownership`]), where shops live between calls ([`Persistence`]),
+//! where "now" comes from ([`Clock`]), and how far one shop may go
+//! ([`Quotas`]). The embedded default is [`SoleOwner`],
+//! [`Persistence::Memory`], [`SystemClock`] and [`Quotas::default`]; tests
+//! swap in their own.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::engine::{ShopId, Timestamp};
+use crate::engine::{ShopId, ShopLimits, Timestamp};
 use crate::store::RedisStore;
 
 /// This node may not serve the shop: its shard belongs to another worker (or to
@@ -68,5 +70,32 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Default of `--route-rate-limit`: `Route` calls per second per shop. A shop
+/// at 1,000 a second receives 86 million messages a day, far beyond the
+/// busiest real shop, so ordinary traffic never meets it; a runaway client
+/// does.
+pub const DEFAULT_ROUTE_RATE_LIMIT: u32 = 1000;
+
+/// How far one shop may go on this deployment, so that no tenant starves or
+/// exhausts the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    /// `Route` calls per second for a shop that sets no limit of its own
+    /// (`route_rate_limit_per_second` = 0); 0: unlimited.
+    pub route_rate_limit: u32,
+    /// The caps on each shop's accounts, groups and sessions, which the
+    /// router hands to every shop it creates or loads.
+    pub shop_limits: ShopLimits,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            route_rate_limit: DEFAULT_ROUTE_RATE_LIMIT,
+            shop_limits: ShopLimits::default(),
+        }
     }
 }

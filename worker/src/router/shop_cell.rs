@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::error::RouterError;
 use super::feed::EventFeed;
+use super::rate_limit::TokenBucket;
 use crate::engine::{BuyerId, RouteOutcome, ShopState, TimedEvent, WriteSet};
 use crate::store::redis_store::RememberedRoute;
 
@@ -48,6 +49,9 @@ pub struct Loaded {
     pub pending: Option<PendingCommit>,
     /// A committer task is sending this generation's commits.
     pub committing: bool,
+    /// The shop's `Route` rate limit; outlives a dropped state, so that a
+    /// failed commit does not hand the shop a fresh burst.
+    pub route_bucket: TokenBucket,
 }
 
 impl Loaded {

@@ -66,6 +66,10 @@ pub struct SettingsRecord {
     pub distribution: i32,
     #[prost(uint64, tag = "11")]
     pub presence_ttl_ms: u64,
+    /// 0 (also what a shop stored before the field existed reads as): the
+    /// deployment's default.
+    #[prost(uint32, tag = "12")]
+    pub route_rate_limit_per_second: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -179,6 +183,7 @@ pub fn shop_record(
             default_max_concurrent: settings.default_max_concurrent,
             distribution: settings.distribution.code(),
             presence_ttl_ms: millis(settings.presence_ttl),
+            route_rate_limit_per_second: settings.route_rate_limit_per_second,
         }),
     }
 }
@@ -220,6 +225,7 @@ pub fn settings_from(record: &SettingsRecord) -> Result<ShopSettings, StoreError
         default_max_concurrent: record.default_max_concurrent,
         distribution: code(record.distribution)?,
         presence_ttl: Duration::from_millis(record.presence_ttl_ms),
+        route_rate_limit_per_second: record.route_rate_limit_per_second,
     })
 }
 

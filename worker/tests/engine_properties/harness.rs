@@ -3,8 +3,8 @@
 
 use fenliu_worker::engine::{
     AccountConfig, AccountId, AccountUpsert, BuyerId, EngineError, OrderStatus, QueueName,
-    RequestId, Role, RouteOutcome, RouteRequest, SessionId, SettingsPatch, ShopState, TimedEvent,
-    Timestamp, WriteSet,
+    RequestId, Role, RouteOutcome, RouteRequest, SessionId, SettingsPatch, ShopLimits, ShopState,
+    TimedEvent, Timestamp, WriteSet,
 };
 use proptest::test_runner::TestCaseError;
 
@@ -304,9 +304,20 @@ impl Harness {
 /// Builds the scenario's shop and runs its steps, calling `check` after each.
 pub(crate) fn run(
     scenario: &Scenario,
+    check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    run_with_limits(scenario, ShopLimits::default(), check)
+}
+
+/// [`run`] with the shop under `limits` from its first step (its setup is
+/// made without them, as a shop made before a deployment lowered its caps).
+pub(crate) fn run_with_limits(
+    scenario: &Scenario,
+    limits: ShopLimits,
     mut check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>,
 ) -> Result<(), TestCaseError> {
-    let (state, ids) = build_shop(&scenario.setup);
+    let (mut state, ids) = build_shop(&scenario.setup);
+    state.set_limits(limits);
     let mut harness = Harness {
         state,
         ids,

@@ -17,7 +17,8 @@
 //! - `oracle`: the rules restated over a shop's state, to judge the engine by.
 //! - The properties' checks, by what they check: `occupancy` (recount, capacity, free
 //!   slots), `placement` (R1, R2–R13, R11, R12), `distribution` (R9), `queues` (R14,
-//!   R18), `lifecycle` (R15, R16, R19) and `persistence` (write set, restore).
+//!   R18), `lifecycle` (R15, R16, R19), `persistence` (write set, restore) and
+//!   `limits` (the caps on a shop's size).
 //!
 //! The `#[test]` functions live here, at the crate root, so that the properties keep
 //! their plain names (a test in a module is named `module::name`); each calls the
@@ -31,6 +32,7 @@ mod strategies;
 
 mod distribution;
 mod lifecycle;
+mod limits;
 mod occupancy;
 mod persistence;
 mod placement;
@@ -141,6 +143,11 @@ proptest! {
     #[test]
     fn r15_close_delay_and_presence_ttl_run_out_on_time(scenario in scenario_strategy()) {
         lifecycle::check_r15_close_delay_and_presence_ttl_run_out_on_time(&scenario)?;
+    }
+
+    #[test]
+    fn caps_refuse_only_growth_and_otherwise_decide_as_without_them(scenario in scenario_strategy()) {
+        limits::check_caps_refuse_only_growth_and_otherwise_decide_as_without_them(&scenario)?;
     }
 }
 

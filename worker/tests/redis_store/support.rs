@@ -68,6 +68,7 @@ pub(crate) fn busy_shop() -> ShopState {
     shop.update_settings(
         &SettingsPatch {
             close_delay: Some(Duration::from_secs(30)),
+            route_rate_limit_per_second: Some(250),
             ..Default::default()
         },
         NOW,

@@ -4,7 +4,7 @@
 
 use serde::{Serialize, Serializer};
 
-use super::{CallRow, ErrorRow, Report, check_slo};
+use super::{CallRow, ErrorRow, FloodReport, Report, check_slo};
 use crate::loadtest::measures::Percentiles;
 
 impl Report {
@@ -49,6 +49,8 @@ struct ReportJson<'a> {
     slo_p99_ms: Option<Figure>,
     /// Null when no SLO was given.
     slo_met: Option<bool>,
+    /// Null without `--flood-shop-rps`.
+    flood: Option<&'a FloodReport>,
 }
 
 impl<'a> ReportJson<'a> {
@@ -90,6 +92,7 @@ impl<'a> ReportJson<'a> {
                 .collect(),
             slo_p99_ms: run.slo_p99_ms.map(Figure),
             slo_met: run.slo_p99_ms.map(|slo| check_slo(report, slo).is_ok()),
+            flood: report.flood.as_ref(),
         }
     }
 }
@@ -328,6 +331,7 @@ mod tests {
             "cpu",
             "slo_p99_ms",
             "slo_met",
+            "flood",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
@@ -368,5 +372,6 @@ mod tests {
         assert_eq!(json["concurrency"].as_u64(), Some(8));
         assert_eq!(json["slo_p99_ms"], Value::Null);
         assert_eq!(json["slo_met"], Value::Null);
+        assert_eq!(json["flood"], Value::Null);
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of each rule, named after its id: each builds the situation, routes, and
 //! asserts the exact decision and reason. Time is virtual.
 
+mod limits;
 mod profiles;
 mod r01_r04;
 mod r05_r09;
