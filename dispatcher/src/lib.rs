@@ -19,6 +19,7 @@ use std::sync::Arc;
 use fenliu_node::ShutdownSignal;
 use fenliu_node::probes;
 use fenliu_node::transport::incoming;
+use fenliu_node::undecodable::RefuseUndecodable;
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -56,10 +57,10 @@ pub async fn serve_with(
     };
     let workers = Arc::new(workers);
     let mut routes = RoutesBuilder::default();
-    routes.add_service(RoutingServer::new(Forwarder::new(
+    routes.add_service(RefuseUndecodable::new(RoutingServer::new(Forwarder::new(
         workers.clone(),
         stopping.clone(),
-    )));
+    ))));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,

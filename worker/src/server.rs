@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fenliu_node::ShutdownSignal;
 use fenliu_node::probes;
 use fenliu_node::transport::incoming;
+use fenliu_node::undecodable::RefuseUndecodable;
 use fenliu_proto::internal::v1::worker_link_server::WorkerLinkServer;
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
@@ -59,7 +60,7 @@ pub async fn serve_worker(
         service.clone(),
         stopping.clone(),
     )));
-    routes.add_service(RoutingServer::new(service));
+    routes.add_service(RefuseUndecodable::new(RoutingServer::new(service)));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,
