@@ -3,6 +3,14 @@
 //! Keys start with a namespace (`fenliu` unless configured), so that several
 //! deployments can share one Redis.
 //!
+//! `S` below is the shop id with `%` and `}` percent-encoded (`%25`, `%7D`; other
+//! ids are written as they are). Ids may hold any character, and the `}` of an id
+//! written as it is would end the shop's part of the key early: the keys of shop
+//! `s}:request:r1` would be keys of shop `s` (its request `r1}:shop` would be the
+//! other shop's record). Encoded, no key of one shop is a key of another. Within a
+//! shop the ids written after `presence:`, `affinity:` and `request:` need no
+//! encoding: each kind of key has a prefix of its own, and the id runs to the end.
+//!
 //! | key | type | what | expires |
 //! |---|---|---|---|
 //! | `fenliu:{S}:fence` | string | highest fencing token that touched the shop; set when the shop is created, so it exists exactly while the shop does | never |
@@ -76,7 +84,7 @@ impl fmt::Display for KeyName<'_, '_> {
 impl ShopKeys {
     pub fn new(namespace: &str, shop_id: &str) -> Self {
         ShopKeys {
-            prefix: format!("{namespace}:{{{shop_id}}}:"),
+            prefix: format!("{namespace}:{{{}}}:", in_hash_tag(shop_id)),
         }
     }
 
@@ -119,6 +127,15 @@ impl ShopKeys {
     }
 }
 
+/// The shop id as it is written in its keys' hash tag: with `%` and `}` (which
+/// would end the tag) percent-encoded, so that two ids are never written alike.
+fn in_hash_tag(shop_id: &str) -> std::borrow::Cow<'_, str> {
+    if !shop_id.contains(['%', '}']) {
+        return shop_id.into();
+    }
+    shop_id.replace('%', "%25").replace('}', "%7D").into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +169,67 @@ mod tests {
         assert_eq!(keys.affinity("b"), "ns:{s}:affinity:b");
         assert_eq!(keys.affinity_index(), "ns:{s}:affinities");
         assert_eq!(keys.request("r-1"), "ns:{s}:request:r-1");
+    }
+
+    #[test]
+    fn a_shop_id_holding_a_closing_brace_stays_inside_its_hash_tag() {
+        let keys = ShopKeys::new("ns", "s}:request:r1");
+        assert_eq!(keys.shop(), "ns:{s%7D:request:r1}:shop");
+        assert_eq!(ShopKeys::new("ns", "50%}").fence(), "ns:{50%25%7D}:fence");
+        // Ids without `%` or `}` are written as they always were.
+        assert_eq!(ShopKeys::new("ns", "分流:{x").shop(), "ns:{分流:{x}:shop");
+    }
+
+    /// Shop isolation in Redis: every key names its shop unambiguously (the shop
+    /// id can be read back from the key, up to the first `}`), so no key of one
+    /// shop is a key of another, whatever the ids.
+    #[test]
+    fn every_key_names_its_shop_so_no_two_shops_share_a_key() {
+        use proptest::prelude::*;
+        fn shop_of(key: &str) -> String {
+            let tag = key
+                .strip_prefix("ns:{")
+                .expect("the namespace, then the tag");
+            let end = tag.find('}').expect("the tag ends");
+            tag[..end].replace("%7D", "}").replace("%25", "%")
+        }
+        let piece = proptest::sample::select(vec![
+            "s",
+            "}",
+            "{",
+            ":",
+            "%",
+            "%7D",
+            "%25",
+            "}:request:",
+            "}:shop",
+            "分",
+        ]);
+        let id = prop_oneof![
+            proptest::collection::vec(piece, 1..8).prop_map(|pieces| pieces.concat()),
+            any::<String>(),
+        ];
+        let config = ProptestConfig {
+            cases: 1000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(shop in id.clone(), tail in id)| {
+            let keys = ShopKeys::new("ns", &shop);
+            for key in [
+                keys.fence(),
+                keys.shop(),
+                keys.accounts(),
+                keys.groups(),
+                keys.sessions(),
+                keys.affinity_index(),
+                keys.ending(7),
+                keys.presence(&tail),
+                keys.affinity(&tail),
+                keys.request(&tail),
+            ] {
+                prop_assert_eq!(shop_of(&key), shop.clone(), "{}", key);
+            }
+        });
     }
 }
