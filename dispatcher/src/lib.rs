@@ -22,6 +22,7 @@ use std::sync::Arc;
 use fenliu_node::probes;
 use fenliu_node::server_limits::DISPATCHER_CONCURRENT_STREAMS;
 use fenliu_node::transport::incoming;
+use fenliu_node::undecodable::RefuseUndecodable;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::v1::routing_server::RoutingServer;
 use tokio::net::TcpListener;
@@ -74,10 +75,10 @@ pub async fn serve_with(
     };
     let workers = Arc::new(workers);
     let mut routes = RoutesBuilder::default();
-    routes.add_service(
+    routes.add_service(RefuseUndecodable::new(
         RoutingServer::new(Forwarder::new(workers.clone(), stopping.clone(), admission))
             .max_decoding_message_size(limits.request_bytes()),
-    );
+    ));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,

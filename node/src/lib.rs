@@ -19,6 +19,8 @@
 //! - [`sharding`]: shop → shard → worker (FNV-1a and rendezvous hashing).
 //! - [`registry`]: worker membership and shard leases in Redis.
 //! - [`link`]: what both ends of the dispatcher–worker link agree on.
+//! - [`undecodable`]: a request that cannot be decoded is refused with
+//!   INVALID_ARGUMENT, not tonic's INTERNAL.
 
 pub mod auth;
 pub mod cluster_options;
@@ -32,6 +34,7 @@ pub mod sharding;
 pub mod shutdown;
 pub mod telemetry;
 pub mod transport;
+pub mod undecodable;
 
 pub use cluster_options::ClusterOptions;
 pub use server_limits::ServerLimits;

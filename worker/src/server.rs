@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fenliu_node::probes;
 use fenliu_node::server_limits::WORKER_CONCURRENT_STREAMS;
 use fenliu_node::transport::incoming;
+use fenliu_node::undecodable::RefuseUndecodable;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1::worker_link_server::WorkerLinkServer;
 use fenliu_proto::v1::routing_server::RoutingServer;
@@ -86,7 +87,9 @@ pub async fn serve_worker(
         WorkerLinkServer::new(LinkService::new(service.clone(), stopping.clone(), limits))
             .max_decoding_message_size(link_call_bytes),
     );
-    routes.add_service(RoutingServer::new(service).max_decoding_message_size(request_bytes));
+    routes.add_service(RefuseUndecodable::new(
+        RoutingServer::new(service).max_decoding_message_size(request_bytes),
+    ));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(
         reporter,
