@@ -3,7 +3,7 @@
 //! worker applies these to every call before anything changes.
 
 use super::error::AuthError;
-use super::principal::Principal;
+use super::principal::{Principal, ShopGrant};
 use super::scopes::scope_of;
 
 impl Principal {
@@ -55,10 +55,22 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// A change only a platform backend may make (a shop's quotas): the token
+    /// must be valid for every shop, not only for the one it changes.
+    pub fn serves_every_shop(&self, field: &str) -> Result<(), AuthError> {
+        match self.shops {
+            ShopGrant::Every => Ok(()),
+            ShopGrant::Only(_) => Err(AuthError::permission_denied(format!(
+                "{field}: only a platform token (shops [\"*\"]) may change it"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::principal::ShopGrant;
     use crate::auth::scopes::{Scope, ScopeSet};
 
     fn principal(scopes: &[Scope], shops: &[&str], account: Option<&str>) -> Principal {
@@ -100,6 +112,22 @@ mod tests {
         );
         assert_eq!(agent.acts_for("account_id", "lili"), Ok(()));
         assert!(agent.acts_for("account_id", "other").is_err());
+    }
+
+    #[test]
+    fn only_a_token_for_every_shop_may_change_a_quota() {
+        let shop_admin = principal(&[Scope::Admin], &["s1"], None);
+        let refused = shop_admin
+            .serves_every_shop("route_rate_limit_per_second")
+            .unwrap_err();
+        assert!(
+            matches!(&refused, AuthError::PermissionDenied(why) if why.starts_with("route_rate_limit_per_second:"))
+        );
+        let platform = principal(&[Scope::Admin], &["*"], None);
+        assert_eq!(
+            platform.serves_every_shop("route_rate_limit_per_second"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -259,6 +259,44 @@ async fn an_agent_token_acts_only_as_its_own_account() {
 }
 
 #[tokio::test]
+async fn only_a_platform_token_changes_a_shops_rate_limit() {
+    bounded(async {
+        let (node, auth) = node_with_shop().await;
+        let shop_admin = auth.sign(&auth.claims(&[SHOP], ALL_SCOPES));
+        let mut client = node.client_with_token(Some(&shop_admin)).await;
+        let before = snapshot(&node).await;
+        let lift = pb::UpsertShopRequest {
+            shop_id: SHOP.to_owned(),
+            route_rate_limit_per_second: Some(1_000_000),
+            ..Default::default()
+        };
+        let refused = client.upsert_shop(lift.clone()).await.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+        assert!(
+            refused
+                .message()
+                .starts_with("route_rate_limit_per_second:")
+        );
+        assert_eq!(snapshot(&node).await, before, "nothing changed");
+        // The shop's admin still changes its other settings.
+        let close_delay = pb::UpsertShopRequest {
+            shop_id: SHOP.to_owned(),
+            close_delay_seconds: Some(9),
+            ..Default::default()
+        };
+        client.upsert_shop(close_delay).await.unwrap();
+        // The platform sets the rate limit.
+        let mut platform = node.client().await;
+        let shop = platform.upsert_shop(lift).await.unwrap().into_inner();
+        let settings = shop.settings.expect("settings");
+        assert_eq!(settings.route_rate_limit_per_second, 1_000_000);
+        assert_eq!(settings.close_delay_seconds, 9);
+        node.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn forged_principal_and_internal_metadata_are_stripped_by_the_dispatcher() {
     bounded(async {
         let (node, auth) = node_with_shop().await;

@@ -93,6 +93,17 @@ impl Caller {
         }
     }
 
+    /// A change only the platform may make (a shop's quota): the token must be
+    /// valid for every shop (`shops: ["*"]`), not only for this one.
+    pub fn serves_every_shop(&self, field: &str) -> Result<(), Status> {
+        match &self.principal {
+            None => Ok(()),
+            Some(principal) => principal
+                .serves_every_shop(field)
+                .map_err(|error| self.refused(principal, error)),
+        }
+    }
+
     fn refused(&self, principal: &Principal, error: AuthError) -> Status {
         refused(self.method, &self.shop_id, Some(&principal.subject), error)
     }

@@ -62,8 +62,13 @@ impl Routing for RoutingService {
         &self,
         request: Request<pb::UpsertShopRequest>,
     ) -> Result<Response<pb::Shop>, Status> {
-        let _caller = self.admit(&request, "UpsertShop")?;
+        let caller = self.admit(&request, "UpsertShop")?;
         let request = request.into_inner();
+        if request.route_rate_limit_per_second.is_some() {
+            // A shop's own admin must not lift the quota that keeps it from
+            // starving the other tenants.
+            caller.serves_every_shop("route_rate_limit_per_second")?;
+        }
         let shop_id = checks::shop_id(&request.shop_id)?;
         let profile = enum_codes::profile(request.profile)?;
         let patch = checks::settings_patch(&request)?;
