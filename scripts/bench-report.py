@@ -17,6 +17,7 @@ hot = json.loads((out / "fenliu-hot-shop.json").read_text())
 fenliu_open = json.loads((out / "fenliu-open.json").read_text())
 baseline_open = json.loads((out / "baseline-open.json").read_text())
 memory = json.loads((out / "memory.json").read_text())
+fenliu_auth = json.loads((out / "fenliu-auth.json").read_text())
 noisy_quiet = json.loads((out / "noisy-quiet.json").read_text())
 noisy_flood = json.loads((out / "noisy-flood.json").read_text())
 drain = json.loads((out / "drain.txt").read_text().strip().splitlines()[-1])
@@ -96,3 +97,18 @@ for key, name in (("front", "front: dispatcher | bare proxy"), ("server", "serve
 errors = sum(e["count"] for report in (fenliu, baseline, fenliu_open, baseline_open, noisy_quiet, noisy_flood)
              for e in report["errors"])
 print(f"errors during the load runs: {errors}")
+
+auth_ratio = fenliu_auth["decisions_per_second"] / fenliu["decisions_per_second"]
+print()
+print("authentication: the same load at 64 in flight, every call with a platform token (ES256)")
+print(f'{"":38} {"auth off":>10} {"auth on":>10} {"ratio":>7}  target')
+print(f'{"Route decisions/s":38} {fenliu["decisions_per_second"]:>10.0f} {fenliu_auth["decisions_per_second"]:>10.0f} {auth_ratio:>7.2f}  ≥ 0.9: {verdict(auth_ratio >= 0.9)}')
+for q in ("p50", "p99"):
+    print(f'{"Route " + q + " (ms)":38} {lat(fenliu, q):>10.2f} {lat(fenliu_auth, q):>10.2f} {lat(fenliu_auth, q) / lat(fenliu, q):>7.2f}')
+for key, name in (("front", "CPU per call: dispatcher (µs)"), ("server", "CPU per call: worker (µs)")):
+    off = fenliu.get("cpu", {}).get(key, {}).get("us_per_call")
+    on = fenliu_auth.get("cpu", {}).get(key, {}).get("us_per_call")
+    if off and on:
+        print(f"{name:38} {off:>10.1f} {on:>10.1f} {on / off:>7.2f}")
+auth_errors = sum(e["count"] for e in fenliu_auth["errors"])
+print(f"errors with authentication on: {auth_errors}")

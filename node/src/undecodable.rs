@@ -62,11 +62,13 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        // A clone of the URI shares its bytes: no copy on every call for the
+        // rare answer that names the method.
+        let uri = request.uri().clone();
         let answer = self.inner.call(request);
         Box::pin(async move {
             let mut response = answer.await?;
-            refuse_if_undecodable(&method, response.headers_mut());
+            refuse_if_undecodable(uri.path(), response.headers_mut());
             Ok(response)
         })
     }
