@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use fenliu_node::auth::AuthOptions;
 use fenliu_node::registry::Registry;
+use fenliu_node::tls::TlsOptions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
-use crate::{Admission, DispatcherOptions, ShardedWorkers, Workers};
+use crate::{Admission, DispatcherOptions, ShardedWorkers, WorkerDialer, Workers};
 
 /// The dispatcher's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
@@ -36,6 +37,9 @@ pub struct DispatcherConfig {
     /// What one connection may ask: concurrent streams, request size.
     #[command(flatten)]
     pub server_limits: ServerLimits,
+    /// TLS toward callers, and mutual TLS to the workers.
+    #[command(flatten)]
+    pub tls: TlsOptions,
 }
 
 /// Runs a dispatcher with `config` until SIGTERM or Ctrl-C.
@@ -44,17 +48,22 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     config.server_limits.check()?;
     telemetry::init_logging(config.log_json);
     config.auth.log_mode("dispatcher");
+    config.tls.log_mode("dispatcher");
     let admission = Admission::new(config.auth.verifier()?);
+    let tls = config.tls.tls()?;
+    let dialer = WorkerDialer::new(tls.clone());
     let workers = if !config.cluster.uses_redis() {
-        let channel = crate::worker_channel(&config.worker_url)
+        let worker = dialer
+            .dial(&config.worker_url)
             .with_context(|| format!("--worker-url {}", config.worker_url))?;
         tracing::info!(worker = %config.worker_url, "forwarding every shop to one worker");
-        Workers::fixed(channel)
+        Workers::Fixed(worker)
     } else {
         let connection = config.cluster.connect().await?;
         let sharded = ShardedWorkers::new(
             Registry::new(connection, &config.cluster.redis_namespace),
             config.cluster.shards,
+            dialer,
         );
         let live = sharded
             .refresh()
@@ -73,6 +82,7 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     let options = DispatcherOptions {
         admission,
         limits: config.server_limits,
+        tls,
     };
     crate::serve_with(listener, workers, options, shutdown::requested_by_os()).await?;
     Ok(())

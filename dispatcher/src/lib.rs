@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 use fenliu_node::probes;
 use fenliu_node::server_limits::DISPATCHER_CONCURRENT_STREAMS;
-use fenliu_node::transport::incoming;
+use fenliu_node::tls::Tls;
+use fenliu_node::tls::identity::Callers;
+use fenliu_node::transport::serve_routes;
 use fenliu_node::undecodable::RefuseUndecodable;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::v1::routing_server::RoutingServer;
@@ -31,7 +33,7 @@ use tonic::transport::Channel;
 
 pub use admission::Admission;
 pub use forward::Forwarder;
-pub use workers::{ShardedWorkers, Worker, Workers, worker_channel};
+pub use workers::{ShardedWorkers, Worker, WorkerDialer, Workers, worker_channel};
 
 /// Serves the routing API on `listener`, forwarding every shop to `worker`, until
 /// `shutdown`.
@@ -52,6 +54,9 @@ pub struct DispatcherOptions {
     /// Per-connection limits: a request over the size limit is refused here,
     /// before it is decoded or forwarded.
     pub limits: ServerLimits,
+    /// TLS toward callers (client certificates optional unless required);
+    /// `None`: plaintext. (Workers are dialled as the [`Workers`] say.)
+    pub tls: Option<Tls>,
 }
 
 /// Serves the routing API on `listener`, finding each shop's worker with
@@ -63,7 +68,11 @@ pub async fn serve_with(
     options: DispatcherOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let DispatcherOptions { admission, limits } = options;
+    let DispatcherOptions {
+        admission,
+        limits,
+        tls,
+    } = options;
     let address = listener.local_addr().ok();
     tracing::info!(?address, "dispatcher serving fenliu.v1.Routing");
     let (stopping, raise_stopping) = ShutdownSignal::new();
@@ -85,15 +94,19 @@ pub async fn serve_with(
         stopping.clone(),
         move || workers.is_ready(),
     ));
-    let result = tonic::transport::Server::builder()
-        .max_concurrent_streams(limits.concurrent_streams(DISPATCHER_CONCURRENT_STREAMS))
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(incoming(listener), async move {
+    let result = serve_routes(
+        listener,
+        routes.routes(),
+        limits.concurrent_streams(DISPATCHER_CONCURRENT_STREAMS),
+        tls.as_ref(),
+        Callers::Anyone,
+        async move {
             shutdown.await;
             tracing::info!("dispatcher draining");
             raise_stopping();
-        })
-        .await;
+        },
+    )
+    .await;
     let _ = readiness.await;
     if let Some(membership) = membership {
         let _ = membership.await;

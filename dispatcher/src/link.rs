@@ -42,6 +42,11 @@ pub struct Link {
     opening: tokio::sync::Mutex<()>,
     /// The id the next call is tagged with, to match its answer back.
     next_id: AtomicU64,
+    /// With TLS: a stream this old takes no new calls, so that the link moves to
+    /// a fresh connection (with fresh certificates) once the worker has closed
+    /// the old one. The old stream ends when its connection is closed; its calls
+    /// were answered long before.
+    max_age: Option<Duration>,
 }
 
 /// One open `Exchange` stream and the calls waiting for their answers on it.
@@ -49,6 +54,8 @@ pub struct Link {
 struct LinkStream {
     /// Calls to write to the stream, in order.
     calls: mpsc::Sender<link::LinkCall>,
+    /// When the stream was opened, for `Link::max_age`.
+    opened_at: tokio::time::Instant,
     /// The calls sent and not yet answered, by id.
     waiting: Mutex<Waiting>,
 }
@@ -82,12 +89,15 @@ fn link_lost() -> Status {
 }
 
 impl Link {
-    pub fn new(channel: Channel) -> Link {
+    /// A link over `channel`; with `max_age`, each stream takes new calls for
+    /// that long.
+    pub fn new(channel: Channel, max_age: Option<Duration>) -> Link {
         Link {
             channel,
             open: RwLock::new(None),
             opening: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
+            max_age,
         }
     }
 
@@ -154,6 +164,7 @@ impl Link {
             .into_inner();
         let stream = Arc::new(LinkStream {
             calls,
+            opened_at: tokio::time::Instant::now(),
             waiting: Mutex::new(Waiting::default()),
         });
         tokio::spawn(deliver_answers(stream.clone(), answers));
@@ -165,6 +176,10 @@ impl Link {
         let open = self.open.read().expect("link lock");
         open.as_ref()
             .filter(|stream| !stream.waiting.lock().expect("waiting lock").broken)
+            .filter(|stream| {
+                self.max_age
+                    .is_none_or(|max_age| stream.opened_at.elapsed() < max_age)
+            })
             .cloned()
     }
 }

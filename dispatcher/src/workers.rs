@@ -15,20 +15,55 @@ use fenliu_node::sharding::{ShardId, owner_of, shard_of};
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
 
+use fenliu_node::tls::Tls;
+use fenliu_node::tls::connector::WorkerConnector;
+
 use crate::link::Link;
 
 /// How often the membership is re-read when nothing asks for it sooner.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A lazily connected channel to a worker at `url` (e.g. `http://127.0.0.1:50061`):
-/// the dispatcher starts even when the worker is not up yet.
-pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+/// How a worker at `url` (e.g. `http://127.0.0.1:50061`) is reached.
+fn worker_endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(2))
         .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
+}
+
+/// A lazily connected plaintext channel to a worker at `url`: the dispatcher
+/// starts even when the worker is not up yet.
+pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(worker_endpoint(url)?.connect_lazy())
+}
+
+/// How this dispatcher reaches workers: plaintext, or mutual TLS with its own
+/// certificate (checked by the worker) and the worker's (checked against the
+/// fleet CA and the configured worker name).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerDialer {
+    /// `None`: plaintext.
+    tls: Option<Tls>,
+}
+
+impl WorkerDialer {
+    pub fn new(tls: Option<Tls>) -> WorkerDialer {
+        WorkerDialer { tls }
+    }
+
+    /// A worker at `url`, connected lazily.
+    pub fn dial(&self, url: &str) -> Result<Worker, tonic::transport::Error> {
+        let endpoint = worker_endpoint(url)?;
+        let Some(tls) = &self.tls else {
+            return Ok(Worker::new(endpoint.connect_lazy()));
+        };
+        let channel =
+            endpoint.connect_with_connector_lazy(WorkerConnector::new(tls.identity.clone()));
+        // The link moves to a fresh stream (and, once the worker has closed the
+        // old connection, a fresh connection with fresh certificates) in time.
+        Ok(Worker::with_link_age(channel, Some(tls.link_max_age())))
+    }
 }
 
 /// A worker as the dispatcher reaches it: unary calls go on its link, `WatchShop`
@@ -43,8 +78,13 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(channel: Channel) -> Worker {
+        Worker::with_link_age(channel, None)
+    }
+
+    /// A worker whose link stream is replaced once it is `link_max_age` old.
+    pub fn with_link_age(channel: Channel, link_max_age: Option<Duration>) -> Worker {
         Worker {
-            link: Arc::new(Link::new(channel.clone())),
+            link: Arc::new(Link::new(channel.clone(), link_max_age)),
             channel,
         }
     }
@@ -94,6 +134,8 @@ impl Workers {
 pub struct ShardedWorkers {
     /// Shards of the deployment: the same on every node.
     shard_count: u32,
+    /// How workers are reached (plaintext or mutual TLS).
+    dialer: WorkerDialer,
     /// Where the membership is read from.
     registry: Registry,
     /// The live workers as last read, to tell when the membership changed.
@@ -110,9 +152,10 @@ pub struct ShardedWorkers {
 }
 
 impl ShardedWorkers {
-    pub fn new(registry: Registry, shard_count: u32) -> Arc<ShardedWorkers> {
+    pub fn new(registry: Registry, shard_count: u32, dialer: WorkerDialer) -> Arc<ShardedWorkers> {
         Arc::new(ShardedWorkers {
             shard_count,
+            dialer,
             registry,
             members: RwLock::new(Vec::new()),
             workers: RwLock::new(HashMap::new()),
@@ -159,9 +202,9 @@ impl ShardedWorkers {
             let mut workers = self.workers.write().expect("workers lock");
             for member in &members {
                 if !workers.contains_key(&member.address) {
-                    match worker_channel(&format!("http://{}", member.address)) {
-                        Ok(channel) => {
-                            workers.insert(member.address.clone(), Worker::new(channel));
+                    match self.dialer.dial(&format!("http://{}", member.address)) {
+                        Ok(worker) => {
+                            workers.insert(member.address.clone(), worker);
                         }
                         Err(error) => {
                             tracing::warn!(worker = %member.worker_id, address = %member.address, %error, "bad worker address");

@@ -7,6 +7,8 @@
 //!   accounts: who may call, and to do what.
 //! - [`shutdown`]: the signal that stops a node gracefully, streams that end with
 //!   it, and the process signals (SIGTERM, Ctrl-C) that raise it.
+//! - [`tls`]: TLS on every gRPC hop, mutual between dispatchers and workers,
+//!   certificates re-read when they change.
 //! - [`transport`]: how a server accepts connections on a bound listener.
 //! - [`server_limits`]: what one connection may ask of a server (concurrent
 //!   streams, request size).
@@ -33,6 +35,7 @@ pub mod server_limits;
 pub mod sharding;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 pub mod undecodable;
 

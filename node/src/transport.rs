@@ -1,13 +1,56 @@
-//! How every fenliu server accepts connections. Servers take an already-bound
-//! listener (tests bind `127.0.0.1:0`), and this turns it into tonic's stream of
-//! connections with the settings every node wants.
+//! How every fenliu server accepts connections and serves its routes. Servers take
+//! an already-bound listener (tests bind `127.0.0.1:0`) and serve plaintext, or
+//! TLS when the node has an identity ([`crate::tls`]).
+
+use std::future::Future;
 
 use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+
+use crate::tls::Tls;
+use crate::tls::acceptor::tls_incoming;
+use crate::tls::identity::Callers;
 
 /// The connections accepted on `listener`, with Nagle's algorithm off: a gRPC
 /// answer is small and must leave at once, not wait for the peer's delayed ACK
 /// (a 40 ms stall). tonic does this itself only when it binds the listener.
 pub fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then returns once the
+/// calls in flight are done. `streams`: concurrent HTTP/2 streams per connection.
+/// With `tls`, connections are TLS (client certificates as `callers` need) and
+/// are closed gracefully after the TLS connection age, so that rotated
+/// certificates reach long-lived connections too.
+pub async fn serve_routes(
+    listener: TcpListener,
+    routes: Routes,
+    streams: u32,
+    tls: Option<&Tls>,
+    callers: Callers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let mut builder = Server::builder().max_concurrent_streams(streams);
+    match tls {
+        None => {
+            builder
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming(listener), shutdown)
+                .await
+        }
+        Some(tls) => {
+            builder
+                .max_connection_age(tls.max_connection_age)
+                .max_connection_age_grace(tls.connection_age_grace())
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(
+                    tls_incoming(listener, tls.identity.clone(), callers),
+                    shutdown,
+                )
+                .await
+        }
+    }
 }

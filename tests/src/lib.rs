@@ -12,6 +12,9 @@
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
 //! - [`auth`]: [`TestAuth`]: a signing key, its JWKS file and tokens, for
 //!   deployments with authentication on; the client's [`BearerToken`].
+//! - [`connect`]: clients of a node: plaintext or TLS, with or without a token.
+//! - [`tls`]: [`TestTls`]: a throwaway fleet CA and node certificate for
+//!   deployments with TLS on every hop.
 //! - [`shops`]: [`ShopBuilder`]: a shop with its accounts, settings, groups and
 //!   statuses in one expression.
 //! - [`calls`]: [`route`] and friends: one call each, unique request ids, panics
@@ -33,15 +36,19 @@ pub use fenliu_proto::v1 as pb;
 pub mod asserts;
 pub mod auth;
 pub mod calls;
+pub mod connect;
 pub mod limits;
 pub mod nodes;
 pub mod shops;
+pub mod tls;
 pub mod waits;
 
 pub use asserts::*;
 pub use auth::*;
 pub use calls::*;
+pub use connect::*;
 pub use limits::*;
 pub use nodes::*;
 pub use shops::*;
+pub use tls::*;
 pub use waits::*;

@@ -9,13 +9,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
 
-use fenliu_proto::v1::routing_client::RoutingClient;
-
-use crate::auth::{BearerToken, TestAuth};
+use crate::auth::TestAuth;
 use crate::calls::Client;
+use crate::connect::connect_to;
 use crate::limits::STOP_TIMEOUT;
+use crate::tls::TestTls;
 use crate::waits::wait_for;
 
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
@@ -50,6 +49,9 @@ pub struct NodeSettings {
     /// Authentication on, with this key (its JWKS file lives as long as the
     /// node), and [`TestNode::client`] sending a platform token.
     pub auth: Option<Arc<TestAuth>>,
+    /// TLS on every gRPC hop, with this fleet CA and node identity; clients of
+    /// the node trust the CA.
+    pub tls: Option<Arc<TestTls>>,
 }
 
 impl NodeSettings {
@@ -63,6 +65,16 @@ impl NodeSettings {
 
     fn platform_token(&self) -> Option<String> {
         self.auth.as_ref().map(|auth| auth.platform_token())
+    }
+
+    /// A node's TLS from these settings (`None`: plaintext).
+    fn node_tls(&self) -> Option<fenliu_node::tls::Tls> {
+        self.tls.as_deref().map(TestTls::tls)
+    }
+
+    /// How the node's dispatcher reaches its workers.
+    fn dialer(&self) -> fenliu_dispatcher::WorkerDialer {
+        fenliu_dispatcher::WorkerDialer::new(self.node_tls())
     }
 }
 
@@ -129,10 +141,12 @@ impl TestNode {
     /// [`TestNode::start`] with the given settings.
     pub async fn start_with(settings: NodeSettings) -> TestNode {
         let (worker_address, stop_worker, worker) = start_embedded_worker(&settings).await;
-        let channel = fenliu_dispatcher::worker_channel(&format!("http://{worker_address}"))
+        let to_worker = settings
+            .dialer()
+            .dial(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::fixed(channel), &settings).await;
+            start_dispatcher(fenliu_dispatcher::Workers::Fixed(to_worker), &settings).await;
         TestNode {
             dispatcher_address,
             stop_dispatcher,
@@ -212,6 +226,7 @@ impl TestNode {
         let sharded = fenliu_dispatcher::ShardedWorkers::new(
             fenliu_node::registry::Registry::new(connection, namespace),
             TEST_SHARDS,
+            settings.dialer(),
         );
         wait_for("every shard to be served by exactly one worker", || {
             let ownerships = ownerships.clone();
@@ -276,17 +291,24 @@ impl TestNode {
     /// A client of the dispatcher: the way the platforms call fenliu (with the
     /// node's platform token when authentication is on).
     pub async fn client(&self) -> Client {
-        connect_with_token(self.dispatcher_address, self.token()).await
+        self.client_with_token(self.token()).await
     }
 
     /// A client of the dispatcher that sends `token` (or none).
     pub async fn client_with_token(&self, token: Option<&str>) -> Client {
-        connect_with_token(self.dispatcher_address, token).await
+        let tls = self.settings.tls.as_ref().map(|tls| tls.client_config());
+        connect_to(self.dispatcher_address, tls, token).await
     }
 
     /// A client of the (first) worker, bypassing the dispatcher.
+    /// With TLS it presents the node certificate: a worker takes only the fleet.
     pub async fn worker_client(&self) -> Client {
-        connect_with_token(self.worker_address(), self.token()).await
+        let tls = self
+            .settings
+            .tls
+            .as_ref()
+            .map(|tls| tls.client_config_with(&tls.node_identity()));
+        connect_to(self.worker_address(), tls, self.token()).await
     }
 
     /// The platform token of a node with authentication on.
@@ -344,6 +366,7 @@ fn serve_options(
         ownership,
         access: fenliu_worker::grpc::access::Access::new(verifier),
         limits: settings.worker.clone(),
+        tls: settings.node_tls(),
     }
 }
 
@@ -439,6 +462,7 @@ async fn start_dispatcher(
             settings.auth.as_deref().map(TestAuth::verifier),
         ),
         limits: settings.dispatcher.clone(),
+        tls: settings.node_tls(),
     };
     let task = tokio::spawn(fenliu_dispatcher::serve_with(
         listener,
@@ -458,29 +482,4 @@ async fn await_server(name: &str, task: ServerTask) {
         Ok(Err(join_error)) => panic!("the {name} task failed: {join_error}"),
         Err(_) => panic!("the {name} did not stop within {STOP_TIMEOUT:?} of being asked to"),
     }
-}
-
-/// Connects to a server on loopback.
-pub async fn connect(address: SocketAddr) -> Client {
-    connect_with_token(address, None).await
-}
-
-/// Connects to a server on loopback, sending `token` with every call.
-pub async fn connect_with_token(address: SocketAddr, token: Option<&str>) -> Client {
-    let bearer = BearerToken::new(token).expect("a token is metadata");
-    RoutingClient::with_interceptor(channel(address).await, bearer)
-}
-
-/// A connected channel to a server on loopback, for hand-made calls.
-pub async fn channel(address: SocketAddr) -> Channel {
-    assert!(
-        address.ip().is_loopback(),
-        "tests only use loopback addresses"
-    );
-    Endpoint::from_shared(format!("http://{address}"))
-        .expect("a valid endpoint")
-        .connect_timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap_or_else(|error| panic!("connect to {address}: {error}"))
 }

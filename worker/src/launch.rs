@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use fenliu_node::auth::AuthOptions;
 use fenliu_node::registry::Registry;
+use fenliu_node::tls::TlsOptions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
 use crate::grpc::access::Access;
@@ -29,6 +30,9 @@ pub struct WorkerConfig {
     /// Who may call: bearer tokens verified with a JWKS (off without one).
     #[command(flatten)]
     pub auth: AuthOptions,
+    /// TLS on its port: mutual, only the fleet's dispatchers get in.
+    #[command(flatten)]
+    pub tls: TlsOptions,
     /// This worker's id in the membership (default: $HOSTNAME, the pod name on
     /// Kubernetes).
     #[arg(long, env = "FENLIU_WORKER_ID")]
@@ -98,7 +102,9 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     config.check()?;
     telemetry::init_logging(config.log_json);
     config.auth.log_mode("worker");
+    config.tls.log_mode("worker");
     let access = Access::new(config.auth.verifier()?);
+    let tls = config.tls.tls()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
@@ -108,6 +114,7 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
             ownership: None,
             access,
             limits: config.server_limits,
+            tls,
         };
         server::serve_worker(
             listener,
@@ -147,6 +154,7 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         ownership: Some(ownership),
         access,
         limits: config.server_limits,
+        tls,
     };
     server::serve_worker(listener, router, options, shutdown::requested_by_os()).await?;
     Ok(())

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use fenliu_node::probes;
 use fenliu_node::server_limits::WORKER_CONCURRENT_STREAMS;
-use fenliu_node::transport::incoming;
+use fenliu_node::tls::Tls;
+use fenliu_node::tls::identity::Callers;
+use fenliu_node::transport::serve_routes;
 use fenliu_node::undecodable::RefuseUndecodable;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1::worker_link_server::WorkerLinkServer;
@@ -56,6 +58,8 @@ pub struct ServeOptions {
     pub access: Access,
     /// Per-connection limits: concurrent streams, the size of a request.
     pub limits: ServerLimits,
+    /// TLS (mutual: callers must be the fleet's dispatchers); `None`: plaintext.
+    pub tls: Option<Tls>,
 }
 
 /// [`serve`], with `options`. A worker among many first stops serving its shards
@@ -71,6 +75,7 @@ pub async fn serve_worker(
         ownership,
         access,
         limits,
+        tls,
     } = options;
     let (stopping, raise_stopping) = ShutdownSignal::new();
     let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
@@ -100,15 +105,21 @@ pub async fn serve_worker(
                 .is_none_or(|ownership| ownership.is_ready())
         },
     ));
-    let result = tonic::transport::Server::builder()
-        .max_concurrent_streams(streams)
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(incoming(listener), async move {
+    // A worker's callers are the fleet's dispatchers: with TLS, only a client
+    // certificate of the fleet CA gets a connection.
+    let result = serve_routes(
+        listener,
+        routes.routes(),
+        streams,
+        tls.as_ref(),
+        Callers::Peers,
+        async move {
             shutdown.await;
             tracing::info!("worker draining");
             raise_stopping();
-        })
-        .await;
+        },
+    )
+    .await;
     let _ = timers.await;
     let _ = readiness.await;
     if let Some(leases) = leases {
