@@ -18,6 +18,8 @@ fenliu_open = json.loads((out / "fenliu-open.json").read_text())
 baseline_open = json.loads((out / "baseline-open.json").read_text())
 memory = json.loads((out / "memory.json").read_text())
 fenliu_auth = json.loads((out / "fenliu-auth.json").read_text())
+fenliu_tls = json.loads((out / "fenliu-tls.json").read_text())
+baseline_tls = json.loads((out / "baseline-tls.json").read_text())
 noisy_quiet = json.loads((out / "noisy-quiet.json").read_text())
 noisy_flood = json.loads((out / "noisy-flood.json").read_text())
 drain = json.loads((out / "drain.txt").read_text().strip().splitlines()[-1])
@@ -112,3 +114,21 @@ for key, name in (("front", "CPU per call: dispatcher (µs)"), ("server", "CPU p
         print(f"{name:38} {off:>10.1f} {on:>10.1f} {on / off:>7.2f}")
 auth_errors = sum(e["count"] for e in fenliu_auth["errors"])
 print(f"errors with authentication on: {auth_errors}")
+
+tls_cost = fenliu_tls["decisions_per_second"] / fenliu["decisions_per_second"]
+tls_vs_baseline = fenliu_tls["decisions_per_second"] / baseline_tls["decisions_per_second"]
+print()
+print("TLS on every gRPC hop (callers to dispatcher or proxy; mutual TLS to worker or server), 64 in flight")
+print(f'{"":38} {"fenliu TLS":>10} {"plaintext":>10} {"ratio":>7}  target')
+print(f'{"Route decisions/s":38} {fenliu_tls["decisions_per_second"]:>10.0f} {fenliu["decisions_per_second"]:>10.0f} {tls_cost:>7.2f}  ≥ 0.85: {verdict(tls_cost >= 0.85)}')
+print(f'{"Route p99 (ms)":38} {lat(fenliu_tls, "p99"):>10.2f} {lat(fenliu, "p99"):>10.2f} {lat(fenliu_tls, "p99") / lat(fenliu, "p99"):>7.2f}')
+print(f'{"":38} {"fenliu TLS":>10} {"base TLS":>10} {"ratio":>7}  target')
+print(f'{"Route decisions/s":38} {fenliu_tls["decisions_per_second"]:>10.0f} {baseline_tls["decisions_per_second"]:>10.0f} {tls_vs_baseline:>7.2f}  ≥ 1.2: {verdict(tls_vs_baseline >= 1.2)}')
+print(f'{"Route p99 (ms)":38} {lat(fenliu_tls, "p99"):>10.2f} {lat(baseline_tls, "p99"):>10.2f} {lat(fenliu_tls, "p99") / lat(baseline_tls, "p99"):>7.2f}')
+for key, name in (("front", "CPU per call: front (µs)"), ("server", "CPU per call: server (µs)")):
+    ours = fenliu_tls.get("cpu", {}).get(key, {}).get("us_per_call")
+    theirs = baseline_tls.get("cpu", {}).get(key, {}).get("us_per_call")
+    if ours and theirs:
+        print(f"{name:38} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}")
+tls_errors = sum(e["count"] for report in (fenliu_tls, baseline_tls) for e in report["errors"])
+print(f"errors with TLS: {tls_errors}")

@@ -14,13 +14,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use fenliu_dispatcher::WorkerDialer;
 use fenliu_node::redis_connection::RedisConnection;
 use fenliu_node::telemetry;
+use fenliu_node::tls::TlsOptions;
+use fenliu_node::tls::identity::Callers;
+use fenliu_node::transport::serve_routes;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_client::RoutingClient;
 use fenliu_proto::v1::routing_server::{Routing, RoutingServer};
 use redis::Script;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::Routes;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -35,6 +40,9 @@ pub struct ServerArgs {
     /// The Redis each call makes its one round trip to.
     #[arg(long, env = "FENLIU_REDIS_URL", value_delimiter = ',', required = true)]
     pub redis_url: Vec<String>,
+    /// TLS as a worker has it (mutual: only the fleet's proxy gets in).
+    #[command(flatten)]
+    pub tls: TlsOptions,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +53,9 @@ pub struct ProxyArgs {
     /// The baseline server to forward to.
     #[arg(long, default_value = "http://127.0.0.1:50161")]
     pub upstream: String,
+    /// TLS as a dispatcher has it: toward callers, and mutual to the server.
+    #[command(flatten)]
+    pub tls: TlsOptions,
 }
 
 /// Serves `Routing` with one EVALSHA per call.
@@ -183,23 +194,54 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         script: std::sync::Arc::new(Script::new(TRIVIAL_SCRIPT)),
     };
     tracing::info!(listen = %args.listen, "baseline server: one EVALSHA per call");
-    tonic::transport::Server::builder()
-        .add_service(RoutingServer::new(server))
-        .serve_with_shutdown(args.listen, fenliu_node::shutdown::requested_by_os())
-        .await?;
-    Ok(())
+    serve(
+        args.listen,
+        Routes::new(RoutingServer::new(server)),
+        &args.tls,
+        Callers::Peers,
+    )
+    .await
 }
 
 pub async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
     telemetry::init_logging(false);
-    let channel = fenliu_dispatcher::worker_channel(&args.upstream).context("--upstream")?;
+    // The same dialer a dispatcher uses: plaintext, or mutual TLS.
+    let upstream = WorkerDialer::new(args.tls.tls()?)
+        .dial(&args.upstream)
+        .context("--upstream")?;
     let proxy = BaselineProxy {
-        upstream: RoutingClient::new(channel),
+        upstream: RoutingClient::new(upstream.channel),
     };
     tracing::info!(listen = %args.listen, upstream = %args.upstream, "baseline proxy");
-    tonic::transport::Server::builder()
-        .add_service(RoutingServer::new(proxy))
-        .serve_with_shutdown(args.listen, fenliu_node::shutdown::requested_by_os())
-        .await?;
+    serve(
+        args.listen,
+        Routes::new(RoutingServer::new(proxy)),
+        &args.tls,
+        Callers::Anyone,
+    )
+    .await
+}
+
+/// Serves `routes` on `listen`, with TLS as `tls` says, until SIGTERM or Ctrl-C:
+/// the same transport fenliu's nodes use.
+async fn serve(
+    listen: SocketAddr,
+    routes: Routes,
+    tls: &TlsOptions,
+    callers: Callers,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let tls = tls.tls()?;
+    serve_routes(
+        listener,
+        routes,
+        1024,
+        tls.as_ref(),
+        callers,
+        fenliu_node::shutdown::requested_by_os(),
+    )
+    .await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fenliu_proto::v1 as pb;
 
-use crate::client::{self, ApiClient, TokenArg};
+use crate::client::{self, ApiClient, CallerArgs};
 use crate::dev::DevNode;
 use crate::print;
 
@@ -22,7 +22,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub shop: Option<String>,
     #[command(flatten)]
-    pub token: TokenArg,
+    pub caller: CallerArgs,
 }
 
 /// Seconds an ended session keeps its slot in the demo (20 minutes in real shops).
@@ -39,7 +39,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("a node was started"),
     };
     println!("fenliu demo against {url}\n");
-    let client = client::connect(&url, &args.token).await?;
+    let client = client::connect(&url, &args.caller).await?;
     let shop = args.shop.unwrap_or_else(|| {
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -1,6 +1,6 @@
 //! `fenliu state` and `fenliu watch`: what an operator looks at.
 
-use crate::client::{self, TokenArg};
+use crate::client::{self, CallerArgs};
 use crate::print;
 use fenliu_proto::v1 as pb;
 
@@ -13,11 +13,11 @@ pub struct ShopArgs {
     #[arg(long, env = "FENLIU_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
     #[command(flatten)]
-    pub token: TokenArg,
+    pub caller: CallerArgs,
 }
 
 pub async fn state(args: ShopArgs) -> anyhow::Result<()> {
-    let mut client = client::connect(&args.addr, &args.token).await?;
+    let mut client = client::connect(&args.addr, &args.caller).await?;
     let state = client
         .get_shop_state(pb::GetShopStateRequest { shop_id: args.shop })
         .await?
@@ -27,7 +27,7 @@ pub async fn state(args: ShopArgs) -> anyhow::Result<()> {
 }
 
 pub async fn watch(args: ShopArgs) -> anyhow::Result<()> {
-    let mut client = client::connect(&args.addr, &args.token).await?;
+    let mut client = client::connect(&args.addr, &args.caller).await?;
     let mut events = client
         .watch_shop(pb::WatchShopRequest { shop_id: args.shop })
         .await?

@@ -6,6 +6,7 @@
 //!   decision with its reason (against `--addr`, or a node of its own).
 //! - `fenliu auth keygen` / `fenliu auth token`: a signing key, its JWKS and
 //!   tokens, for trying authentication out.
+//! - `fenliu tls gen`: a throwaway fleet CA and node certificate, for trying TLS.
 //! - `fenliu state` / `fenliu watch`: a shop's current state, and its live events.
 //! - `fenliu loadtest`: a shop workload against a dispatcher or worker, reporting
 //!   decisions per second and Route latency.
@@ -24,6 +25,7 @@ mod dev;
 mod inspect;
 mod loadtest;
 mod print;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +52,9 @@ enum Command {
     Dispatcher(fenliu_dispatcher::launch::DispatcherConfig),
     /// Play a shop's morning through the API, printing each decision and why.
     Demo(demo::DemoArgs),
+    /// Certificates for trying TLS out.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
     /// Keys and tokens for trying authentication out.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
@@ -84,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dispatcher(config) => fenliu_dispatcher::launch::run(config).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Auth(command) => auth::run(command),
+        Command::Tls(command) => tls::run(command),
         Command::State(args) => inspect::state(args).await,
         Command::Watch(args) => inspect::watch(args).await,
         Command::Loadtest(args) => loadtest::run(args).await,

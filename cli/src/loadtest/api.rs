@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fenliu_proto::v1::routing_client::RoutingClient;
-use tonic::transport::Endpoint;
 
 use super::args::LoadtestArgs;
 use crate::client::ApiClient;
@@ -24,9 +23,10 @@ pub const CLIENT_GRACE: Duration = Duration::from_secs(1);
 /// flood shop's client has one of its own, as another tenant would). Every call
 /// carries `--token` when one is given.
 pub async fn connect(args: &LoadtestArgs, count: usize) -> anyhow::Result<Vec<ApiClient>> {
-    let bearer = args.token.bearer()?;
-    let endpoint = Endpoint::from_shared(args.addr.clone())
-        .with_context(|| format!("--addr: {} is not a valid URL", args.addr))?
+    let bearer = args.caller.bearer()?;
+    let endpoint = args
+        .caller
+        .endpoint(&args.addr)?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
     let mut clients = Vec::with_capacity(count);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::cpu;
-use crate::client::TokenArg;
+use crate::client::CallerArgs;
 
 /// Closed-loop tasks when neither `--rps` nor `--concurrency` is given.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -18,7 +18,7 @@ pub struct LoadtestArgs {
     pub addr: String,
     /// The bearer token every call carries (a node with authentication on).
     #[command(flatten)]
-    pub token: TokenArg,
+    pub caller: CallerArgs,
     /// gRPC connections (HTTP/2 channels), used round-robin.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
