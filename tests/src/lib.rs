@@ -10,6 +10,9 @@
 //!   dispatcher, [`TestNode::worker_client`] to the worker), stop gracefully, and
 //!   [`TestNode::restart`] on the same Redis (every shop loaded again);
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
+//! - [`secured_redis`]: Redis over TLS with fenliu's ACL user
+//!   ([`SecuredRedis`], [`SecuredCluster`], the README's [`README_ACL_RULE`]),
+//!   for [`TestNode::start_on_secured_redis`] and tests of rotation and refusals.
 //! - [`auth`]: [`TestAuth`]: a signing key, its JWKS file and tokens, for
 //!   deployments with authentication on; the client's [`BearerToken`].
 //! - [`shops`]: [`ShopBuilder`]: a shop with its accounts, settings, groups and
@@ -19,6 +22,7 @@
 //! - [`asserts`]: reading a shop state ([`account`], [`queue`], [`pool`],
 //!   [`comparable`]) and asserting on it ([`assert_assigned`],
 //!   [`assert_refused`], [`check_shop_invariants`]...).
+//! - [`health`]: [`health`]: liveness and readiness as a probe sees them.
 //! - [`waits`]: [`wait_for`], [`wait_for_session`], [`wait_for_state`]: poll with
 //!   a bounded timeout instead of sleeping. Each poll is a call, and a call brings
 //!   the shop to the present itself; to show that something happens *with nobody
@@ -33,15 +37,19 @@ pub use fenliu_proto::v1 as pb;
 pub mod asserts;
 pub mod auth;
 pub mod calls;
+pub mod health;
 pub mod limits;
 pub mod nodes;
+pub mod secured_redis;
 pub mod shops;
 pub mod waits;
 
 pub use asserts::*;
 pub use auth::*;
 pub use calls::*;
+pub use health::*;
 pub use limits::*;
 pub use nodes::*;
+pub use secured_redis::*;
 pub use shops::*;
 pub use waits::*;

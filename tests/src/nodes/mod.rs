@@ -11,12 +11,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
+use fenliu_node::redis_connection::{RedisAccess, RedisConnection};
 use fenliu_proto::v1::routing_client::RoutingClient;
 
 use crate::auth::{BearerToken, TestAuth};
 use crate::calls::Client;
 use crate::limits::STOP_TIMEOUT;
 use crate::waits::wait_for;
+
+mod secured;
 
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
@@ -50,6 +53,9 @@ pub struct NodeSettings {
     /// Authentication on, with this key (its JWKS file lives as long as the
     /// node), and [`TestNode::client`] sending a platform token.
     pub auth: Option<Arc<TestAuth>>,
+    /// The password and TLS files the nodes reach Redis with (none by default;
+    /// set by [`TestNode::start_on_secured_redis`]).
+    pub redis_access: RedisAccess,
 }
 
 impl NodeSettings {
@@ -84,6 +90,11 @@ pub enum RedisBacking {
     Single(fenliu_testkit::RedisServer),
     /// A namespace of its own on the Redis Cluster shared by a test binary.
     Cluster(&'static fenliu_testkit::RedisCluster),
+    /// A TLS-only redis-server of this node's own, fenliu logging in as its ACL user.
+    Secured(Box<crate::secured_redis::SecuredRedis>),
+    /// A namespace of its own on the TLS Redis Cluster shared by a test binary,
+    /// fenliu logging in as its ACL user.
+    SecuredCluster(&'static crate::secured_redis::SecuredCluster),
 }
 
 /// Shards in test deployments: enough to spread shops, few enough to claim fast.
@@ -208,7 +219,7 @@ impl TestNode {
             workers.push((address, name, stop, task));
             ownerships.push(ownership);
         }
-        let connection = redis_connection(urls).await;
+        let connection = redis_connection(urls, &settings.redis_access).await;
         let sharded = fenliu_dispatcher::ShardedWorkers::new(
             fenliu_node::registry::Registry::new(connection, namespace),
             TEST_SHARDS,
@@ -328,8 +339,8 @@ pub fn test_lease_timing() -> fenliu_worker::ownership::LeaseTiming {
     }
 }
 
-async fn redis_connection(urls: &[String]) -> fenliu_node::redis_connection::RedisConnection {
-    fenliu_node::redis_connection::RedisConnection::connect(urls, Duration::from_millis(400))
+async fn redis_connection(urls: &[String], access: &RedisAccess) -> RedisConnection {
+    RedisConnection::connect_with(urls, access.clone(), Duration::from_millis(400))
         .await
         .expect("connect to redis")
 }
@@ -406,7 +417,7 @@ pub async fn start_redis_worker_with(
         .await
         .expect("bind the worker on 127.0.0.1:0");
     let address = listener.local_addr().expect("worker address");
-    let connection = redis_connection(urls).await;
+    let connection = redis_connection(urls, &settings.redis_access).await;
     let ownership = ShardOwnership::new(
         worker_id.to_owned(),
         address.to_string(),
