@@ -109,7 +109,8 @@ async fn a_refused_password_at_start_names_wrongpass_and_the_flag_never_the_pass
 
 #[tokio::test]
 async fn without_the_redis_ca_or_a_client_certificate_there_is_no_connection() {
-    bounded(async {
+    // Each refused start retries its connection a few times (about 3 s).
+    bounded_by(Duration::from_secs(60), async {
         let redis = secured().await;
         let access = redis.files.access();
         let other = TestCa::new("another CA").unwrap();

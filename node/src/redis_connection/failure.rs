@@ -30,7 +30,7 @@ pub enum RedisFailure {
 const REFUSAL_CODES: [&str; 3] = ["WRONGPASS", "NOAUTH", "NOPERM"];
 
 /// Where an operator looks when Redis refuses fenliu.
-const REFUSAL_HINT: &str = "check the ACL user and password (--redis-url, --redis-password-file) and the ACL rule in the README (Security, Redis)";
+const REFUSAL_HINT: &str = "check the ACL user of --redis-url, the password of --redis-password-file, and the user's rights against the README's ACL rule (Security, Redis)";
 
 /// `error` in Redis' own words for a server error (`NOPERM User fenliu has no
 /// permissions ...`, as redis-cli shows it), else as the client renders it.
@@ -53,7 +53,7 @@ impl From<RedisError> for RedisFailure {
                 .is_some_and(|code| REFUSAL_CODES.contains(&code));
         if refused {
             return RedisFailure::Unavailable(format!(
-                "Redis refused fenliu: {} ({REFUSAL_HINT})",
+                "Redis refused fenliu: {}; {REFUSAL_HINT}",
                 described(&error)
             ));
         }
@@ -61,7 +61,7 @@ impl From<RedisError> for RedisFailure {
             // The client hides the server's reply to AUTH; with a password
             // given, Redis (6 and later) answers WRONGPASS.
             return RedisFailure::Unavailable(format!(
-                "Redis refused fenliu's credentials: WRONGPASS (the password is wrong, or the ACL user is unknown or disabled; {REFUSAL_HINT}): {error}"
+                "Redis refused fenliu's credentials: WRONGPASS (a wrong password, or an unknown or disabled ACL user); {REFUSAL_HINT}"
             ));
         }
         let transient = error.is_io_error()
