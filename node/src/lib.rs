@@ -15,8 +15,10 @@
 //! - [`probes`]: gRPC health (liveness and readiness) and reflection.
 //! - [`telemetry`]: structured logs.
 //! - [`runtime`]: the tokio runtime every binary runs on.
+//! - [`crypto`]: the one TLS crypto provider (ring) of a process.
 //! - [`cluster_options`]: the flags every node of a deployment must agree on.
 //! - [`redis_connection`]: one Redis or a Redis Cluster behind one connection,
+//!   over TLS and as an ACL user if configured (files re-read when they change),
 //!   each call bounded, and what a failed call means.
 //! - [`sharding`]: shop → shard → worker (FNV-1a and rendezvous hashing).
 //! - [`registry`]: worker membership and shard leases in Redis.
@@ -26,6 +28,7 @@
 
 pub mod auth;
 pub mod cluster_options;
+pub mod crypto;
 pub mod link;
 pub mod probes;
 pub mod redis_connection;

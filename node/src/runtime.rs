@@ -6,8 +6,11 @@
 
 use anyhow::Context;
 
-/// Builds the runtime, reading `FENLIU_RUNTIME_THREADS`.
+/// Builds the runtime, reading `FENLIU_RUNTIME_THREADS`, and installs the
+/// process' TLS crypto provider first (see [`crate::crypto`]): every fenliu
+/// binary builds its runtime before anything that could build a TLS config.
 pub fn build() -> anyhow::Result<tokio::runtime::Runtime> {
+    crate::crypto::install_crypto_provider();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Ok(value) = std::env::var("FENLIU_RUNTIME_THREADS") {

@@ -1,13 +1,34 @@
 //! A tiny blocking RESP2 client over `std::net::TcpStream`, enough for tests to
 //! poke at Redis directly (`PING`, `SET`, `EXISTS`, `PTTL`, `KEYS`, `CLUSTER
 //! INFO`, ...) without depending on a Redis client crate. One connection per
-//! command; every read and write has a timeout.
+//! command, in plain TCP or TLS ([`Transport`]); every read and write has a
+//! timeout.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+
+use crate::tls::{CertFiles, client_config};
+
+/// How a test's connection reaches a Redis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP.
+    #[default]
+    Plain,
+    /// TLS, trusting the CAs in `ca_file` and showing `client` if the server
+    /// asks for a certificate. The files are read for each connection, so a
+    /// rotation in place is followed.
+    Tls {
+        /// The CAs the server's certificate is checked against.
+        ca_file: PathBuf,
+        /// The certificate shown to a server with `tls-auth-clients`.
+        client: Option<CertFiles>,
+    },
+}
 
 /// Connect timeout for [`request`].
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -74,14 +95,41 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
 /// its reply (an error reply is `Ok(Reply::Error(..))`; `Err` means the
 /// connection or the protocol failed).
 pub fn request(addr: SocketAddr, args: &[&str]) -> anyhow::Result<Reply> {
+    request_via(&Transport::Plain, addr, args)
+}
+
+/// [`request`] over `transport`.
+pub fn request_via(
+    transport: &Transport,
+    addr: SocketAddr,
+    args: &[&str],
+) -> anyhow::Result<Reply> {
     anyhow::ensure!(!args.is_empty(), "empty redis command");
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+    let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to redis at {addr}"))?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     stream.set_nodelay(true)?;
+    match transport {
+        Transport::Plain => exchange(stream, addr, args),
+        Transport::Tls { ca_file, client } => {
+            let config = client_config(ca_file, client.as_ref())?;
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let connection = rustls::ClientConnection::new(config, name)?;
+            exchange(rustls::StreamOwned::new(connection, stream), addr, args)
+        }
+    }
+}
+
+/// Sends `args` on `stream` and reads one reply.
+fn exchange(
+    mut stream: impl Read + Write,
+    addr: SocketAddr,
+    args: &[&str],
+) -> anyhow::Result<Reply> {
     stream
         .write_all(&encode(args))
+        .and_then(|()| stream.flush())
         .with_context(|| format!("sending {} to {addr}", args[0]))?;
     let mut reader = BufReader::new(stream);
     read_reply(&mut reader).with_context(|| format!("reading reply to {} from {addr}", args[0]))
@@ -90,7 +138,12 @@ pub fn request(addr: SocketAddr, args: &[&str]) -> anyhow::Result<Reply> {
 /// Sends one command to the Redis on `127.0.0.1:port` and returns the reply
 /// as text ([`Reply::into_text`]): error replies become `Err(message)`.
 pub fn command(port: u16, args: &[&str]) -> anyhow::Result<String> {
-    request(SocketAddr::from(([127, 0, 0, 1], port)), args)?.into_text()
+    command_via(&Transport::Plain, port, args)
+}
+
+/// [`command`] over `transport`.
+pub fn command_via(transport: &Transport, port: u16, args: &[&str]) -> anyhow::Result<String> {
+    request_via(transport, SocketAddr::from(([127, 0, 0, 1], port)), args)?.into_text()
 }
 
 fn read_line(r: &mut impl BufRead) -> anyhow::Result<String> {

@@ -10,6 +10,9 @@
 //!   dispatcher, [`TestNode::worker_client`] to the worker), stop gracefully, and
 //!   [`TestNode::restart`] on the same Redis (every shop loaded again);
 //!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
+//! - [`secured_redis`]: Redis over TLS with fenliu's ACL user
+//!   ([`SecuredRedis`], [`SecuredCluster`], the README's [`README_ACL_RULE`]),
+//!   for [`TestNode::start_on_secured_redis`] and tests of rotation and refusals.
 //! - [`auth`]: [`TestAuth`]: a signing key, its JWKS file and tokens, for
 //!   deployments with authentication on; the client's [`BearerToken`].
 //! - [`connect`]: clients of a node: plaintext or TLS, with or without a token.
@@ -22,6 +25,7 @@
 //! - [`asserts`]: reading a shop state ([`account`], [`queue`], [`pool`],
 //!   [`comparable`]) and asserting on it ([`assert_assigned`],
 //!   [`assert_refused`], [`check_shop_invariants`]...).
+//! - [`health`]: [`health`]: liveness and readiness as a probe sees them.
 //! - [`waits`]: [`wait_for`], [`wait_for_session`], [`wait_for_state`]: poll with
 //!   a bounded timeout instead of sleeping. Each poll is a call, and a call brings
 //!   the shop to the present itself; to show that something happens *with nobody
@@ -37,8 +41,10 @@ pub mod asserts;
 pub mod auth;
 pub mod calls;
 pub mod connect;
+pub mod health;
 pub mod limits;
 pub mod nodes;
+pub mod secured_redis;
 pub mod shops;
 pub mod tls;
 pub mod waits;
@@ -47,8 +53,10 @@ pub use asserts::*;
 pub use auth::*;
 pub use calls::*;
 pub use connect::*;
+pub use health::*;
 pub use limits::*;
 pub use nodes::*;
+pub use secured_redis::*;
 pub use shops::*;
 pub use tls::*;
 pub use waits::*;

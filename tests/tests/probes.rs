@@ -3,21 +3,6 @@
 
 use fenliu_tests::*;
 use tokio_stream::StreamExt;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-
-async fn health(address: std::net::SocketAddr, service: &str) -> i32 {
-    let mut client = HealthClient::new(channel(address).await);
-    client
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .expect("health check answers")
-        .into_inner()
-        .status
-}
 
 #[tokio::test]
 async fn liveness_and_readiness_are_serving_on_both_roles() {

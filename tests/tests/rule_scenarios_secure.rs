@@ -1,6 +1,7 @@
 //! The rule scenarios (see `scenarios/rules.rs`) with every protection on: TLS
-//! from the client to the dispatcher, mutual TLS on the link to 3 workers on
-//! Redis, and a platform token on every call.
+//! from the client to the dispatcher, mutual TLS on the link to 3 workers, TLS
+//! to a Redis that requires client certificates and is reached as fenliu's ACL
+//! user, and a platform token on every call.
 
 mod backend {
     use std::sync::Arc;
@@ -11,7 +12,7 @@ mod backend {
             tls: Some(Arc::new(fenliu_tests::TestTls::new())),
             ..fenliu_tests::NodeSettings::default()
         };
-        fenliu_tests::TestNode::start_on_redis_with(3, settings).await
+        fenliu_tests::TestNode::start_on_secured_redis(3, settings).await
     }
 }
 

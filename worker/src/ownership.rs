@@ -81,6 +81,8 @@ pub struct ShardOwnership {
     view: RwLock<View>,
     /// When membership and leases were last renewed successfully.
     last_renewal: RwLock<Option<Instant>>,
+    /// Why the last renewal failed, until one succeeds: named in refusals.
+    renewal_failure: RwLock<Option<String>>,
 }
 
 impl Ownership for ShardOwnership {
@@ -96,9 +98,11 @@ impl Ownership for ShardOwnership {
             .filter(|owner| *owner != self.worker_id)
             .and_then(|owner| view.members.iter().find(|m| m.worker_id == owner))
             .map(|m| m.address.clone());
+        let renewal_failure = self.renewal_failure.read().expect("failure lock").clone();
         Err(NotOwner {
             shard: shard.0,
             owner,
+            renewal_failure,
         })
     }
 
@@ -126,6 +130,7 @@ impl ShardOwnership {
             registry,
             view: RwLock::new(View::default()),
             last_renewal: RwLock::new(None),
+            renewal_failure: RwLock::new(None),
         })
     }
 
@@ -172,9 +177,11 @@ impl ShardOwnership {
         tokio::pin!(shutdown);
         let tick = self.timing.lease_ttl / 3;
         loop {
-            if let Err(error) = self.tick(&router).await {
+            let failure = self.tick(&router).await.err().map(|error| {
                 tracing::warn!(worker = %self.worker_id, %error, "membership or lease renewal failed");
-            }
+                error.to_string()
+            });
+            *self.renewal_failure.write().expect("failure lock") = failure;
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(tick) => {}

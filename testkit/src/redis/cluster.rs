@@ -15,6 +15,7 @@ use anyhow::{Context, anyhow, bail};
 use super::launch::{CLUSTER_TIMEOUT, POLL};
 use super::launch::{redis_cli_bin, spawn_error};
 use super::server::RedisServer;
+use super::tls::RedisTls;
 use crate::files::{tail_file, unique_temp_dir};
 use crate::resp::{self, Reply};
 
@@ -43,6 +44,17 @@ impl RedisCluster {
     /// --cluster-yes`, and waits until every node reports `cluster_state:ok`
     /// (each step bounded by [`CLUSTER_TIMEOUT`]).
     pub fn start(masters: usize) -> anyhow::Result<RedisCluster> {
+        Self::start_on(masters, None)
+    }
+
+    /// [`RedisCluster::start`] with every node speaking TLS only, the cluster
+    /// bus included (`--tls-cluster yes`), set up as `tls` says; the nodes'
+    /// URLs are `rediss://`.
+    pub fn start_tls(masters: usize, tls: &RedisTls) -> anyhow::Result<RedisCluster> {
+        Self::start_on(masters, Some(tls))
+    }
+
+    fn start_on(masters: usize, tls: Option<&RedisTls>) -> anyhow::Result<RedisCluster> {
         anyhow::ensure!(
             masters >= 3,
             "a Redis Cluster needs at least 3 masters, asked for {masters}"
@@ -65,7 +77,7 @@ impl RedisCluster {
         for _ in 0..masters {
             cluster
                 .nodes
-                .push(RedisServer::start_with(args.clone(), true)?);
+                .push(RedisServer::start_with(args.clone(), true, tls)?);
         }
         cluster.create()?;
         cluster.wait_until_ok(CLUSTER_TIMEOUT)?;
@@ -78,6 +90,9 @@ impl RedisCluster {
         let log_path = self.dir.join("redis-cli.log");
         let log = File::create(&log_path)?;
         let mut cmd = Command::new(&program);
+        if let Some(tls) = self.nodes.first().and_then(RedisServer::tls) {
+            cmd.args(tls.cli_args());
+        }
         cmd.args(["--cluster", "create"])
             .args(self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())))
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -140,7 +155,7 @@ impl RedisCluster {
         }
     }
 
-    /// The nodes' URLs, `redis://127.0.0.1:PORT/` each.
+    /// The nodes' URLs, `redis://127.0.0.1:PORT/` (or `rediss://`) each.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
@@ -167,7 +182,8 @@ impl RedisCluster {
     pub fn command(&self, args: &[&str]) -> anyhow::Result<String> {
         let mut last_err = anyhow!("no running cluster node");
         for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
-            match resp::request(node.addr(), args) {
+            let transport = node.transport();
+            match resp::request_via(&transport, node.addr(), args) {
                 Ok(Reply::Error(e)) if e.starts_with("MOVED ") => {
                     let target = e
                         .split_whitespace()
@@ -178,7 +194,7 @@ impl RedisCluster {
                         .with_context(|| format!("bad address in redirect {e:?}"))?
                         .next()
                         .with_context(|| format!("no address in redirect {e:?}"))?;
-                    return resp::request(addr, args)?.into_text();
+                    return resp::request_via(&transport, addr, args)?.into_text();
                 }
                 Ok(reply) => return reply.into_text(),
                 Err(e) => last_err = e,

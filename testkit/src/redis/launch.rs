@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use crate::resp;
+use crate::resp::{self, Transport};
 
 /// How long `RedisServer::start` and `RedisServer::restart` wait for the server
 /// to answer `PING`.
@@ -51,9 +51,10 @@ pub(super) fn spawn_error(program: &str, e: std::io::Error) -> anyhow::Error {
     }
 }
 
-/// Renders `redis://127.0.0.1:PORT/`.
-pub(super) fn url_for(port: u16) -> String {
-    format!("redis://127.0.0.1:{port}/")
+/// Renders `redis://127.0.0.1:PORT/`, or `rediss://` with `tls`.
+pub(super) fn url_for(tls: bool, port: u16) -> String {
+    let scheme = if tls { "rediss" } else { "redis" };
+    format!("{scheme}://127.0.0.1:{port}/")
 }
 
 /// Why launching a server failed: a taken port is retried, anything else is
@@ -108,15 +109,18 @@ pub(super) fn stop_when_orphaned(pid: u32) {
         .spawn();
 }
 
-/// Whether something on `port` answers `PING` with `PONG`.
-pub(super) fn ping(port: u16) -> bool {
-    matches!(resp::command(port, &["PING"]).as_deref(), Ok("PONG"))
+/// Whether something on `port` answers `PING` with `PONG` over `transport`.
+pub(super) fn ping(transport: &Transport, port: u16) -> bool {
+    matches!(
+        resp::command_via(transport, port, &["PING"]).as_deref(),
+        Ok("PONG")
+    )
 }
 
 /// Whether the Redis on `port` is process `pid` (per `INFO server`).
-pub(super) fn serves_pid(port: u16, pid: u32) -> bool {
+pub(super) fn serves_pid(transport: &Transport, port: u16, pid: u32) -> bool {
     let want = format!("process_id:{pid}");
-    resp::command(port, &["INFO", "server"])
+    resp::command_via(transport, port, &["INFO", "server"])
         .map(|info| info.lines().any(|l| l.trim() == want))
         .unwrap_or(false)
 }

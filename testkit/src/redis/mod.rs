@@ -2,6 +2,9 @@
 //! on a free loopback port with its own temp dir and no persistence;
 //! [`RedisCluster`] runs N of them with cluster mode on and joins them with
 //! `redis-cli --cluster create` into a cluster of N masters and no replicas.
+//! Either may speak TLS only ([`RedisServer::start_tls`],
+//! [`RedisCluster::start_tls`]), with certificates from a
+//! [`TestCa`](crate::tls::TestCa).
 //!
 //! The binaries are looked up on `PATH` as `redis-server` and `redis-cli`
 //! unless the environment variables `FENLIU_REDIS_SERVER` /
@@ -11,12 +14,15 @@
 //! commands); `cluster` joins servers into a Redis Cluster and routes
 //! commands over it; `launch` holds what both use to spawn and watch a
 //! process (binary names, spawn errors, readiness probes, logs, and the
-//! watcher that stops a server once the test process is gone).
+//! watcher that stops a server once the test process is gone); `tls` says
+//! how a TLS-only server (or cluster) is set up.
 
 mod cluster;
 mod launch;
 mod server;
+mod tls;
 
 pub use cluster::RedisCluster;
 pub use launch::{CLUSTER_TIMEOUT, READY_TIMEOUT, STOP_TIMEOUT};
 pub use server::RedisServer;
+pub use tls::{ClientCerts, RedisTls};

@@ -1,6 +1,7 @@
 //! [`RedisServer`]: one `redis-server` process on a free loopback port, with
 //! its own temp dir and no persistence, that a test can stop, kill, pause,
-//! resume and restart on the same port, and send commands to.
+//! resume and restart on the same port, and send commands to; plain TCP, or
+//! TLS only ([`RedisServer::start_tls`]).
 
 use std::fs::OpenOptions;
 use std::net::SocketAddr;
@@ -16,10 +17,11 @@ use super::launch::{
     stop_when_orphaned, url_for,
 };
 use super::launch::{POLL, READY_TIMEOUT, STOP_TIMEOUT};
+use super::tls::RedisTls;
 use crate::files::{tail_file, unique_temp_dir};
 use crate::ports::{free_cluster_port, free_port};
 use crate::process::{send_signal, stop_process};
-use crate::resp;
+use crate::resp::{self, Transport};
 
 /// One `redis-server` process on `127.0.0.1:PORT`, started by the test.
 ///
@@ -39,6 +41,10 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Extra `redis-server` arguments (cluster mode), reused on every launch.
     extra_args: Vec<String>,
+    /// TLS only, with these files (copies in `dir`), or plain TCP.
+    tls: Option<RedisTls>,
+    /// Whether this is a cluster node (its TLS covers the cluster bus too).
+    cluster: bool,
 }
 
 impl RedisServer {
@@ -46,7 +52,14 @@ impl RedisServer {
     /// [`READY_TIMEOUT`]) until it answers `PING`. If another process grabs
     /// the port first, it retries on a new port.
     pub fn start() -> anyhow::Result<RedisServer> {
-        Self::start_with(Vec::new(), false)
+        Self::start_with(Vec::new(), false, None)
+    }
+
+    /// Starts a `redis-server` that speaks TLS only (`--port 0 --tls-port
+    /// PORT`), set up as `tls` says; [`url`](Self::url) is `rediss://`, and
+    /// [`command`](Self::command) connects with TLS as the admin.
+    pub fn start_tls(tls: &RedisTls) -> anyhow::Result<RedisServer> {
+        Self::start_with(Vec::new(), false, Some(tls))
     }
 
     /// Starts a server with `extra_args` on a free port (one whose bus port
@@ -54,6 +67,7 @@ impl RedisServer {
     pub(super) fn start_with(
         extra_args: Vec<String>,
         cluster: bool,
+        tls: Option<&RedisTls>,
     ) -> anyhow::Result<RedisServer> {
         let pick = || {
             if cluster {
@@ -63,11 +77,16 @@ impl RedisServer {
             }
         };
         let dir = unique_temp_dir("redis").context("creating redis temp dir")?;
+        let tls = tls
+            .map(|tls| tls.copied_into(&dir.join("tls")))
+            .transpose()?;
         let mut server = RedisServer {
             child: None,
             port: pick(),
             dir,
             extra_args,
+            tls,
+            cluster,
         };
         for _ in 0..5 {
             match server.launch() {
@@ -92,10 +111,12 @@ impl RedisServer {
             .open(&log_path)?;
         let log_start = log.metadata()?.len();
         let program = redis_server_bin();
-        let port = self.port.to_string();
+        let ports = match &self.tls {
+            Some(tls) => tls.server_args(self.port, self.cluster),
+            None => vec!["--port".to_owned(), self.port.to_string()],
+        };
         let mut cmd = Command::new(&program);
-        cmd.arg("--port")
-            .arg(&port)
+        cmd.args(&ports)
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
@@ -132,7 +153,8 @@ impl RedisServer {
             }
             // Answering PING is not enough: if the port was taken by another
             // redis, that one would answer. Check it is our process.
-            if ping(self.port) && serves_pid(self.port, pid) {
+            let transport = self.transport();
+            if ping(&transport, self.port) && serves_pid(&transport, self.port, pid) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -148,9 +170,51 @@ impl RedisServer {
         }
     }
 
-    /// `redis://127.0.0.1:PORT/`
+    /// `redis://127.0.0.1:PORT/`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        url_for(self.port)
+        url_for(self.tls.is_some(), self.port)
+    }
+
+    /// How the test's own connections reach this server (TLS as the admin, or
+    /// plain TCP).
+    pub fn transport(&self) -> Transport {
+        self.tls
+            .as_ref()
+            .map(RedisTls::transport)
+            .unwrap_or_default()
+    }
+
+    /// The TLS setup in force (its files are this server's copies), if TLS.
+    pub fn tls(&self) -> Option<&RedisTls> {
+        self.tls.as_ref()
+    }
+
+    /// Rotates a TLS server to `next`'s certificate, key and trusted CAs: copies
+    /// them over the files the server was started with and has it load them
+    /// again (`CONFIG SET` of the same paths reloads them). Connections made
+    /// from then on see the new certificate; open ones are left as they are.
+    pub fn rotate_tls(&self, next: &RedisTls) -> anyhow::Result<()> {
+        let current = self.tls.as_ref().context("not a TLS server")?;
+        // Asked for over a connection that the server trusts until it reloads,
+        // and that trusts its current certificate: the current files, kept aside.
+        let previous = current.copied_into(&self.dir.join("tls-previous"))?;
+        next.copy_over(current)?;
+        let (cert, key, ca) = (
+            current.server.cert.to_string_lossy(),
+            current.server.key.to_string_lossy(),
+            current.ca_file.to_string_lossy(),
+        );
+        let args = [
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &cert,
+            "tls-key-file",
+            &key,
+            "tls-ca-cert-file",
+            &ca,
+        ];
+        resp::command_via(&previous.transport(), self.port, &args).map(|_| ())
     }
 
     /// The client port on 127.0.0.1.
@@ -278,7 +342,7 @@ impl RedisServer {
     /// # Ok(()) }
     /// ```
     pub fn command(&self, args: &[&str]) -> anyhow::Result<String> {
-        resp::command(self.port, args)
+        resp::command_via(&self.transport(), self.port, args)
     }
 }
 
@@ -349,7 +413,7 @@ mod tests {
         let (port, dir) = (redis.port(), redis.dir().to_path_buf());
         assert!(dir.join("redis.log").exists());
         drop(redis);
-        assert!(!ping(port));
+        assert!(!ping(&Transport::Plain, port));
         assert!(!dir.exists());
     }
 }

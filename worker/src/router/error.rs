@@ -14,7 +14,11 @@ use crate::store::StoreError;
 pub enum RouterError {
     #[error("shop_id: shop {0} does not exist; create it with UpsertShop")]
     UnknownShop(ShopId),
-    #[error("shard {} of this shop is not served by this worker", .0.shard)]
+    #[error(
+        "shard {} of this shop is not served by this worker{}",
+        .0.shard,
+        .0.renewal_failure.as_ref().map(|failure| format!(" (it cannot renew its leases: {failure})")).unwrap_or_default()
+    )]
     NotOwner(NotOwner),
     #[error(transparent)]
     Engine(#[from] EngineError),

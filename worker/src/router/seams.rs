@@ -20,6 +20,10 @@ pub struct NotOwner {
     pub shard: u32,
     /// The owner's advertised address, when known.
     pub owner: Option<String>,
+    /// Why this worker's own leases are not being renewed (a Redis that
+    /// refuses its password or a command, or is down), when they are not: the
+    /// refusal then tells the caller, and the operator, what to fix.
+    pub renewal_failure: Option<String>,
 }
 
 /// Which shops this node may serve, and under which fencing token.

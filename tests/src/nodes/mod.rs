@@ -10,12 +10,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use fenliu_node::redis_connection::{RedisAccess, RedisConnection};
+
 use crate::auth::TestAuth;
 use crate::calls::Client;
 use crate::connect::connect_to;
 use crate::limits::STOP_TIMEOUT;
 use crate::tls::TestTls;
 use crate::waits::wait_for;
+
+mod secured;
 
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
@@ -52,6 +56,9 @@ pub struct NodeSettings {
     /// TLS on every gRPC hop, with this fleet CA and node identity; clients of
     /// the node trust the CA.
     pub tls: Option<Arc<TestTls>>,
+    /// The password and TLS files the nodes reach Redis with (none by default;
+    /// set by [`TestNode::start_on_secured_redis`]).
+    pub redis_access: RedisAccess,
 }
 
 impl NodeSettings {
@@ -96,6 +103,11 @@ pub enum RedisBacking {
     Single(fenliu_testkit::RedisServer),
     /// A namespace of its own on the Redis Cluster shared by a test binary.
     Cluster(&'static fenliu_testkit::RedisCluster),
+    /// A TLS-only redis-server of this node's own, fenliu logging in as its ACL user.
+    Secured(Box<crate::secured_redis::SecuredRedis>),
+    /// A namespace of its own on the TLS Redis Cluster shared by a test binary,
+    /// fenliu logging in as its ACL user.
+    SecuredCluster(&'static crate::secured_redis::SecuredCluster),
 }
 
 /// Shards in test deployments: enough to spread shops, few enough to claim fast.
@@ -222,7 +234,7 @@ impl TestNode {
             workers.push((address, name, stop, task));
             ownerships.push(ownership);
         }
-        let connection = redis_connection(urls).await;
+        let connection = redis_connection(urls, &settings.redis_access).await;
         let sharded = fenliu_dispatcher::ShardedWorkers::new(
             fenliu_node::registry::Registry::new(connection, namespace),
             TEST_SHARDS,
@@ -350,8 +362,8 @@ pub fn test_lease_timing() -> fenliu_worker::ownership::LeaseTiming {
     }
 }
 
-async fn redis_connection(urls: &[String]) -> fenliu_node::redis_connection::RedisConnection {
-    fenliu_node::redis_connection::RedisConnection::connect(urls, Duration::from_millis(400))
+async fn redis_connection(urls: &[String], access: &RedisAccess) -> RedisConnection {
+    RedisConnection::connect_with(urls, access.clone(), Duration::from_millis(400))
         .await
         .expect("connect to redis")
 }
@@ -429,7 +441,7 @@ pub async fn start_redis_worker_with(
         .await
         .expect("bind the worker on 127.0.0.1:0");
     let address = listener.local_addr().expect("worker address");
-    let connection = redis_connection(urls).await;
+    let connection = redis_connection(urls, &settings.redis_access).await;
     let ownership = ShardOwnership::new(
         worker_id.to_owned(),
         address.to_string(),
