@@ -118,7 +118,7 @@ print(f"errors with authentication on: {auth_errors}")
 tls_cost = fenliu_tls["decisions_per_second"] / fenliu["decisions_per_second"]
 tls_vs_baseline = fenliu_tls["decisions_per_second"] / baseline_tls["decisions_per_second"]
 print()
-print("TLS on every gRPC hop (callers to dispatcher or proxy; mutual TLS to worker or server), 64 in flight")
+print("TLS on every hop (callers to dispatcher or proxy; mutual TLS to worker or server; TLS to Redis), 64 in flight")
 print(f'{"":38} {"fenliu TLS":>10} {"plaintext":>10} {"ratio":>7}  target')
 print(f'{"Route decisions/s":38} {fenliu_tls["decisions_per_second"]:>10.0f} {fenliu["decisions_per_second"]:>10.0f} {tls_cost:>7.2f}  ≥ 0.85: {verdict(tls_cost >= 0.85)}')
 print(f'{"Route p99 (ms)":38} {lat(fenliu_tls, "p99"):>10.2f} {lat(fenliu, "p99"):>10.2f} {lat(fenliu_tls, "p99") / lat(fenliu, "p99"):>7.2f}')

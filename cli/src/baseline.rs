@@ -40,6 +40,9 @@ pub struct ServerArgs {
     /// The Redis each call makes its one round trip to.
     #[arg(long, env = "FENLIU_REDIS_URL", value_delimiter = ',', required = true)]
     pub redis_url: Vec<String>,
+    /// With a rediss:// URL: the CA bundle the Redis certificate is checked against.
+    #[arg(long, env = "FENLIU_REDIS_CA")]
+    pub redis_ca: Option<std::path::PathBuf>,
     /// TLS as a worker has it (mutual: only the fleet's proxy gets in).
     #[command(flatten)]
     pub tls: TlsOptions,
@@ -186,7 +189,11 @@ proxy_impl! {
 
 pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     telemetry::init_logging(false);
-    let redis = RedisConnection::connect(&args.redis_url, Duration::from_millis(500))
+    let access = fenliu_node::redis_connection::RedisAccess {
+        ca_file: args.redis_ca.clone(),
+        ..Default::default()
+    };
+    let redis = RedisConnection::connect_with(&args.redis_url, access, Duration::from_millis(500))
         .await
         .context("--redis-url: cannot connect")?;
     let server = BaselineServer {
