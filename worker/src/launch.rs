@@ -48,6 +48,14 @@ pub struct WorkerConfig {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]
     pub log_json: bool,
+    /// Acknowledge a decision only once Redis has it on this many replicas
+    /// (`WAIT` after each commit); 0: once the primary has it.
+    #[arg(long, env = "FENLIU_REDIS_MIN_REPLICAS", default_value_t = 0)]
+    pub redis_min_replicas: u32,
+    /// How long a commit waits for --redis-min-replicas before the calls it
+    /// carried are answered UNAVAILABLE, in ms.
+    #[arg(long, env = "FENLIU_REDIS_REPLICA_TIMEOUT_MS", default_value_t = 200)]
+    pub redis_replica_timeout_ms: u64,
     /// How far one shop may go: its Route rate and the caps on its size.
     #[command(flatten)]
     pub quotas: QuotaOptions,
@@ -61,6 +69,16 @@ impl WorkerConfig {
     pub fn check(&self) -> anyhow::Result<()> {
         self.cluster.check()?;
         self.quotas.check()?;
+        if self.redis_min_replicas > 0
+            && (self.redis_replica_timeout_ms == 0
+                || self.redis_replica_timeout_ms >= self.cluster.redis_timeout_ms)
+        {
+            bail!(
+                "--redis-replica-timeout-ms (FENLIU_REDIS_REPLICA_TIMEOUT_MS) must be above 0 and below --redis-timeout-ms ({}), got {}",
+                self.cluster.redis_timeout_ms,
+                self.redis_replica_timeout_ms
+            );
+        }
         self.server_limits.check()?;
         if self.lease_ttl_ms < 300 {
             bail!(
@@ -144,7 +162,12 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         Registry::new(connection.clone(), &config.cluster.redis_namespace),
     );
     let router = Router::with_quotas(
-        Persistence::Redis(RedisStore::new(connection, &config.cluster.redis_namespace)),
+        Persistence::Redis(
+            RedisStore::new(connection, &config.cluster.redis_namespace).requiring_replicas(
+                config.redis_min_replicas,
+                Duration::from_millis(config.redis_replica_timeout_ms),
+            ),
+        ),
         ownership.clone() as Arc<_>,
         Arc::new(SystemClock),
         config.quotas.quotas(),
@@ -196,6 +219,15 @@ mod tests {
         assert!(refusal(&["--lease-ttl-ms", "100"]).contains("--lease-ttl-ms"));
         assert!(refusal(&["--redis-timeout-ms", "4000"]).contains("--redis-timeout-ms"));
         assert!(refusal(&["--redis-url", "http://x"]).contains("--redis-url (FENLIU_REDIS_URL)"));
+        assert!(
+            refusal(&[
+                "--redis-min-replicas",
+                "1",
+                "--redis-replica-timeout-ms",
+                "900"
+            ])
+            .contains("--redis-replica-timeout-ms (FENLIU_REDIS_REPLICA_TIMEOUT_MS)")
+        );
         assert!(
             refusal(&["--max-queued-sessions-per-shop", "0"])
                 .contains("--max-queued-sessions-per-shop (FENLIU_MAX_QUEUED_SESSIONS_PER_SHOP)")

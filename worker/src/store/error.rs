@@ -17,6 +17,10 @@ pub enum StoreError {
         fence: u64,
         token: u64,
     },
+    /// The commit is on the primary but not on as many replicas as required
+    /// within the time allowed: not acknowledged (a failover could lose it).
+    #[error("the commit reached {got} of the {wanted} Redis replicas required in time")]
+    NotReplicated { wanted: u32, got: u32 },
     /// Stored data this version cannot read.
     #[error("stored state unreadable: {0}")]
     Corrupt(String),

@@ -4,6 +4,7 @@
 use fenliu_node::redis_connection::RedisConnection;
 use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
+use super::Replication;
 use super::commit_plan::{CommitBuilder, add_writes};
 use super::scripts::COMMIT;
 use crate::engine::{BuyerId, RequestId, RouteOutcome, ShopId, ShopState, Timestamp, WriteSet};
@@ -58,6 +59,8 @@ pub struct PreparedCommit {
     shop_id: ShopId,
     /// The fencing token the commit was prepared with, named in a refusal.
     token: u64,
+    /// A key of the shop's slot, where a `WAIT` for replicas goes.
+    fence_key: String,
 }
 
 impl std::fmt::Debug for PreparedCommit {
@@ -90,15 +93,24 @@ pub(super) fn prepare(
         command: commit.finish(token),
         shop_id: state.shop_id().clone(),
         token,
+        fence_key: keys.fence(),
     }
 }
 
 /// Sends `prepared` on `connection` (loading `COMMIT` into a Redis that does not
 /// know it) and reads the reply.
 pub(super) async fn send(
-    mut connection: RedisConnection,
+    connection: RedisConnection,
     prepared: PreparedCommit,
+    replication: Replication,
 ) -> Result<CommitOutcome, StoreError> {
+    // The WAIT must follow the write on the same connection: a rotation of the
+    // Redis credentials in between must not move it to a fresh one.
+    let mut connection = if replication.min_replicas > 0 {
+        connection.pinned()
+    } else {
+        connection
+    };
     let reply = match prepared.command.query_async(&mut connection).await {
         // A Redis that has not seen the script yet (or restarted): load it and
         // send the commit again, as `ScriptInvocation` does.
@@ -108,7 +120,20 @@ pub(super) async fn send(
         }
         reply => reply,
     };
-    read_reply(reply?, prepared)
+    let fence_key = prepared.fence_key.clone();
+    let outcome = read_reply(reply?, prepared)?;
+    if replication.min_replicas > 0 && matches!(outcome, CommitOutcome::Committed) {
+        let replicas = connection
+            .wait_for_replicas(&fence_key, replication.min_replicas, replication.timeout)
+            .await?;
+        if replicas < replication.min_replicas {
+            return Err(StoreError::NotReplicated {
+                wanted: replication.min_replicas,
+                got: replicas,
+            });
+        }
+    }
+    Ok(outcome)
 }
 
 /// What `COMMIT`'s reply to `prepared` says (the replies are listed at the top
