@@ -4,7 +4,6 @@
 use fenliu_node::redis_connection::RedisConnection;
 use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
-use super::Replication;
 use super::commit_plan::{CommitBuilder, add_writes};
 use super::scripts::COMMIT;
 use crate::engine::{BuyerId, RequestId, RouteOutcome, ShopId, ShopState, Timestamp, WriteSet};
@@ -95,6 +94,16 @@ pub(super) fn prepare(
         token,
         fence_key: keys.fence(),
     }
+}
+
+/// How durable an acknowledged decision is: on the primary only, or on this
+/// many replicas too (`WAIT` after the commit, on the same connection).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Replication {
+    /// Replicas that must have a commit; 0: the primary suffices.
+    pub min_replicas: u32,
+    /// How long to wait for them before the commit counts as failed.
+    pub timeout: std::time::Duration,
 }
 
 /// Sends `prepared` on `connection` (loading `COMMIT` into a Redis that does not

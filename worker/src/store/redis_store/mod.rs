@@ -32,7 +32,7 @@ mod commit_plan;
 mod load;
 mod scripts;
 
-pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute};
+pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute, Replication};
 
 use std::sync::Arc;
 
@@ -53,16 +53,6 @@ pub struct RedisStore {
     namespace: Arc<str>,
     /// How many replicas must have a commit before its calls are answered.
     replication: Replication,
-}
-
-/// How durable an acknowledged decision is: on the primary only, or on this
-/// many replicas too (`WAIT` after the commit, on the same connection).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Replication {
-    /// Replicas that must have a commit; 0: the primary suffices.
-    pub min_replicas: u32,
-    /// How long to wait for them before the commit counts as failed.
-    pub timeout: std::time::Duration,
 }
 
 impl RedisStore {
