@@ -16,6 +16,8 @@
 //! - `commits`: the committer task that sends a shop's group commits.
 //! - `deadlines`: when each shop must be woken with nobody calling.
 //! - `rate_limit`: each shop's `Route` rate limit, a token bucket in its cell.
+//! - `measures`: what a call decided, for the metrics, counted once stored;
+//!   `gauges`: each shop's queued and pooled sessions, summed at a scrape.
 //! - [`feed`]: a shop's live event feed for `WatchShop`.
 //! - [`error`]: why a router call failed.
 
@@ -23,18 +25,21 @@ mod commits;
 mod deadlines;
 pub mod error;
 pub mod feed;
+mod gauges;
+mod measures;
 mod rate_limit;
 pub mod seams;
 mod shop_cell;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, oneshot};
 
 use self::commits::Committer;
 use self::deadlines::Deadlines;
+use self::measures::CallMeasures;
 use self::shop_cell::{Loaded, ShopCell, Verdict};
 use crate::engine::{
     BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, Timestamp,
@@ -188,9 +193,12 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             state.limit_memory_retention(REDIS_MEMORY_RETENTION);
+            let sent_at = Instant::now();
             let outcome = store
                 .commit(&state, &writes, token, self.now(), &[], true)
-                .await?;
+                .await;
+            measures::commit(sent_at.elapsed().as_secs_f64(), 1);
+            let outcome = outcome?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
             }
@@ -309,8 +317,15 @@ impl Router {
             let result = call(state, now);
             let writes = state.take_write_set();
             let events = state.take_events();
+            cell.gauges.update(state);
+            let decided = match (&result, request_id) {
+                (Ok(value), Some(_)) => remember(value),
+                _ => None,
+            };
+            let measures = CallMeasures::of(state, &events, decided);
 
             let Persistence::Redis(store) = &self.persistence else {
+                measures.record();
                 let next = state.next_deadline();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
@@ -328,6 +343,7 @@ impl Router {
             // decisions of other calls that are not stored yet.
             let in_flight = loaded.has_unstored_decisions();
             if writes.is_empty() && route.is_none() && !in_flight {
+                measures.record();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
                 return Ok(Executed::Done(result?));
@@ -342,6 +358,7 @@ impl Router {
                 pending.routes.push(route);
             }
             pending.waiters.push(answer);
+            pending.measures.push(measures);
             if !loaded.committing {
                 loaded.committing = true;
                 let committer = Committer {
@@ -402,6 +419,13 @@ impl Router {
         }
     }
 
+    /// Sets the gauges over this node's shops (queued sessions, the longest
+    /// wait, message pools): run before each scrape of the metrics.
+    pub fn publish_gauges(&self) {
+        let shops = self.shops.read().expect("shop map lock");
+        gauges::publish(shops.values().map(|cell| &cell.gauges), self.now());
+    }
+
     /// Subscribes to the shop's events from now on.
     pub async fn subscribe(
         &self,
@@ -446,12 +470,19 @@ impl Router {
     async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
         let woken = self
             .with_shop(&shop_id, |state, now| {
+                // The deadline the timer woke the shop for, unless a call
+                // acted on it meanwhile.
+                let due = state.next_deadline().filter(|due| *due <= now);
                 state.advance_to(now);
-                Ok(())
+                Ok(due.map(|due| now.as_millis().saturating_sub(due.as_millis())))
             })
             .await;
         match woken {
-            Ok(()) => {}
+            Ok(lag_ms) => {
+                if let Some(lag_ms) = lag_ms {
+                    measures::timer_lag(lag_ms as f64 / 1000.0);
+                }
+            }
             Err(RouterError::NotOwner(_)) => {
                 tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
             }
