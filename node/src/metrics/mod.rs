@@ -28,6 +28,9 @@ pub mod names;
 pub mod recorder;
 pub mod rpc;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 
 use anyhow::Context;

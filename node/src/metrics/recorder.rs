@@ -2,7 +2,7 @@
 //! whatever its roles (`fenliu dev` runs two), and handles registered with it
 //! once it is: a handle taken before would be the facade's no-op one for good.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,6 +11,9 @@ use super::names;
 
 /// The process' recorder, once installed.
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Held while installing, so that two roles (or tests) starting at once
+/// install one recorder.
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// Which kind of node records: the `role` label of the call metrics, and which
 /// families a node emits.
@@ -33,6 +36,9 @@ impl Role {
 /// Installs this process' recorder (once; later calls return the same handle),
 /// with every histogram's buckets and every family's help line.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let _installing = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(handle) = RECORDER.get() {
         return Ok(handle.clone());
     }
