@@ -33,8 +33,10 @@ pub struct Deployment {
     pub dispatcher: Node,
     /// Signs the callers' tokens.
     pub auth: TestAuth,
+    /// The deployment's key namespace in Redis.
+    namespace: String,
     /// Kept running while the nodes use it.
-    _redis: RedisServer,
+    redis: RedisServer,
 }
 
 fn loopback() -> SocketAddr {
@@ -105,8 +107,21 @@ impl Deployment {
             worker,
             dispatcher,
             auth,
-            _redis: redis,
+            namespace,
+            redis,
         }
+    }
+
+    /// Another worker of the deployment, joining it.
+    pub fn join_worker(&self, id: &str) -> Node {
+        let url = self.redis.url();
+        spawn(
+            "worker",
+            &url,
+            &self.namespace,
+            &self.auth,
+            &["--worker-id", id],
+        )
     }
 
     /// A client of the dispatcher sending `token`, once it listens.

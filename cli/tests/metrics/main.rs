@@ -7,6 +7,8 @@
 //!   and code, decisions by reason, over-capacity assignments by rule, queue
 //!   waits, load spread, refusals by authentication and by the rate limit,
 //!   leases and shards, streams open;
+//! - a worker joining takes its share of the shards, and both workers count
+//!   the moves and the lease operations of the handover;
 //! - every family the README documents is served, with its documented type, by
 //!   the roles it names, and nothing undocumented is;
 //! - `promtool check metrics` accepts a scrape (skipped, saying so, where
@@ -184,6 +186,8 @@ async fn metrics_after_a_known_sequence_of_calls_are_exact_on_dispatcher_and_wor
             s.value("fenliu_timer_lag_seconds_count", &[]) >= 1.0
         })
         .await;
+        // The agent's presence ran out with nobody calling: the timer acted.
+        assert!(worker.value("fenliu_timer_lag_seconds_count", &[]) >= 1.0);
         let dispatcher = scrape(deployment.dispatcher.metrics).await;
         assert_calls(&dispatcher, "dispatcher", &tally, &[]);
         // The worker never sees what the dispatcher refused itself.
@@ -285,6 +289,61 @@ async fn metrics_after_a_known_sequence_of_calls_are_exact_on_dispatcher_and_wor
             })
             .await;
             assert_eq!(closed.value("fenliu_watch_streams", &[]), 0.0);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_worker_takes_shards_and_both_count_the_moves() {
+    bounded_by(TEST_LIMIT, async {
+        let deployment = Deployment::start("metrics-join").await;
+        let shards = f64::from(fenliu_tests::TEST_SHARDS);
+        let joined = deployment.join_worker("w2");
+        // Settled: the shards are split between the two, every one owned, and
+        // what the second took the first gave up.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (first, second) = loop {
+            let first = scrape(deployment.worker.metrics).await;
+            let second = scrape(joined.metrics).await;
+            let owned = |s: &Scrape| s.value("fenliu_shards_owned", &[]);
+            let moved = |s: &Scrape, direction| {
+                s.value("fenliu_shard_moves_total", &[("direction", direction)])
+            };
+            let settled = owned(&second) > 0.0
+                && owned(&first) + owned(&second) == shards
+                && moved(&first, "out") == owned(&second)
+                && moved(&second, "in") == owned(&second);
+            if settled {
+                break (first, second);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the shards never settled between the workers; second's log:\n{}",
+                joined.process.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let taken = second.value("fenliu_shards_owned", &[]);
+        assert!(taken < shards, "the first keeps its share");
+        let leases = |s: &Scrape, op, result| {
+            s.value(
+                "fenliu_lease_operations_total",
+                &[("op", op), ("result", result)],
+            )
+        };
+        // The first released what it handed over; the second acquired it.
+        assert_eq!(leases(&first, "release", "ok"), taken);
+        assert_eq!(leases(&second, "acquire", "ok"), taken);
+        assert_eq!(
+            first.value("fenliu_shard_moves_total", &[("direction", "in")]),
+            shards
+        );
+        // Handing over is no loss: no renewal was refused, nothing fenced.
+        for worker in [&first, &second] {
+            assert_eq!(leases(worker, "renew", "refused"), 0.0);
+            assert_eq!(worker.value("fenliu_fencing_rejections_total", &[]), 0.0);
+            assert_eq!(worker.sum("fenliu_redis_errors_total", &[]), 0.0);
         }
     })
     .await;
