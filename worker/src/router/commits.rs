@@ -13,7 +13,6 @@
 //! [`PendingCommit`]: super::shop_cell::PendingCommit
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::deadlines::Deadlines;
 use super::error::RouterError;
@@ -67,9 +66,8 @@ impl Committer {
                 );
                 (prepared, pending)
             };
-            let sent_at = Instant::now();
-            let outcome = self.store.send_commit(prepared).await;
-            measures::commit(sent_at.elapsed().as_secs_f64(), pending.waiters.len());
+            let calls = pending.waiters.len();
+            let outcome = measures::timed_commit(calls, self.store.send_commit(prepared)).await;
             let mut loaded = self.cell.loaded.lock().await;
             let current = loaded.generation == self.generation;
             match outcome {

@@ -19,7 +19,11 @@ use fenliu_node::metrics::names::{self, OVER_CAPACITY_RULES, ROUTE_REASONS};
 use fenliu_node::metrics::{Handles, enabled};
 use metrics::{Counter, Histogram};
 
-use crate::engine::{AssignCause, RouteOutcome, RouteReason, ShopEvent, ShopState, TimedEvent};
+use std::time::Instant;
+
+use crate::engine::{
+    AssignCause, RouteOutcome, RouteReason, ShopEvent, ShopState, TimedEvent, Timestamp,
+};
 
 /// The router's handles.
 #[derive(Debug)]
@@ -194,18 +198,30 @@ impl CallMeasures {
     }
 }
 
-/// Counts a group commit of `calls` calls that took `seconds`.
-pub fn commit(seconds: f64, calls: usize) {
+/// Sends `commit`, a group commit of `calls` calls, and counts it and its time.
+pub async fn timed_commit<T>(calls: usize, commit: impl Future<Output = T>) -> T {
+    let sent_at = Instant::now();
+    let outcome = commit.await;
     if let Some(meters) = METERS.get() {
-        meters.commit_duration.record(seconds);
+        meters
+            .commit_duration
+            .record(sent_at.elapsed().as_secs_f64());
         meters.commit_batch_calls.record(calls as f64);
     }
+    outcome
 }
 
-/// Counts a deadline acted on `seconds` after it was due.
-pub fn timer_lag(seconds: f64) {
-    if let Some(meters) = METERS.get() {
-        meters.timer_lag.record(seconds);
+/// How late (ms) the shop's earliest deadline is at `now`, if it is due: what
+/// the timer woke the shop for, unless a call acted on it meanwhile.
+pub fn lag_behind_deadline(state: &ShopState, now: Timestamp) -> Option<u64> {
+    let due = state.next_deadline().filter(|due| *due <= now)?;
+    Some(now.as_millis().saturating_sub(due.as_millis()))
+}
+
+/// Counts a deadline acted on `lag_ms` after it was due (`None`: none was).
+pub fn timer_lag(lag_ms: Option<u64>) {
+    if let (Some(meters), Some(lag_ms)) = (METERS.get(), lag_ms) {
+        meters.timer_lag.record(lag_ms as f64 / 1000.0);
     }
 }
 

@@ -33,7 +33,7 @@ mod shop_cell;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
@@ -193,12 +193,8 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             state.limit_memory_retention(REDIS_MEMORY_RETENTION);
-            let sent_at = Instant::now();
-            let outcome = store
-                .commit(&state, &writes, token, self.now(), &[], true)
-                .await;
-            measures::commit(sent_at.elapsed().as_secs_f64(), 1);
-            let outcome = outcome?;
+            let commit = store.commit(&state, &writes, token, self.now(), &[], true);
+            let outcome = measures::timed_commit(1, commit).await?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
             }
@@ -318,11 +314,8 @@ impl Router {
             let writes = state.take_write_set();
             let events = state.take_events();
             cell.gauges.update(state);
-            let decided = match (&result, request_id) {
-                (Ok(value), Some(_)) => remember(value),
-                _ => None,
-            };
-            let measures = CallMeasures::of(state, &events, decided);
+            let decided = result.as_ref().ok().filter(|_| request_id.is_some());
+            let measures = CallMeasures::of(state, &events, decided.and_then(&remember));
 
             let Persistence::Redis(store) = &self.persistence else {
                 measures.record();
@@ -470,19 +463,13 @@ impl Router {
     async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
         let woken = self
             .with_shop(&shop_id, |state, now| {
-                // The deadline the timer woke the shop for, unless a call
-                // acted on it meanwhile.
-                let due = state.next_deadline().filter(|due| *due <= now);
+                let lag = measures::lag_behind_deadline(state, now);
                 state.advance_to(now);
-                Ok(due.map(|due| now.as_millis().saturating_sub(due.as_millis())))
+                Ok(lag)
             })
             .await;
         match woken {
-            Ok(lag_ms) => {
-                if let Some(lag_ms) = lag_ms {
-                    measures::timer_lag(lag_ms as f64 / 1000.0);
-                }
-            }
+            Ok(lag) => measures::timer_lag(lag),
             Err(RouterError::NotOwner(_)) => {
                 tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
             }
