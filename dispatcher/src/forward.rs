@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use fenliu_node::ShutdownSignal;
 use fenliu_node::link::{is_attempt_timed_out, is_not_owner};
+use fenliu_node::metrics::meters::watch_stream_open;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_client::RoutingClient;
 use fenliu_proto::v1::routing_server::Routing;
@@ -205,6 +206,8 @@ impl Forwarder {
         let forwarder = self.clone();
         let stopping = self.stopping.clone().raised();
         tokio::spawn(async move {
+            // Counted as open until the forwarding ends.
+            let _open = watch_stream_open();
             tokio::pin!(stopping);
             loop {
                 let item = tokio::select! {

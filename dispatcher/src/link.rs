@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use fenliu_node::link::{LinkedCall, entries_of, metadata_from};
+use fenliu_node::metrics::meters::link_call_in_flight;
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
 use prost::Message;
@@ -110,6 +111,7 @@ impl Link {
         timeout: Duration,
     ) -> Result<Response<R::Response>, Status> {
         let stream = self.stream().await?;
+        let _in_flight = link_call_in_flight();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (answer_to, answer) = oneshot::channel();
         {

@@ -14,6 +14,8 @@
 //!   streams, request size).
 //! - [`probes`]: gRPC health (liveness and readiness) and reflection.
 //! - [`telemetry`]: structured logs.
+//! - [`metrics`]: Prometheus metrics on an admin port (`--metrics-listen`):
+//!   the metric names, the recorder, call metrics for the `Routing` service.
 //! - [`runtime`]: the tokio runtime every binary runs on.
 //! - [`crypto`]: the one TLS crypto provider (ring) of a process.
 //! - [`cluster_options`]: the flags every node of a deployment must agree on.
@@ -30,6 +32,7 @@ pub mod auth;
 pub mod cluster_options;
 pub mod crypto;
 pub mod link;
+pub mod metrics;
 pub mod probes;
 pub mod redis_connection;
 pub mod registry;

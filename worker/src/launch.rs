@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use fenliu_node::auth::AuthOptions;
+use fenliu_node::metrics::{MetricsEndpoint, MetricsOptions, Role};
 use fenliu_node::registry::Registry;
 use fenliu_node::tls::TlsOptions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
@@ -62,6 +63,9 @@ pub struct WorkerConfig {
     /// What one connection may ask: concurrent streams, request size.
     #[command(flatten)]
     pub server_limits: ServerLimits,
+    /// Prometheus metrics on an admin port (off without one).
+    #[command(flatten)]
+    pub metrics: MetricsOptions,
 }
 
 impl WorkerConfig {
@@ -121,6 +125,8 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     telemetry::init_logging(config.log_json);
     config.auth.log_mode("worker");
     config.tls.log_mode("worker");
+    // First, so that everything after records to the recorder.
+    let metrics = config.metrics.bind(Role::Worker).await?;
     let access = Access::new(config.auth.verifier()?);
     let tls = config.tls.tls()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -134,13 +140,14 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
             limits: config.server_limits,
             tls,
         };
-        server::serve_worker(
-            listener,
-            server::embedded_router_with(config.quotas.quotas()),
-            options,
-            shutdown::requested_by_os(),
-        )
-        .await?;
+        let router = server::embedded_router_with(config.quotas.quotas());
+        let metrics = serve_metrics(metrics, &router);
+        let served =
+            server::serve_worker(listener, router, options, shutdown::requested_by_os()).await;
+        if let Some(metrics) = metrics {
+            metrics.stop().await;
+        }
+        served?;
         return Ok(());
     }
     let bound = listener.local_addr()?;
@@ -179,8 +186,30 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         limits: config.server_limits,
         tls,
     };
-    server::serve_worker(listener, router, options, shutdown::requested_by_os()).await?;
+    let metrics = serve_metrics(metrics, &router);
+    let served = server::serve_worker(listener, router, options, shutdown::requested_by_os()).await;
+    // The metrics port outlives the drain, so that it can be watched.
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
+    served?;
     Ok(())
+}
+
+/// Serves the metrics port, if configured, with the gauges over `router`'s
+/// shops brought up to date at each scrape.
+fn serve_metrics(
+    metrics: Option<MetricsEndpoint>,
+    router: &Arc<Router>,
+) -> Option<fenliu_node::metrics::ServingEndpoint> {
+    let mut metrics = metrics?;
+    let router = Arc::downgrade(router);
+    metrics.on_scrape(move || {
+        if let Some(router) = router.upgrade() {
+            router.publish_gauges();
+        }
+    });
+    Some(metrics.spawn())
 }
 
 #[cfg(test)]

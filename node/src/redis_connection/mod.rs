@@ -23,7 +23,7 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 pub use access::{DEFAULT_REREAD_EVERY, RedisAccess, redact_url};
-pub use failure::RedisFailure;
+pub use failure::{RedisFailure, error_kind};
 
 use access::scrub;
 use link::Link;
@@ -63,6 +63,16 @@ fn timed_out(timeout: Duration) -> redis::RedisError {
         format!("redis call took longer than {} ms", timeout.as_millis()),
     )
     .into()
+}
+
+/// Counts a failed call in `fenliu_redis_errors_total`.
+fn counted<T>(result: redis::RedisResult<T>) -> redis::RedisResult<T> {
+    if let Err(error) = &result
+        && let Some(kind) = error_kind(error)
+    {
+        crate::metrics::meters::redis_error(kind);
+    }
+    result
 }
 
 impl RedisConnection {
@@ -110,9 +120,11 @@ impl ConnectionLike for RedisConnection {
         let timeout = self.call_timeout;
         let mut link = self.current();
         Box::pin(async move {
-            tokio::time::timeout(timeout, link.req_packed_command(cmd))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)))
+            counted(
+                tokio::time::timeout(timeout, link.req_packed_command(cmd))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(timeout))),
+            )
         })
     }
 
@@ -125,9 +137,11 @@ impl ConnectionLike for RedisConnection {
         let timeout = self.call_timeout;
         let mut link = self.current();
         Box::pin(async move {
-            tokio::time::timeout(timeout, link.req_packed_commands(pipeline, offset, count))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)))
+            counted(
+                tokio::time::timeout(timeout, link.req_packed_commands(pipeline, offset, count))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(timeout))),
+            )
         })
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::deadlines::Deadlines;
 use super::error::RouterError;
+use super::measures;
 use super::seams::Clock;
 use super::shop_cell::{ShopCell, Verdict};
 use crate::engine::{ShopId, ShopState};
@@ -65,11 +66,15 @@ impl Committer {
                 );
                 (prepared, pending)
             };
-            let outcome = self.store.send_commit(prepared).await;
+            let calls = pending.waiters.len();
+            let outcome = measures::timed_commit(calls, self.store.send_commit(prepared)).await;
             let mut loaded = self.cell.loaded.lock().await;
             let current = loaded.generation == self.generation;
             match outcome {
                 Ok(CommitOutcome::Committed) => {
+                    for decided in std::mem::take(&mut pending.measures) {
+                        decided.record();
+                    }
                     if current {
                         let next = loaded.state.as_ref().and_then(ShopState::next_deadline);
                         let events = std::mem::take(&mut pending.events);
@@ -93,6 +98,7 @@ impl Committer {
                     // and the other calls it carried are decided again on the truth.
                     if current {
                         loaded.discard(&Verdict::Retry);
+                        self.cell.gauges.clear();
                     }
                     drop(loaded);
                     let replayed = pending.route_waiters.get(route).copied();
@@ -112,6 +118,7 @@ impl Committer {
                     let verdict = Verdict::Failed(RouterError::Store(error));
                     if current {
                         loaded.discard(&verdict);
+                        self.cell.gauges.clear();
                     }
                     drop(loaded);
                     pending.answer_all(&verdict);

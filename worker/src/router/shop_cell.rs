@@ -8,6 +8,8 @@ use tokio::sync::oneshot;
 
 use super::error::RouterError;
 use super::feed::EventFeed;
+use super::gauges::ShopGauges;
+use super::measures::CallMeasures;
 use super::rate_limit::TokenBucket;
 use crate::engine::{BuyerId, RouteOutcome, ShopState, TimedEvent, WriteSet};
 use crate::store::redis_store::RememberedRoute;
@@ -20,6 +22,9 @@ pub struct ShopCell {
     pub loaded: tokio::sync::Mutex<Loaded>,
     /// The live feed of the shop's events, for `WatchShop`.
     pub events: EventFeed,
+    /// Its queued and pooled sessions for the worker's gauges, as of its last
+    /// call; read without the shop's lock at a scrape.
+    pub gauges: ShopGauges,
 }
 
 impl ShopCell {
@@ -27,6 +32,7 @@ impl ShopCell {
         Arc::new(ShopCell {
             loaded: tokio::sync::Mutex::new(Loaded::default()),
             events: EventFeed::default(),
+            gauges: ShopGauges::default(),
         })
     }
 }
@@ -86,6 +92,8 @@ pub struct PendingCommit {
     pub events: Vec<TimedEvent>,
     /// One per call carried: each is answered once the commit lands or fails.
     pub waiters: Vec<oneshot::Sender<Verdict>>,
+    /// What the calls carried decided, counted once the commit lands.
+    pub measures: Vec<CallMeasures>,
 }
 
 impl PendingCommit {

@@ -26,6 +26,15 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A newer owner's fence refused this one's load or commit of `shop`:
+    /// counted in `fenliu_fencing_rejections_total`.
+    pub fn fenced(shop: String, fence: u64, token: u64) -> StoreError {
+        metrics::counter!(fenliu_node::metrics::names::FENCING_REJECTIONS).increment(1);
+        StoreError::Fenced { shop, fence, token }
+    }
+}
+
 impl From<RedisFailure> for StoreError {
     fn from(failure: RedisFailure) -> Self {
         match failure {

@@ -176,11 +176,11 @@ fn read_reply(reply: Value, prepared: PreparedCommit) -> Result<CommitOutcome, S
                 outcome,
             })
         }
-        b"fenced" => Err(StoreError::Fenced {
-            shop: prepared.shop_id.0,
-            fence: detail.parse().unwrap_or(u64::MAX),
-            token: prepared.token,
-        }),
+        b"fenced" => Err(StoreError::fenced(
+            prepared.shop_id.0,
+            detail.parse().unwrap_or(u64::MAX),
+            prepared.token,
+        )),
         status => Err(StoreError::Corrupt(format!(
             "commit status {:?}",
             String::from_utf8_lossy(status)
