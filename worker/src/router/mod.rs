@@ -31,7 +31,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use fenliu_node::tracing_context::{self, CallTrace};
 use tokio::sync::{broadcast, oneshot};
+use tracing::Instrument;
 
 use self::commits::Committer;
 use self::deadlines::Deadlines;
@@ -188,8 +190,10 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             state.limit_memory_retention(REDIS_MEMORY_RETENTION);
+            let traced: Vec<_> = CallTrace::current().into_iter().collect();
             let outcome = store
                 .commit(&state, &writes, token, self.now(), &[], true)
+                .instrument(tracing_context::commit_span(shop_id.as_str(), 1, &traced))
                 .await?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
@@ -306,7 +310,8 @@ impl Router {
                 rate_limit::admit_route(route_bucket, state, request_id, default_rate, now)?;
                 admitted = true;
             }
-            let result = call(state, now);
+            let result =
+                tracing_context::decision_span(shop_id.as_str()).in_scope(|| call(state, now));
             let writes = state.take_write_set();
             let events = state.take_events();
 
@@ -342,6 +347,7 @@ impl Router {
                 pending.routes.push(route);
             }
             pending.waiters.push(answer);
+            pending.traces.extend(CallTrace::current());
             if !loaded.committing {
                 loaded.committing = true;
                 let committer = Committer {

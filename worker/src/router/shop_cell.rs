@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use fenliu_node::tracing_context::CallTrace;
 use tokio::sync::oneshot;
 
 use super::error::RouterError;
@@ -86,6 +87,9 @@ pub struct PendingCommit {
     pub events: Vec<TimedEvent>,
     /// One per call carried: each is answered once the commit lands or fails.
     pub waiters: Vec<oneshot::Sender<Verdict>>,
+    /// The traced calls carried, in the order they came: the commit's span is
+    /// the child of the first and linked to the others.
+    pub traces: Vec<CallTrace>,
 }
 
 impl PendingCommit {
