@@ -99,7 +99,15 @@ fn call_span(
     let Some(sampler) = SAMPLER.get() else {
         return Span::none();
     };
-    let parent = TraceContextPropagator::new().extract(&MetadataExtractor(metadata));
+    // Most calls carry no trace context: no parent to read, and over the link
+    // nothing to follow.
+    let parent = if metadata.contains_key("traceparent") {
+        TraceContextPropagator::new().extract(&MetadataExtractor(metadata))
+    } else if origin == Origin::Link {
+        return Span::none();
+    } else {
+        opentelemetry::Context::new()
+    };
     if !sampled(sampler.as_ref(), &parent, origin, rpc) {
         return Span::none();
     }

@@ -82,8 +82,12 @@ impl Committer {
                 .send_commit(prepared)
                 .instrument(span.clone())
                 .await;
-            if outcome.is_err() {
+            if let Err(error) = &outcome {
                 tracing_context::record_failure(&span);
+                // Logged in the commit's span: an event of the traces it carries.
+                span.in_scope(|| {
+                    tracing::warn!(shop = %self.shop_id, %error, "commit failed; dropping the shop from memory");
+                });
             }
             drop(span);
             let mut loaded = self.cell.loaded.lock().await;
@@ -128,7 +132,6 @@ impl Committer {
                 }
                 Ok(CommitOutcome::AlreadyExists) => unreachable!("not a creation"),
                 Err(error) => {
-                    tracing::warn!(shop = %self.shop_id, %error, "commit failed; dropping the shop from memory");
                     let verdict = Verdict::Failed(RouterError::Store(error));
                     if current {
                         loaded.discard(&verdict);
