@@ -50,7 +50,14 @@ pub struct DispatcherConfig {
 pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     config.cluster.check()?;
     config.server_limits.check()?;
-    telemetry::init_logging(config.log_json);
+    let telemetry = telemetry::init(config.log_json, "fenliu-dispatcher");
+    let served = serve_configured(config).await;
+    // The spans of the last calls reach the collector before the process ends.
+    telemetry.shutdown().await;
+    served
+}
+
+async fn serve_configured(config: DispatcherConfig) -> anyhow::Result<()> {
     config.auth.log_mode("dispatcher");
     config.tls.log_mode("dispatcher");
     // First, so that everything after records to the recorder.

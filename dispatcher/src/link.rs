@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use fenliu_node::link::{LinkedCall, entries_of, metadata_from};
 use fenliu_node::metrics::meters::link_call_in_flight;
+use fenliu_node::tracing_context;
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
 use prost::Message;
@@ -125,12 +126,15 @@ impl Link {
             stream: &stream,
             id,
         };
+        let mut metadata = entries_of(metadata);
+        // The worker's span is a child of this dispatcher's, not of the caller's.
+        tracing_context::inject_current(&mut metadata);
         let call = link::LinkCall {
             id,
             method: R::METHOD as i32,
             request: request.encode_to_vec(),
             timeout_us: u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX),
-            metadata: entries_of(metadata),
+            metadata,
         };
         stream.calls.send(call).await.map_err(|_| link_lost())?;
         let answer = answer.await.map_err(|_| link_lost())?;

@@ -103,6 +103,15 @@ macro_rules! linked_method_names {
                 link::LinkMethod::Unspecified => "",
             }
         }
+
+        /// The gRPC name of the `Routing` method a linked call is
+        /// (`fenliu.v1.Routing/Route`), as its spans are named.
+        pub fn rpc_name(method: link::LinkMethod) -> &'static str {
+            match method {
+                $(link::LinkMethod::$variant => concat!("fenliu.v1.Routing/", stringify!($variant)),)*
+                link::LinkMethod::Unspecified => "fenliu.v1.Routing/Unspecified",
+            }
+        }
     };
 }
 
@@ -221,6 +230,18 @@ mod tests {
         }
         assert_eq!(routing_method_name(link::LinkMethod::Route), "Route");
         assert_eq!(routing_method_name(link::LinkMethod::Unspecified), "");
+    }
+
+    #[test]
+    fn a_linked_method_is_named_as_grpc_names_it() {
+        assert_eq!(
+            rpc_name(<fenliu_proto::v1::RouteRequest as LinkedCall>::METHOD),
+            "fenliu.v1.Routing/Route"
+        );
+        assert_eq!(
+            rpc_name(link::LinkMethod::GetShopState),
+            "fenliu.v1.Routing/GetShopState"
+        );
     }
 
     #[test]

@@ -122,7 +122,14 @@ impl WorkerConfig {
 /// Runs a worker with `config` until SIGTERM or Ctrl-C.
 pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     config.check()?;
-    telemetry::init_logging(config.log_json);
+    let telemetry = telemetry::init(config.log_json, "fenliu-worker");
+    let served = serve_configured(config).await;
+    // The spans of the last calls reach the collector before the process ends.
+    telemetry.shutdown().await;
+    served
+}
+
+async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
     config.auth.log_mode("worker");
     config.tls.log_mode("worker");
     // First, so that everything after records to the recorder.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fenliu_node::ShutdownSignal;
 use fenliu_node::metrics::meters::{watch_events_dropped, watch_stream_open};
 use fenliu_node::shutdown::until_shutdown;
+use fenliu_node::tracing_context;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_server::Routing;
 use tokio_stream::wrappers::BroadcastStream;
@@ -50,6 +51,7 @@ impl RoutingService {
         request: &Request<T>,
         method: &'static str,
     ) -> Result<Caller, Status> {
+        tracing_context::record_shop(request.get_ref().shop_id());
         self.access
             .admit(request.metadata(), method, request.get_ref().shop_id())
     }
@@ -306,6 +308,9 @@ impl Routing for RoutingService {
                     replayed = outcome.replayed,
                     explanation = %outcome.explanation,
                     "routed"
+                );
+                tracing_context::record_reason(
+                    enum_codes::wire_reason(outcome.reason).as_str_name(),
                 );
                 // The session as it was decided, with its live queue position
                 // when it still waits in that queue.

@@ -35,7 +35,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use fenliu_node::tracing_context::{self, CallTrace};
 use tokio::sync::{broadcast, oneshot};
+use tracing::Instrument;
 
 use self::commits::Committer;
 use self::deadlines::Deadlines;
@@ -193,7 +195,10 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             state.limit_memory_retention(REDIS_MEMORY_RETENTION);
-            let commit = store.commit(&state, &writes, token, self.now(), &[], true);
+            let traced: Vec<_> = CallTrace::current().into_iter().collect();
+            let commit = store
+                .commit(&state, &writes, token, self.now(), &[], true)
+                .instrument(tracing_context::commit_span(shop_id.as_str(), 1, &traced));
             let outcome = measures::timed_commit(1, commit).await?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
@@ -310,7 +315,8 @@ impl Router {
                 rate_limit::admit_route(route_bucket, state, request_id, default_rate, now)?;
                 admitted = true;
             }
-            let result = call(state, now);
+            let result =
+                tracing_context::decision_span(shop_id.as_str()).in_scope(|| call(state, now));
             let writes = state.take_write_set();
             let events = state.take_events();
             cell.gauges.update(state);
@@ -352,6 +358,7 @@ impl Router {
             }
             pending.waiters.push(answer);
             pending.measures.push(measures);
+            pending.traces.extend(CallTrace::current());
             if !loaded.committing {
                 loaded.committing = true;
                 let committer = Committer {

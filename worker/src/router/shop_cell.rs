@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use fenliu_node::tracing_context::CallTrace;
 use tokio::sync::oneshot;
 
 use super::error::RouterError;
@@ -94,6 +95,9 @@ pub struct PendingCommit {
     pub waiters: Vec<oneshot::Sender<Verdict>>,
     /// What the calls carried decided, counted once the commit lands.
     pub measures: Vec<CallMeasures>,
+    /// The traced calls carried, in the order they came: the commit's span is
+    /// the child of the first and linked to the others.
+    pub traces: Vec<CallTrace>,
 }
 
 impl PendingCommit {
