@@ -19,6 +19,7 @@ baseline_open = json.loads((out / "baseline-open.json").read_text())
 memory = json.loads((out / "memory.json").read_text())
 fenliu_auth = json.loads((out / "fenliu-auth.json").read_text())
 fenliu_tls = json.loads((out / "fenliu-tls.json").read_text())
+fenliu_observed = json.loads((out / "fenliu-observed.json").read_text())
 baseline_tls = json.loads((out / "baseline-tls.json").read_text())
 noisy_quiet = json.loads((out / "noisy-quiet.json").read_text())
 noisy_flood = json.loads((out / "noisy-flood.json").read_text())
@@ -132,3 +133,19 @@ for key, name in (("front", "CPU per call: front (µs)"), ("server", "CPU per ca
         print(f"{name:38} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}")
 tls_errors = sum(e["count"] for report in (fenliu_tls, baseline_tls) for e in report["errors"])
 print(f"errors with TLS: {tls_errors}")
+
+observed_ratio = fenliu_observed["decisions_per_second"] / fenliu["decisions_per_second"]
+sink = (out / "otlp-sink.log").read_text().strip().splitlines() if (out / "otlp-sink.log").exists() else []
+print()
+print("observed: Prometheus scraping both nodes every second, traces of 1% of calls exported over OTLP, 64 in flight")
+print(f'{"":38} {"observed":>10} {"plain":>10} {"ratio":>7}  target')
+print(f'{"Route decisions/s":38} {fenliu_observed["decisions_per_second"]:>10.0f} {fenliu["decisions_per_second"]:>10.0f} {observed_ratio:>7.2f}  ≥ 0.95: {verdict(observed_ratio >= 0.95)}')
+for q in ("p50", "p99"):
+    print(f'{"Route " + q + " (ms)":38} {lat(fenliu_observed, q):>10.2f} {lat(fenliu, q):>10.2f} {lat(fenliu_observed, q) / lat(fenliu, q):>7.2f}')
+for key, name in (("front", "CPU per call: dispatcher (µs)"), ("server", "CPU per call: worker (µs)")):
+    on = fenliu_observed.get("cpu", {}).get(key, {}).get("us_per_call")
+    off = fenliu.get("cpu", {}).get(key, {}).get("us_per_call")
+    if on and off:
+        print(f"{name:38} {on:>10.1f} {off:>10.1f} {on / off:>7.2f}")
+observed_errors = sum(e["count"] for e in fenliu_observed["errors"])
+print(f"errors while observed: {observed_errors}; {sink[-1] if sink else 'otlp sink: no count'}")

@@ -24,6 +24,7 @@ mod demo;
 mod dev;
 mod inspect;
 mod loadtest;
+mod otlp_sink;
 mod print;
 mod tls;
 
@@ -72,6 +73,9 @@ enum Command {
     BenchDrain(bench_tools::DrainArgs),
     /// Create many shops with accounts online (to measure a worker's memory).
     BenchPopulate(bench_tools::PopulateArgs),
+    /// Benchmark stand-in for an OpenTelemetry collector: takes OTLP/gRPC
+    /// trace exports and counts them.
+    BenchOtlpSink(otlp_sink::SinkArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,5 +103,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BaselineProxy(args) => baseline::run_proxy(args).await,
         Command::BenchDrain(args) => bench_tools::drain(args).await,
         Command::BenchPopulate(args) => bench_tools::populate(args).await,
+        Command::BenchOtlpSink(args) => otlp_sink::run(args).await,
     }
 }

@@ -5,25 +5,66 @@
 //! `authorization` and `fenliu-*` metadata a caller sent is removed first, with
 //! or without authentication, so that no caller can forge a principal or an
 //! internal marker.
+//!
+//! It also bounds the calls this dispatcher forwards at once
+//! ([`fenliu_node::overload`]): past `--max-in-flight` (256 by default) a call is refused at
+//! once, `RESOURCE_EXHAUSTED` with a time to retry, rather than queued behind
+//! calls its worker cannot answer in time.
 
 use std::sync::Arc;
 
 use fenliu_node::auth::principal::PRINCIPAL_METADATA;
 use fenliu_node::auth::verify::Verifier;
 use fenliu_node::auth::{bearer_token, strip_caller_metadata};
+use fenliu_node::metrics::Role;
 use fenliu_node::metrics::meters::auth_refused;
+use fenliu_node::overload::{Bound, InFlightLimit, InFlightPermit, overloaded};
+use fenliu_node::server_limits::DISPATCHER_MAX_IN_FLIGHT;
 use tonic::{Request, Status};
 
 /// How this dispatcher admits callers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Admission {
     /// `None`: authentication is off; callers are admitted as they come.
     verifier: Option<Arc<Verifier>>,
+    /// The calls forwarded at once (`WatchShop` streams are not counted: they
+    /// are long-lived and cost nothing while idle).
+    in_flight: Arc<InFlightLimit>,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission::new(None)
+    }
 }
 
 impl Admission {
     pub fn new(verifier: Option<Arc<Verifier>>) -> Admission {
-        Admission { verifier }
+        Admission {
+            verifier,
+            in_flight: Arc::new(InFlightLimit::new(DISPATCHER_MAX_IN_FLIGHT)),
+        }
+    }
+
+    /// At most `limit` calls forwarded at once (`0`: no bound).
+    pub fn with_max_in_flight(mut self, limit: usize) -> Admission {
+        self.in_flight = Arc::new(InFlightLimit::new(limit));
+        self
+    }
+
+    /// A place for one more call, held until the call is answered, or the
+    /// overload refusal.
+    pub fn enter(&self) -> Result<InFlightPermit, Status> {
+        self.in_flight.try_enter().ok_or_else(|| {
+            overloaded(
+                Role::Dispatcher,
+                Bound::Node,
+                format!(
+                    "the dispatcher is overloaded: {} calls in flight; retry shortly",
+                    self.in_flight.limit()
+                ),
+            )
+        })
     }
 
     /// The request as it may be forwarded, or `UNAUTHENTICATED`. `shop_of` names

@@ -60,7 +60,10 @@ fn own_budget(deadline: Duration) -> Duration {
     let margin = (deadline / 10).clamp(MIN_DEADLINE_MARGIN, MAX_DEADLINE_MARGIN);
     deadline.saturating_sub(margin)
 }
-const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest pause between two attempts: short, so that a call waiting out a
+/// failover reaches the new owner within a fifth of a second of its taking
+/// the shard (each retry re-reads the membership, coalesced across calls).
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Serves `Routing` by calling the worker of each shop.
 #[derive(Debug, Clone)]
@@ -311,6 +314,8 @@ macro_rules! forwarding_impl {
                         request.metadata(),
                     );
                     let answer = async {
+                        // Refused before anything else when the dispatcher is full.
+                        let _in_flight = self.admission.enter()?;
                         let request = self.admission.admit(request, |r| r.shop_id.as_str())?;
                         self.forward(request, $repeatable, |worker, request, timeout| async move {
                             worker.link.call(request.get_ref(), request.metadata(), timeout).await

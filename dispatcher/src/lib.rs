@@ -22,7 +22,7 @@ use std::sync::Arc;
 use fenliu_node::metrics::Role;
 use fenliu_node::metrics::rpc::MeasuredRpcs;
 use fenliu_node::probes;
-use fenliu_node::server_limits::DISPATCHER_CONCURRENT_STREAMS;
+use fenliu_node::server_limits::{DISPATCHER_CONCURRENT_STREAMS, DISPATCHER_MAX_IN_FLIGHT};
 use fenliu_node::tls::Tls;
 use fenliu_node::tls::identity::Callers;
 use fenliu_node::transport::serve_routes;
@@ -85,6 +85,7 @@ pub async fn serve_with(
         Workers::Fixed(_) => None,
     };
     let workers = Arc::new(workers);
+    let admission = admission.with_max_in_flight(limits.max_in_flight(DISPATCHER_MAX_IN_FLIGHT));
     let mut routes = RoutesBuilder::default();
     routes.add_service(MeasuredRpcs::new(
         Role::Dispatcher,

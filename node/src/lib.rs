@@ -21,6 +21,8 @@
 //!   `OTEL_*` variables, flushed when the node stops.
 //! - [`tracing_context`]: one trace per call across dispatcher, worker, engine
 //!   and Redis commit: the spans, and the W3C `traceparent` between them.
+//! - [`overload`]: admission control: bounds on calls in flight, and the
+//!   retryable refusal past them.
 //! - [`runtime`]: the tokio runtime every binary runs on.
 //! - [`crypto`]: the one TLS crypto provider (ring) of a process.
 //! - [`cluster_options`]: the flags every node of a deployment must agree on.
@@ -38,6 +40,7 @@ pub mod cluster_options;
 pub mod crypto;
 pub mod link;
 pub mod metrics;
+pub mod overload;
 pub mod probes;
 pub mod redis_connection;
 pub mod registry;

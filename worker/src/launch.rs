@@ -43,8 +43,9 @@ pub struct WorkerConfig {
     #[arg(long, env = "FENLIU_ADVERTISE_ADDR")]
     pub advertise_addr: Option<String>,
     /// How long a shard lease lasts without renewal, in milliseconds: the longest
-    /// a dead worker's shards wait for a new owner.
-    #[arg(long, env = "FENLIU_LEASE_TTL_MS", default_value_t = 5000)]
+    /// a dead worker's shards wait for a new owner (leases are renewed every
+    /// third of it, so a worker may miss one renewal without losing them).
+    #[arg(long, env = "FENLIU_LEASE_TTL_MS", default_value_t = 1500)]
     pub lease_ttl_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]

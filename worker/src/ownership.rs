@@ -40,9 +40,9 @@ pub struct LeaseTiming {
 impl Default for LeaseTiming {
     fn default() -> Self {
         LeaseTiming {
-            lease_ttl: Duration::from_secs(5),
-            safety_margin: Duration::from_millis(1000),
-            membership_ttl: Duration::from_secs(5),
+            lease_ttl: Duration::from_millis(1500),
+            safety_margin: Duration::from_millis(500),
+            membership_ttl: Duration::from_millis(1500),
         }
     }
 }

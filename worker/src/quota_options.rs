@@ -9,7 +9,7 @@ use crate::engine::limits::{
     DEFAULT_MAX_ACCOUNTS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_OPEN_SESSIONS,
     DEFAULT_MAX_QUEUED_SESSIONS,
 };
-use crate::router::{DEFAULT_ROUTE_RATE_LIMIT, Quotas};
+use crate::router::{DEFAULT_MAX_IN_FLIGHT_PER_SHOP, DEFAULT_ROUTE_RATE_LIMIT, Quotas};
 
 /// Per-shop quotas, each a flag with an environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,6 +31,10 @@ pub struct QuotaOptions {
     /// Sessions a shop may have waiting in its queues, all queues together.
     #[arg(long, env = "FENLIU_MAX_QUEUED_SESSIONS_PER_SHOP", default_value_t = DEFAULT_MAX_QUEUED_SESSIONS)]
     pub max_queued_sessions_per_shop: u32,
+    /// Calls one shop may have in flight at this worker; past it a call is
+    /// refused at once (RESOURCE_EXHAUSTED, with a time to retry). 0: no bound.
+    #[arg(long, env = "FENLIU_MAX_IN_FLIGHT_PER_SHOP", default_value_t = DEFAULT_MAX_IN_FLIGHT_PER_SHOP)]
+    pub max_in_flight_per_shop: usize,
 }
 
 impl QuotaOptions {
@@ -71,6 +75,7 @@ impl QuotaOptions {
                 max_open_sessions: self.max_open_sessions_per_shop,
                 max_queued_sessions: self.max_queued_sessions_per_shop,
             },
+            max_in_flight_per_shop: self.max_in_flight_per_shop,
         }
     }
 }

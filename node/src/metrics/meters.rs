@@ -4,7 +4,7 @@
 
 use metrics::{Counter, Gauge};
 
-use super::names::{self, AUTH_REFUSAL_CODES, REDIS_ERROR_KINDS};
+use super::names::{self, AUTH_REFUSAL_CODES, OVERLOAD_BOUNDS, REDIS_ERROR_KINDS};
 use super::recorder::{Handles, Role};
 
 /// One counter per value of `label`, in the order of `values`.
@@ -39,6 +39,7 @@ static NODE: Handles<NodeMeters> = Handles::new(|| NodeMeters {
 /// something happened. The call families are registered by [`super::rpc`].
 pub fn register_families(role: Role) {
     let _ = NODE.get();
+    let _ = overload_refusals(role);
     super::rpc::register(role);
     if role != Role::Worker {
         return;
@@ -99,6 +100,37 @@ pub fn auth_refused(code: tonic::Code) {
     };
     if let Some(meters) = NODE.get() {
         meters.auth_refusals[index].increment(1);
+    }
+}
+
+/// Overload refusals of each role, by [`OVERLOAD_BOUNDS`].
+type OverloadRefusals = [Counter; OVERLOAD_BOUNDS.len()];
+
+fn overload_counters(role: Role) -> OverloadRefusals {
+    std::array::from_fn(
+        |i| metrics::counter!(names::OVERLOAD_REFUSALS, "role" => role.label(), "bound" => OVERLOAD_BOUNDS[i]),
+    )
+}
+
+static WORKER_OVERLOAD: Handles<OverloadRefusals> =
+    Handles::new(|| overload_counters(Role::Worker));
+static DISPATCHER_OVERLOAD: Handles<OverloadRefusals> =
+    Handles::new(|| overload_counters(Role::Dispatcher));
+
+fn overload_refusals(role: Role) -> Option<&'static OverloadRefusals> {
+    match role {
+        Role::Worker => WORKER_OVERLOAD.get(),
+        Role::Dispatcher => DISPATCHER_OVERLOAD.get(),
+    }
+}
+
+/// Counts a call `role` refused by admission control at `bound` (one of
+/// [`OVERLOAD_BOUNDS`]).
+pub fn overload_refused(role: Role, bound: &str) {
+    if let Some(counters) = overload_refusals(role)
+        && let Some(index) = OVERLOAD_BOUNDS.iter().position(|b| *b == bound)
+    {
+        counters[index].increment(1);
     }
 }
 

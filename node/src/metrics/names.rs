@@ -52,6 +52,9 @@ pub const AUTH_REFUSALS: &str = "fenliu_auth_refusals_total";
 /// `Route` calls refused by their shop's rate limit.
 pub const RATE_LIMITED: &str = "fenliu_rate_limited_total";
 
+/// Calls refused by admission control, by role and the bound that refused.
+pub const OVERLOAD_REFUSALS: &str = "fenliu_overload_refusals_total";
+
 /// `role`: which kind of node served the call.
 pub const ROLES: [&str; 2] = ["worker", "dispatcher"];
 
@@ -97,6 +100,9 @@ pub const REDIS_ERROR_KINDS: [&str; 6] = [
     "cluster",
     "other",
 ];
+/// `bound` of [`OVERLOAD_REFUSALS`]: the node's calls in flight, one shop's
+/// (at its worker), or a caller's deadline passed before the call's turn.
+pub const OVERLOAD_BOUNDS: [&str; 3] = ["node", "shop", "deadline"];
 /// `code` of [`AUTH_REFUSALS`].
 pub const AUTH_REFUSAL_CODES: [&str; 2] = ["UNAUTHENTICATED", "PERMISSION_DENIED"];
 
@@ -244,5 +250,10 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         RATE_LIMITED,
         Counter,
         "Route calls refused by their shop's rate limit",
+    ),
+    (
+        OVERLOAD_REFUSALS,
+        Counter,
+        "Calls refused by admission control (RESOURCE_EXHAUSTED, retryable), by the bound that refused",
     ),
 ];

@@ -18,6 +18,8 @@ use fenliu_node::link::{
 use fenliu_node::metrics::Role;
 use fenliu_node::metrics::meters::link_call_in_flight;
 use fenliu_node::metrics::rpc::record_call;
+use fenliu_node::overload::{Bound, InFlightLimit, overloaded};
+use fenliu_node::server_limits::WORKER_MAX_IN_FLIGHT;
 use fenliu_node::tracing_context;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1 as link;
@@ -45,14 +47,19 @@ pub struct LinkService {
     /// The request size limit a direct call is held to, which each linked
     /// call's own request is held to as well.
     limits: Arc<ServerLimits>,
+    /// The linked calls being served, from all dispatchers together, bounded
+    /// by `--max-in-flight`.
+    in_flight: Arc<InFlightLimit>,
 }
 
 impl LinkService {
     pub fn new(routing: RoutingService, stopping: ShutdownSignal, limits: ServerLimits) -> Self {
+        let in_flight = InFlightLimit::new(limits.max_in_flight(WORKER_MAX_IN_FLIGHT));
         LinkService {
             routing,
             stopping,
             limits: Arc::new(limits),
+            in_flight: Arc::new(in_flight),
         }
     }
 }
@@ -67,13 +74,7 @@ impl WorkerLink for LinkService {
     ) -> Result<Response<Self::ExchangeStream>, Status> {
         let calls = request.into_inner();
         let (answers, stream) = mpsc::channel(ANSWER_BUFFER);
-        tokio::spawn(take_calls(
-            calls,
-            answers,
-            self.routing.clone(),
-            self.stopping.clone(),
-            self.limits.clone(),
-        ));
+        tokio::spawn(take_calls(calls, answers, self.clone()));
         Ok(Response::new(ReceiverStream::new(stream)))
     }
 }
@@ -84,11 +85,9 @@ impl WorkerLink for LinkService {
 async fn take_calls(
     mut calls: Streaming<link::LinkCall>,
     answers: mpsc::Sender<Result<link::LinkAnswer, Status>>,
-    routing: RoutingService,
-    stopping: ShutdownSignal,
-    limits: Arc<ServerLimits>,
+    service: LinkService,
 ) {
-    let stopping = stopping.raised();
+    let stopping = service.stopping.clone().raised();
     tokio::pin!(stopping);
     loop {
         let call = tokio::select! {
@@ -96,35 +95,61 @@ async fn take_calls(
             call = calls.message() => call,
         };
         let Ok(Some(call)) = call else { return };
-        let routing = routing.clone();
+        let received = Instant::now();
+        // Counted from here: a call waiting for its task's turn is in flight.
+        let permit = service.in_flight.try_enter();
+        let service = service.clone();
         let answers = answers.clone();
-        let limits = limits.clone();
         tokio::spawn(async move {
-            let answer = answer(&routing, &limits, call).await;
+            let answer = match permit {
+                Some(_permit) => answer(&service.routing, &service.limits, call, received).await,
+                None => refused(call.id, node_full(&service.in_flight)),
+            };
             // The dispatcher went away meanwhile: nobody waits for this answer.
             let _ = answers.send(Ok(answer)).await;
         });
     }
 }
 
-/// Runs one call within what is left of its caller's deadline; a request over
-/// the size limit is refused undecoded, as a direct call would be. Counted in
-/// the worker's call metrics as a direct call is.
+/// The refusal of a call past the worker's bound on calls in flight.
+fn node_full(in_flight: &InFlightLimit) -> Status {
+    overloaded(
+        Role::Worker,
+        Bound::Node,
+        format!(
+            "the worker is overloaded: {} calls in flight; retry shortly",
+            in_flight.limit()
+        ),
+    )
+}
+
+/// Runs one call within what is left of its caller's deadline, counted from
+/// when it was `received`: a call whose deadline passed while it waited for
+/// its turn is refused without being run, since nobody waits for its answer
+/// any more. A request over the size limit is refused undecoded, as a direct
+/// call would be. Counted in the worker's call metrics as a direct call is.
 async fn answer(
     routing: &RoutingService,
     limits: &ServerLimits,
     call: link::LinkCall,
+    received: Instant,
 ) -> link::LinkAnswer {
     let started = Instant::now();
     let _in_flight = link_call_in_flight();
     let id = call.id;
-    let timeout = (call.timeout_us > 0).then(|| Duration::from_micros(call.timeout_us));
+    let timeout = (call.timeout_us > 0)
+        .then(|| Duration::from_micros(call.timeout_us).saturating_sub(received.elapsed()));
     let metadata = metadata_from(&call.metadata);
     let method = link::LinkMethod::try_from(call.method).unwrap_or_default();
     // A child of the dispatcher's span, when the dispatcher traced the call.
     let span = tracing_context::linked_span(rpc_name(method), &metadata);
     let result = match limits.refuse_request(call.request.len()) {
         Some(refusal) => Err(refusal),
+        None if timeout == Some(Duration::ZERO) => Err(overloaded(
+            Role::Worker,
+            Bound::Deadline,
+            "the worker is overloaded: the call's deadline passed before its turn came",
+        )),
         None => {
             let run = dispatch(routing, method, &call.request, metadata).instrument(span.clone());
             match timeout {
@@ -150,13 +175,18 @@ async fn answer(
             response,
             ..Default::default()
         },
-        Err(status) => link::LinkAnswer {
-            id,
-            code: status.code() as i32,
-            message: status.message().to_owned(),
-            response: Vec::new(),
-            metadata: entries_of(status.metadata()),
-        },
+        Err(status) => refused(id, status),
+    }
+}
+
+/// The answer to call `id` that carries `status`.
+fn refused(id: u64, status: Status) -> link::LinkAnswer {
+    link::LinkAnswer {
+        id,
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        response: Vec::new(),
+        metadata: entries_of(status.metadata()),
     }
 }
 

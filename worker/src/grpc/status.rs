@@ -7,6 +7,8 @@
 //! unreachable, loading or failing over must not look like a bad request.
 
 use fenliu_node::link::{NOT_OWNER_METADATA, OWNER_METADATA, RETRY_AFTER_METADATA};
+use fenliu_node::metrics::Role;
+use fenliu_node::overload::{Bound, overloaded};
 use tonic::Status;
 
 use crate::engine::EngineError;
@@ -37,6 +39,9 @@ pub fn to_status(error: RouterError) -> Status {
                 status.metadata_mut().insert(RETRY_AFTER_METADATA, value);
             }
             status
+        }
+        RouterError::ShopOverloaded { .. } => {
+            overloaded(Role::Worker, Bound::Shop, error.to_string())
         }
     }
 }

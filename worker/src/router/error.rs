@@ -1,6 +1,6 @@
 //! Why a router call failed: the shop does not exist, this node does not own it,
-//! the engine refused the call, the store failed, or the shop is over its
-//! `Route` rate limit. `grpc::status` maps each to
+//! the engine refused the call, the store failed, the shop is over its
+//! `Route` rate limit, or it has too many calls in flight. `grpc::status` maps each to
 //! the status a client sees.
 
 use std::time::Duration;
@@ -34,5 +34,16 @@ pub enum RouterError {
         limit: u32,
         /// How long until the shop's next call is let through.
         retry_after: Duration,
+    },
+    /// The shop already has `limit` calls in flight at this worker
+    /// (`--max-in-flight-per-shop`): admission control, retryable.
+    #[error(
+        "the shop {shop_id} has {limit} calls in flight at its worker, its most at once; retry shortly"
+    )]
+    ShopOverloaded {
+        /// The shop refused.
+        shop_id: ShopId,
+        /// Its bound.
+        limit: usize,
     },
 }

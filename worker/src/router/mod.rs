@@ -52,8 +52,8 @@ use crate::store::redis_store::{CommitOutcome, RememberedRoute};
 pub use self::error::RouterError;
 pub use self::feed::SequencedEvent;
 pub use self::seams::{
-    Clock, DEFAULT_ROUTE_RATE_LIMIT, NotOwner, Ownership, Persistence, Quotas, SoleOwner,
-    SystemClock,
+    Clock, DEFAULT_MAX_IN_FLIGHT_PER_SHOP, DEFAULT_ROUTE_RATE_LIMIT, NotOwner, Ownership,
+    Persistence, Quotas, SoleOwner, SystemClock,
 };
 
 /// How long a shop kept in Redis holds answered request ids and closed sessions in
@@ -130,7 +130,7 @@ impl Router {
         let mut shops = self.shops.write().expect("shop map lock");
         shops
             .entry(shop_id.clone())
-            .or_insert_with(ShopCell::new)
+            .or_insert_with(|| ShopCell::new(self.quotas.max_in_flight_per_shop))
             .clone()
     }
 
@@ -293,8 +293,13 @@ impl Router {
     ) -> Result<Executed<T>, RouterError> {
         // A Route takes its token once, however often it is decided again.
         let mut admitted = false;
+        // Held until the call is answered; taken once, however often it runs.
+        let mut shop_permit = None;
         loop {
             let (token, cell) = self.owned_cell(shop_id)?;
+            if shop_permit.is_none() {
+                shop_permit = Some(cell.admit_call(shop_id)?);
+            }
             let mut loaded = cell.loaded.lock().await;
             if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
                 drop(loaded);

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use fenliu_node::overload::{InFlightLimit, InFlightPermit};
 use fenliu_node::tracing_context::CallTrace;
 use tokio::sync::oneshot;
 
@@ -12,7 +13,7 @@ use super::feed::EventFeed;
 use super::gauges::ShopGauges;
 use super::measures::CallMeasures;
 use super::rate_limit::TokenBucket;
-use crate::engine::{BuyerId, RouteOutcome, ShopState, TimedEvent, WriteSet};
+use crate::engine::{BuyerId, RouteOutcome, ShopId, ShopState, TimedEvent, WriteSet};
 use crate::store::redis_store::RememberedRoute;
 
 /// A shop's place in the router's map. The map holds it even while the shop is not
@@ -26,15 +27,31 @@ pub struct ShopCell {
     /// Its queued and pooled sessions for the worker's gauges, as of its last
     /// call; read without the shop's lock at a scrape.
     pub gauges: ShopGauges,
+    /// The calls on the shop not finished yet, bounded: a shop flooded with
+    /// calls has the excess refused rather than queued on its lock.
+    pub in_flight: Arc<InFlightLimit>,
 }
 
 impl ShopCell {
-    pub fn new() -> Arc<ShopCell> {
+    /// A cell admitting at most `max_in_flight` calls at once (0: no bound).
+    pub fn new(max_in_flight: usize) -> Arc<ShopCell> {
         Arc::new(ShopCell {
             loaded: tokio::sync::Mutex::new(Loaded::default()),
             events: EventFeed::default(),
             gauges: ShopGauges::default(),
+            in_flight: Arc::new(InFlightLimit::new(max_in_flight)),
         })
+    }
+
+    /// A place for one more call on the shop, held until the call is answered,
+    /// or the refusal past the shop's bound.
+    pub fn admit_call(&self, shop_id: &ShopId) -> Result<InFlightPermit, RouterError> {
+        self.in_flight
+            .try_enter()
+            .ok_or_else(|| RouterError::ShopOverloaded {
+                shop_id: shop_id.clone(),
+                limit: self.in_flight.limit(),
+            })
     }
 }
 
