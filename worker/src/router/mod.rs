@@ -16,6 +16,8 @@
 //! - `commits`: the committer task that sends a shop's group commits.
 //! - `deadlines`: when each shop must be woken with nobody calling.
 //! - `rate_limit`: each shop's `Route` rate limit, a token bucket in its cell.
+//! - `measures`: what a call decided, for the metrics, counted once stored;
+//!   `gauges`: each shop's queued and pooled sessions, summed at a scrape.
 //! - [`feed`]: a shop's live event feed for `WatchShop`.
 //! - [`error`]: why a router call failed.
 
@@ -23,6 +25,8 @@ mod commits;
 mod deadlines;
 pub mod error;
 pub mod feed;
+mod gauges;
+mod measures;
 mod rate_limit;
 pub mod seams;
 mod shop_cell;
@@ -31,10 +35,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use fenliu_node::tracing_context::{self, CallTrace};
 use tokio::sync::{broadcast, oneshot};
+use tracing::Instrument;
 
 use self::commits::Committer;
 use self::deadlines::Deadlines;
+use self::measures::CallMeasures;
 use self::shop_cell::{Loaded, ShopCell, Verdict};
 use crate::engine::{
     BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, Timestamp,
@@ -188,9 +195,11 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             state.limit_memory_retention(REDIS_MEMORY_RETENTION);
-            let outcome = store
+            let traced: Vec<_> = CallTrace::current().into_iter().collect();
+            let commit = store
                 .commit(&state, &writes, token, self.now(), &[], true)
-                .await?;
+                .instrument(tracing_context::commit_span(shop_id.as_str(), 1, &traced));
+            let outcome = measures::timed_commit(1, commit).await?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
             }
@@ -306,11 +315,16 @@ impl Router {
                 rate_limit::admit_route(route_bucket, state, request_id, default_rate, now)?;
                 admitted = true;
             }
-            let result = call(state, now);
+            let result =
+                tracing_context::decision_span(shop_id.as_str()).in_scope(|| call(state, now));
             let writes = state.take_write_set();
             let events = state.take_events();
+            cell.gauges.update(state);
+            let decided = result.as_ref().ok().filter(|_| request_id.is_some());
+            let measures = CallMeasures::of(state, &events, decided.and_then(&remember));
 
             let Persistence::Redis(store) = &self.persistence else {
+                measures.record();
                 let next = state.next_deadline();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
@@ -328,6 +342,7 @@ impl Router {
             // decisions of other calls that are not stored yet.
             let in_flight = loaded.has_unstored_decisions();
             if writes.is_empty() && route.is_none() && !in_flight {
+                measures.record();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
                 return Ok(Executed::Done(result?));
@@ -342,6 +357,8 @@ impl Router {
                 pending.routes.push(route);
             }
             pending.waiters.push(answer);
+            pending.measures.push(measures);
+            pending.traces.extend(CallTrace::current());
             if !loaded.committing {
                 loaded.committing = true;
                 let committer = Committer {
@@ -402,6 +419,13 @@ impl Router {
         }
     }
 
+    /// Sets the gauges over this node's shops (queued sessions, the longest
+    /// wait, message pools): run before each scrape of the metrics.
+    pub fn publish_gauges(&self) {
+        let shops = self.shops.read().expect("shop map lock");
+        gauges::publish(shops.values().map(|cell| &cell.gauges), self.now());
+    }
+
     /// Subscribes to the shop's events from now on.
     pub async fn subscribe(
         &self,
@@ -446,12 +470,13 @@ impl Router {
     async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
         let woken = self
             .with_shop(&shop_id, |state, now| {
+                let lag = measures::lag_behind_deadline(state, now);
                 state.advance_to(now);
-                Ok(())
+                Ok(lag)
             })
             .await;
         match woken {
-            Ok(()) => {}
+            Ok(lag) => measures::timer_lag(lag),
             Err(RouterError::NotOwner(_)) => {
                 tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
             }
