@@ -90,6 +90,20 @@ fn link_lost() -> Status {
     Status::unavailable("the link to the worker was lost before the call was answered")
 }
 
+/// The stream could not be opened, so the call was never sent. tonic reports a
+/// connection that failed or was reset as UNKNOWN "transport error" or
+/// CANCELLED "operation was canceled"; say it in the code callers retry on, as
+/// for a link lost mid-call. A refusal from the worker itself keeps its code.
+fn not_opened(status: Status) -> Status {
+    match status.code() {
+        Code::Unknown | Code::Cancelled => Status::unavailable(format!(
+            "the link to the worker could not be opened: {}",
+            status.message()
+        )),
+        _ => status,
+    }
+}
+
 impl Link {
     /// A link over `channel`; with `max_age`, each stream takes new calls for
     /// that long.
@@ -166,7 +180,8 @@ impl Link {
             WorkerLinkClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER_BYTES);
         let answers = client
             .exchange(ReceiverStream::new(outgoing))
-            .await?
+            .await
+            .map_err(not_opened)?
             .into_inner();
         let stream = Arc::new(LinkStream {
             calls,

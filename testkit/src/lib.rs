@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod fault_proxy;
 pub mod files;
 pub mod ports;
 pub mod process;
@@ -28,9 +29,10 @@ pub mod resp;
 pub mod tls;
 pub mod wait;
 
+pub use fault_proxy::{FaultMode, FaultProxy, ProxyCounters};
 pub use files::{tail_file, unique_temp_dir};
 pub use ports::{free_cluster_port, free_port};
 pub use process::ChildProcess;
-pub use redis::{ClientCerts, RedisCluster, RedisServer, RedisTls};
+pub use redis::{AppendFsync, ClientCerts, RedisCluster, RedisServer, RedisTls};
 pub use tls::{CertFiles, TestCa};
 pub use wait::{wait_until, wait_until_async};

@@ -86,3 +86,60 @@ async fn a_refusal_crosses_the_link_with_its_code_and_message() {
     })
     .await;
 }
+
+/// A worker whose connections are reset as soon as they open (a fault proxy in
+/// front of it, as the chaos run puts one): the link cannot be opened, and every
+/// call fails UNAVAILABLE, the code callers retry on, whether the dispatcher
+/// retries it (`Route`) or not (`Transfer`); never UNKNOWN "transport error" or
+/// CANCELLED "operation was canceled", as tonic reports a connection that failed.
+/// (Found by the chaos run, seed 1: Transfer and Route came back UNKNOWN and
+/// CANCELLED while a proxy reset the dispatcher's connections to a worker.)
+#[tokio::test]
+async fn calls_to_a_worker_whose_connections_are_reset_fail_unavailable_never_unknown() {
+    bounded(async {
+        let nowhere = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+        let proxy = fenliu_testkit::FaultProxy::start(nowhere).await.unwrap();
+        proxy.set_mode(fenliu_testkit::FaultMode::Reset);
+        let worker = fenliu_dispatcher::WorkerDialer::new(None)
+            .dial(&format!("http://{}", proxy.addr()))
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = fenliu_dispatcher::DispatcherOptions {
+            admission: fenliu_dispatcher::Admission::new(None),
+            limits: Default::default(),
+            tls: None,
+        };
+        tokio::spawn(fenliu_dispatcher::serve_with(
+            listener,
+            fenliu_dispatcher::Workers::Fixed(worker),
+            options,
+            std::future::pending(),
+        ));
+        let mut client = connect(address).await;
+
+        let mut transfer = tonic::Request::new(pb::TransferRequest {
+            shop_id: SHOP.to_owned(),
+            session_id: 1,
+            actor_account_id: MAIN.to_owned(),
+            to_account_id: "a".to_owned(),
+        });
+        transfer.set_timeout(std::time::Duration::from_secs(2));
+        let refused = client.transfer(transfer).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+
+        let mut route =
+            tonic::Request::new(route_request(SHOP, "buyer", pb::OrderStatus::NoActiveOrder));
+        route.set_timeout(std::time::Duration::from_millis(600));
+        let refused = client.route(route).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+        assert!(
+            proxy
+                .counters()
+                .reset
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+        );
+    })
+    .await;
+}

@@ -1,5 +1,6 @@
 //! Throwaway Redis for tests: [`RedisServer`] runs one `redis-server` process
-//! on a free loopback port with its own temp dir and no persistence;
+//! on a free loopback port with its own temp dir and no persistence (or an
+//! append-only file, fsynced as [`AppendFsync`] says);
 //! [`RedisCluster`] runs N of them with cluster mode on and joins them with
 //! `redis-cli --cluster create` into a cluster of N masters and no replicas.
 //! Either may speak TLS only ([`RedisServer::start_tls`],
@@ -24,5 +25,5 @@ mod tls;
 
 pub use cluster::RedisCluster;
 pub use launch::{CLUSTER_TIMEOUT, READY_TIMEOUT, STOP_TIMEOUT};
-pub use server::RedisServer;
+pub use server::{AppendFsync, RedisServer};
 pub use tls::{ClientCerts, RedisTls};

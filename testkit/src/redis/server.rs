@@ -1,5 +1,6 @@
 //! [`RedisServer`]: one `redis-server` process on a free loopback port, with
-//! its own temp dir and no persistence, that a test can stop, kill, pause,
+//! its own temp dir and no persistence (or an append-only file, to survive a
+//! crash: [`RedisServer::start_with_aof`]), that a test can stop, kill, pause,
 //! resume and restart on the same port, and send commands to; plain TCP, or
 //! TLS only ([`RedisServer::start_tls`]).
 
@@ -23,9 +24,31 @@ use crate::ports::{free_cluster_port, free_port};
 use crate::process::{send_signal, stop_process};
 use crate::resp::{self, Transport};
 
+/// When a persistent server ([`RedisServer::start_with_aof`]) fsyncs its
+/// append-only file, which decides what a crash may lose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendFsync {
+    /// Before answering each write: a crash loses nothing that was answered.
+    Always,
+    /// Once a second, in the background: a crash may lose the last second's
+    /// answered writes.
+    EverySec,
+}
+
+impl AppendFsync {
+    /// The `--appendfsync` value.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            AppendFsync::Always => "always",
+            AppendFsync::EverySec => "everysec",
+        }
+    }
+}
+
 /// One `redis-server` process on `127.0.0.1:PORT`, started by the test.
 ///
-/// It runs with `--save "" --appendonly no` (nothing is persisted),
+/// It runs with `--save "" --appendonly no` (nothing is persisted; see
+/// [`start_with_aof`](Self::start_with_aof) for a server that persists),
 /// `--protected-mode no`, and its working dir (`--dir`) and log file
 /// (`redis.log`) in a temp dir of its own. Dropping it kills the process and
 /// removes the dir.
@@ -53,6 +76,16 @@ impl RedisServer {
     /// the port first, it retries on a new port.
     pub fn start() -> anyhow::Result<RedisServer> {
         Self::start_with(Vec::new(), false, None)
+    }
+
+    /// Starts a `redis-server` that logs every write to an append-only file in
+    /// its dir (`--appendonly yes`), fsynced as `fsync` says. After a
+    /// [`kill`](Self::kill) (a crash), [`start_again`](Self::start_again) loads
+    /// that file: with [`AppendFsync::Always`] every write that was answered is
+    /// back; with [`AppendFsync::EverySec`] the last second's may be lost.
+    pub fn start_with_aof(fsync: AppendFsync) -> anyhow::Result<RedisServer> {
+        let args = ["--appendonly", "yes", "--appendfsync", fsync.as_arg()];
+        Self::start_with(args.map(str::to_owned).to_vec(), false, None)
     }
 
     /// Starts a `redis-server` that speaks TLS only (`--port 0 --tls-port
@@ -405,6 +438,24 @@ mod tests {
         assert_eq!(redis.command(&["PING"]).unwrap(), "PONG");
         // No persistence: the data did not survive.
         assert_eq!(redis.command(&["EXISTS", "k"]).unwrap(), "0");
+    }
+
+    #[test]
+    fn a_server_with_an_aof_fsynced_always_keeps_every_answered_write_across_a_crash() {
+        let mut redis = RedisServer::start_with_aof(AppendFsync::Always).unwrap();
+        assert_eq!(
+            redis.command(&["CONFIG", "GET", "appendfsync"]).unwrap(),
+            "appendfsync\nalways"
+        );
+        for i in 0..50 {
+            redis.command(&["SET", &format!("k{i}"), "v"]).unwrap();
+        }
+        redis.command(&["SET", "ttl", "v", "PX", "60000"]).unwrap();
+        redis.kill().unwrap();
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["DBSIZE"]).unwrap(), "51");
+        let pttl: i64 = redis.command(&["PTTL", "ttl"]).unwrap().parse().unwrap();
+        assert!((1..=60_000).contains(&pttl), "PTTL {pttl}");
     }
 
     #[test]
