@@ -149,3 +149,19 @@ for key, name in (("front", "CPU per call: dispatcher (µs)"), ("server", "CPU p
         print(f"{name:38} {on:>10.1f} {off:>10.1f} {on / off:>7.2f}")
 observed_errors = sum(e["count"] for e in fenliu_observed["errors"])
 print(f"errors while observed: {observed_errors}; {sink[-1] if sink else 'otlp sink: no count'}")
+
+unloaded = json.loads((out / "unloaded.json").read_text())
+overload = json.loads((out / "overload.json").read_text())
+goodput_ratio = overload["decisions_per_second"] / fenliu["decisions_per_second"]
+p99_ratio = lat(overload, "p99") / lat(unloaded, "p99")
+retryable = {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "ResourceExhausted", "Unavailable"}
+refusals = {}
+for e in overload["errors"]:
+    refusals[e["code"]] = refusals.get(e["code"], 0) + e["count"]
+not_retryable = sum(n for code, n in refusals.items() if code not in retryable)
+print()
+print(f'overload: open loop at {overload["rps"]:.0f} Route/s (1.5 × the {fenliu["decisions_per_second"]:.0f}/s answered at 64 in flight) for 20 s')
+print(f'  goodput {overload["decisions_per_second"]:.0f}/s = {goodput_ratio:.2f} × capacity (target ≥ 0.9: {verdict(goodput_ratio >= 0.9)})')
+print(f'  admitted Route p50 {lat(overload, "p50"):.2f} ms, p99 {lat(overload, "p99"):.2f} ms; unloaded (1,000/s) p99 {lat(unloaded, "p99"):.2f} ms: '
+      f'{p99_ratio:.1f} × (target ≤ 10: {verdict(p99_ratio <= 10)})')
+print(f'  refusals by code: {refusals or "none"}; not retryable: {not_retryable} (target 0: {verdict(not_retryable == 0)})')
