@@ -10,15 +10,15 @@ use fenliu_node::sharding::{ShardId, owner_of};
 const WORKERS: [usize; 5] = [16, 32, 64, 128, 256];
 const SHARDS: [u32; 3] = [1024, 4096, 16384];
 
-/// Shards per worker, in worker order.
-fn loads(workers: &[String], shards: u32) -> Vec<usize> {
-    let mut loads = vec![0usize; workers.len()];
-    for shard in 0..shards {
-        let owner = owner_of(ShardId(shard), workers.iter().map(String::as_str)).expect("workers");
-        let index = workers.iter().position(|w| w == owner).expect("a worker");
-        loads[index] += 1;
-    }
-    loads
+/// Each shard's owner (an index into `workers`).
+fn owners(workers: &[String], shards: u32) -> Vec<usize> {
+    (0..shards)
+        .map(|shard| {
+            let owner =
+                owner_of(ShardId(shard), workers.iter().map(String::as_str)).expect("workers");
+            workers.iter().position(|w| w == owner).expect("a worker")
+        })
+        .collect()
 }
 
 fn names(count: usize) -> Vec<String> {
@@ -31,25 +31,19 @@ fn rendezvous_spreads_shards_within_the_bound_of_random_placement() {
     println!("|---|---|---|---|---|---|---|");
     for shards in SHARDS {
         for workers in WORKERS {
-            let ids = names(workers);
-            let load = loads(&ids, shards);
+            let before = owners(&names(workers), shards);
+            let mut load = vec![0usize; workers];
+            for &owner in &before {
+                load[owner] += 1;
+            }
             let mean = f64::from(shards) / workers as f64;
             let max = *load.iter().max().unwrap();
             let min = *load.iter().min().unwrap();
-            // One more worker: it takes shards from the others, and only it.
-            let joined = names(workers + 1);
-            let moved = (0..shards)
-                .filter(|&s| {
-                    owner_of(ShardId(s), ids.iter().map(String::as_str))
-                        != owner_of(ShardId(s), joined.iter().map(String::as_str))
-                })
-                .count();
-            let moved_to_new = (0..shards)
-                .filter(|&s| {
-                    owner_of(ShardId(s), joined.iter().map(String::as_str))
-                        == Some(joined[workers].as_str())
-                })
-                .count();
+            // One more worker (the last index): it takes shards from the
+            // others, and only it.
+            let after = owners(&names(workers + 1), shards);
+            let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+            let moved_to_new = after.iter().filter(|&&a| a == workers).count();
             assert_eq!(
                 moved, moved_to_new,
                 "a join moved shards between old workers"
