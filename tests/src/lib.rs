@@ -31,6 +31,9 @@
 //!   the shop to the present itself; to show that something happens *with nobody
 //!   calling* (a close delay or a presence TTL running out), wait on the shop's
 //!   `WatchShop` stream instead ([`watch`], [`next_event`]).
+//! - [`scale`]: [`scale::ScaleDeployment`]: many workers and dispatchers on a
+//!   Redis Cluster with replicas of the deployment's own, changed under a
+//!   [`scale::load::Load`], and the [`scale::audit`] of what was acknowledged.
 //! - [`limits`]: how long a test, a wait and a stop may take; [`bounded`]: every
 //!   test body runs inside it, so no test can hang ([`bounded_by`] for a test that
 //!   needs longer).
@@ -44,6 +47,7 @@ pub mod connect;
 pub mod health;
 pub mod limits;
 pub mod nodes;
+pub mod scale;
 pub mod secured_redis;
 pub mod shops;
 pub mod tls;

@@ -13,6 +13,12 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use super::access::AccessMaterial;
 use super::failure::RedisFailure;
 
+/// The shortest sleep of the cluster client before it retries a command
+/// answered `TRYAGAIN`, `CLUSTERDOWN` or `MASTERDOWN`, ms.
+const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 10;
+/// The longest such sleep, ms (the sleeps grow from the shortest).
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 100;
+
 /// One Redis or a Redis Cluster. Cloning is cheap: clones share the connection.
 #[derive(Clone)]
 pub(super) enum Link {
@@ -54,9 +60,17 @@ impl Link {
                     .map(|url| material.connection_info(url))
                     .collect::<Result<Vec<_>, _>>()?;
                 let certificates = material.tls_certificates(&infos[0]);
+                // A slot on the move answers a multi-key script `ASK` (the
+                // client follows it with `ASKING`) or `TRYAGAIN` (some of its
+                // keys moved, some not: nothing ran, the client sleeps and
+                // retries). The client's default first sleep is 1.28 s, past
+                // any call timeout, so every such commit would fail; slots move
+                // in milliseconds, so retry within them, 10-100 ms apart.
                 let mut builder = ClusterClient::builder(infos)
                     .response_timeout(call_timeout)
-                    .connection_timeout(call_timeout);
+                    .connection_timeout(call_timeout)
+                    .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+                    .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
                 if let Some(certificates) = certificates {
                     builder = builder.certs(certificates);
                 }

@@ -1,25 +1,38 @@
-//! [`RedisCluster`]: N [`RedisServer`]s in cluster mode, joined by
-//! `redis-cli --cluster create` into N masters with no replicas, with a
+//! [`RedisCluster`]: [`RedisServer`]s in cluster mode, joined by `redis-cli
+//! --cluster create` into N masters (with or without a replica each), with a
 //! command helper that follows `MOVED` redirects and one that asks every
-//! node.
+//! node. Changes to a running cluster (slots moved, failovers) are in
+//! `cluster_changes`.
 
-use std::fs::File;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 
-use super::launch::{CLUSTER_TIMEOUT, POLL};
-use super::launch::{redis_cli_bin, spawn_error};
+use super::launch::{CLUSTER_TIMEOUT, run_redis_cli};
 use super::server::RedisServer;
 use super::tls::RedisTls;
-use crate::files::{tail_file, unique_temp_dir};
+use crate::files::unique_temp_dir;
 use crate::resp::{self, Reply};
 
-/// A Redis Cluster of N masters (no replicas), each a [`RedisServer`] with
+/// How long a node may be unreachable before the others count it failed, in a
+/// cluster with replicas: short, so that tests of failover are quick.
+pub const REPLICATED_NODE_TIMEOUT_MS: u64 = 1000;
+
+/// How many nodes a cluster has and how they watch each other.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Masters, each serving a share of the slots.
+    masters: usize,
+    /// Replicas per master.
+    replicas: usize,
+    /// `--cluster-node-timeout`, ms.
+    node_timeout_ms: u64,
+}
+
+/// A Redis Cluster of N masters (no replicas, or one each), each a [`RedisServer`] with
 /// `--cluster-enabled yes --cluster-config-file nodes.conf
 /// --cluster-node-timeout 2000` on a port whose bus port (`port + 10000`) is
 /// free too. Dropping it kills every node and removes their dirs.
@@ -33,8 +46,8 @@ use crate::resp::{self, Reply};
 pub struct RedisCluster {
     /// The member servers, in start order; dropping them kills them.
     nodes: Vec<RedisServer>,
-    /// The cluster's own temp dir (`redis-cli.log` of the create step);
-    /// removed on drop.
+    /// The cluster's own temp dir (`redis-cli.log` of the create step and of
+    /// every reshard); removed on drop.
     dir: PathBuf,
 }
 
@@ -47,6 +60,21 @@ impl RedisCluster {
         Self::start_on(masters, None)
     }
 
+    /// `masters` masters with one replica each (`--cluster-replicas 1`), a node
+    /// timeout of [`REPLICATED_NODE_TIMEOUT_MS`] so that a killed master's
+    /// replica is promoted within about 2 s; returns once the cluster is ok
+    /// and every replica is in sync with its master.
+    pub fn start_with_replicas(masters: usize) -> anyhow::Result<RedisCluster> {
+        let layout = Layout {
+            masters,
+            replicas: 1,
+            node_timeout_ms: REPLICATED_NODE_TIMEOUT_MS,
+        };
+        let cluster = Self::start_laid_out(layout, None)?;
+        cluster.wait_until_replicated(CLUSTER_TIMEOUT)?;
+        Ok(cluster)
+    }
+
     /// [`RedisCluster::start`] with every node speaking TLS only, the cluster
     /// bus included (`--tls-cluster yes`), set up as `tls` says; the nodes'
     /// URLs are `rediss://`.
@@ -55,13 +83,24 @@ impl RedisCluster {
     }
 
     fn start_on(masters: usize, tls: Option<&RedisTls>) -> anyhow::Result<RedisCluster> {
+        let layout = Layout {
+            masters,
+            replicas: 0,
+            node_timeout_ms: 2000,
+        };
+        Self::start_laid_out(layout, tls)
+    }
+
+    fn start_laid_out(layout: Layout, tls: Option<&RedisTls>) -> anyhow::Result<RedisCluster> {
+        let masters = layout.masters;
         anyhow::ensure!(
             masters >= 3,
             "a Redis Cluster needs at least 3 masters, asked for {masters}"
         );
         let dir = unique_temp_dir("redis-cluster").context("creating cluster temp dir")?;
+        let count = masters * (1 + layout.replicas);
         let mut cluster = RedisCluster {
-            nodes: Vec::with_capacity(masters),
+            nodes: Vec::with_capacity(count),
             dir,
         };
         let args: Vec<String> = [
@@ -70,57 +109,30 @@ impl RedisCluster {
             "--cluster-config-file",
             "nodes.conf",
             "--cluster-node-timeout",
-            "2000",
+            &layout.node_timeout_ms.to_string(),
         ]
         .map(String::from)
         .to_vec();
-        for _ in 0..masters {
+        for _ in 0..count {
             cluster
                 .nodes
                 .push(RedisServer::start_with(args.clone(), true, tls)?);
         }
-        cluster.create()?;
+        cluster.create(layout.replicas)?;
         cluster.wait_until_ok(CLUSTER_TIMEOUT)?;
         Ok(cluster)
     }
 
-    /// Runs `redis-cli --cluster create` over the nodes, bounded in time.
-    fn create(&self) -> anyhow::Result<()> {
-        let program = redis_cli_bin();
+    /// Runs `redis-cli --cluster create` over the nodes, bounded in time: the
+    /// first nodes become the masters, the others their replicas.
+    fn create(&self, replicas: usize) -> anyhow::Result<()> {
+        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+        args.extend(self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())));
+        args.extend(["--cluster-replicas".into(), replicas.to_string()]);
+        args.push("--cluster-yes".into());
+        let tls = self.nodes.first().and_then(RedisServer::tls);
         let log_path = self.dir.join("redis-cli.log");
-        let log = File::create(&log_path)?;
-        let mut cmd = Command::new(&program);
-        if let Some(tls) = self.nodes.first().and_then(RedisServer::tls) {
-            cmd.args(tls.cli_args());
-        }
-        cmd.args(["--cluster", "create"])
-            .args(self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())))
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let mut child = cmd.spawn().map_err(|e| spawn_error(&program, e))?;
-        let deadline = Instant::now() + CLUSTER_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "redis-cli --cluster create did not finish within {CLUSTER_TIMEOUT:?}; output:\n{}",
-                    tail_file(&log_path, 40)
-                );
-            }
-            sleep(POLL);
-        };
-        let output = tail_file(&log_path, 40);
-        // redis-cli exits 0 even on some failures; its errors start with [ERR].
-        if !status.success() || output.contains("[ERR]") {
-            bail!("redis-cli --cluster create failed ({status}); output:\n{output}");
-        }
-        Ok(())
+        run_redis_cli("--cluster create", tls, &args, &log_path, CLUSTER_TIMEOUT)
     }
 
     /// Waits until `CLUSTER INFO` on every running node reports
@@ -158,6 +170,11 @@ impl RedisCluster {
     /// The nodes' URLs, `redis://127.0.0.1:PORT/` (or `rediss://`) each.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The cluster's own temp dir, where `redis-cli` logs go.
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// The nodes' client ports.

@@ -124,3 +124,49 @@ pub(super) fn serves_pid(transport: &Transport, port: u16, pid: u32) -> bool {
         .map(|info| info.lines().any(|l| l.trim() == want))
         .unwrap_or(false)
 }
+
+/// Runs `redis-cli` with `args` (after the TLS arguments of `tls`, if any), its
+/// output in `log_path`, for at most `timeout`; fails if it does not finish,
+/// exits non-zero, or prints an `[ERR]` line (`redis-cli --cluster` exits 0 on
+/// some failures). `what` names the step in errors.
+pub(super) fn run_redis_cli(
+    what: &str,
+    tls: Option<&super::tls::RedisTls>,
+    args: &[String],
+    log_path: &Path,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let program = redis_cli_bin();
+    let log = File::create(log_path)?;
+    let mut cmd = Command::new(&program);
+    if let Some(tls) = tls {
+        cmd.args(tls.cli_args());
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| spawn_error(&program, e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!(
+                "redis-cli {what} did not finish within {timeout:?}; output:\n{}",
+                crate::files::tail_file(log_path, 40)
+            );
+        }
+        std::thread::sleep(POLL);
+    };
+    let output = crate::files::tail_file(log_path, 40);
+    if !status.success() || output.contains("[ERR]") {
+        anyhow::bail!("redis-cli {what} failed ({status}); output:\n{output}");
+    }
+    Ok(())
+}

@@ -21,7 +21,7 @@ use crate::waits::wait_for;
 
 mod secured;
 
-type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
+pub type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
 /// A worker and a dispatcher in front of it, both serving on loopback.
 #[derive(Debug)]
@@ -59,6 +59,9 @@ pub struct NodeSettings {
     /// The password and TLS files the nodes reach Redis with (none by default;
     /// set by [`TestNode::start_on_secured_redis`]).
     pub redis_access: RedisAccess,
+    /// Replicas that must have a commit before its calls are answered (the
+    /// workers' `--redis-min-replicas`, waited for 200 ms as by default).
+    pub redis_min_replicas: u32,
 }
 
 impl NodeSettings {
@@ -80,7 +83,7 @@ impl NodeSettings {
     }
 
     /// How the node's dispatcher reaches its workers.
-    fn dialer(&self) -> fenliu_dispatcher::WorkerDialer {
+    pub fn dialer(&self) -> fenliu_dispatcher::WorkerDialer {
         fenliu_dispatcher::WorkerDialer::new(self.node_tls())
     }
 }
@@ -362,7 +365,7 @@ pub fn test_lease_timing() -> fenliu_worker::ownership::LeaseTiming {
     }
 }
 
-async fn redis_connection(urls: &[String], access: &RedisAccess) -> RedisConnection {
+pub async fn redis_connection(urls: &[String], access: &RedisAccess) -> RedisConnection {
     RedisConnection::connect_with(urls, access.clone(), Duration::from_millis(400))
         .await
         .expect("connect to redis")
@@ -420,12 +423,7 @@ pub type RedisWorker = (
     Arc<fenliu_worker::ownership::ShardOwnership>,
 );
 
-/// Starts a worker of a sharded deployment in this process.
-pub async fn start_redis_worker(urls: &[String], namespace: &str, worker_id: &str) -> RedisWorker {
-    start_redis_worker_with(urls, namespace, worker_id, &NodeSettings::default()).await
-}
-
-/// [`start_redis_worker`], with `settings`.
+/// Starts a worker of a sharded deployment in this process, with `settings`.
 pub async fn start_redis_worker_with(
     urls: &[String],
     namespace: &str,
@@ -450,7 +448,10 @@ pub async fn start_redis_worker_with(
         Registry::new(connection.clone(), namespace),
     );
     let router = Router::with_quotas(
-        Persistence::Redis(RedisStore::new(connection, namespace)),
+        Persistence::Redis(
+            RedisStore::new(connection, namespace)
+                .requiring_replicas(settings.redis_min_replicas, Duration::from_millis(200)),
+        ),
         ownership.clone(),
         std::sync::Arc::new(SystemClock),
         settings.quotas,
@@ -460,7 +461,7 @@ pub async fn start_redis_worker_with(
     (address, stop, task, ownership)
 }
 
-async fn start_dispatcher(
+pub async fn start_dispatcher(
     workers: fenliu_dispatcher::Workers,
     settings: &NodeSettings,
 ) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
@@ -487,7 +488,7 @@ async fn start_dispatcher(
     (address, stop, task)
 }
 
-async fn await_server(name: &str, task: ServerTask) {
+pub async fn await_server(name: &str, task: ServerTask) {
     match tokio::time::timeout(STOP_TIMEOUT, task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(error))) => panic!("the {name} stopped with an error: {error}"),

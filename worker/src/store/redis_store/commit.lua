@@ -1,4 +1,4 @@
--- COMMIT v3: one group commit of one or more calls' writes to one shop, if the
+-- COMMIT v4: one group commit of one or more calls' writes to one shop, if the
 -- shop's fence still allows the committer's token. Every key is one shop's (one
 -- hash slot, so Redis Cluster works); the key layout is in store/keys.rs.
 --
@@ -35,7 +35,8 @@
 --                           it are deleted again (a batch never holds one
 --                           request id twice: the engine answers a repeat from
 --                           memory, and a replay is not kept)
--- Every reply but 1 leaves the keys as they were. An unknown step (a bug of the
+-- Every reply but 1 leaves the keys as they were (a replay sets the fence to
+-- the value it holds). An unknown step (a bug of the
 -- caller) is an error reply, after the steps before it ran.
 --
 -- REQUEST_RETENTION_SECONDS is not Lua: the number of seconds a remembered
@@ -60,6 +61,10 @@ while step == 113 do
   if not redis.call('SET', KEYS[k], ARGV[a], 'NX', 'EX', REQUEST_RETENTION_SECONDS) then
     local earlier = redis.call('GET', KEYS[k])
     for j = 2, k - 1 do redis.call('DEL', KEYS[j]) end
+    -- A write that changes nothing, so that this script is replicated and a
+    -- WAIT after it covers the answer replayed (stored by an earlier commit
+    -- whose own WAIT may have failed).
+    if raw then redis.call('SET', KEYS[1], raw) end
     return {'replay', tostring(k - 2), earlier}
   end
   p, k, a = p + 1, k + 1, a + 1

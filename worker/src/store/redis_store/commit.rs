@@ -131,7 +131,14 @@ pub(super) async fn send(
     };
     let fence_key = prepared.fence_key.clone();
     let outcome = read_reply(reply?, prepared)?;
-    if replication.min_replicas > 0 && matches!(outcome, CommitOutcome::Committed) {
+    // A replayed answer is acknowledged too: it was stored by an earlier
+    // commit, whose WAIT may be the one that failed (its call answered
+    // UNAVAILABLE, and retried), so it waits for the replicas as well.
+    let acknowledged = matches!(
+        outcome,
+        CommitOutcome::Committed | CommitOutcome::Replay { .. }
+    );
+    if replication.min_replicas > 0 && acknowledged {
         let replicas = connection
             .wait_for_replicas(&fence_key, replication.min_replicas, replication.timeout)
             .await?;

@@ -23,7 +23,7 @@ const REQUEST_RETENTION_SECONDS: u64 = 3600;
 pub(super) static LOAD: LazyLock<Script> =
     LazyLock::new(|| Script::new(without_header(include_str!("load.lua"))));
 
-/// `COMMIT` v3 (`commit.lua`): checks the fence, then the request ids of the
+/// `COMMIT` v4 (`commit.lua`): checks the fence, then the request ids of the
 /// `Route`s it carries, then applies the writes, as the steps of a plan (built by
 /// `commit_plan`).
 ///
@@ -79,7 +79,7 @@ mod tests {
     fn each_file_opens_with_its_header_and_the_script_follows_it() {
         for (file, title) in [
             (include_str!("load.lua"), "-- LOAD v1:"),
-            (include_str!("commit.lua"), "-- COMMIT v3:"),
+            (include_str!("commit.lua"), "-- COMMIT v4:"),
         ] {
             assert!(file.starts_with(title), "{title}");
             let script = without_header(file);
