@@ -99,10 +99,10 @@ pub struct Quotas {
     pub max_in_flight_per_shop: usize,
 }
 
-/// Calls one shop may have in flight at its worker by default: four times what
-/// the load generator's hot-shop run keeps in flight, and about 10 ms of a
-/// hot shop's work on this 2-core machine.
-pub const DEFAULT_MAX_IN_FLIGHT_PER_SHOP: usize = 256;
+/// Calls one shop may have in flight at its worker by default: several times
+/// what the load generator's hot-shop run keeps in flight (64 Routes and their
+/// ends), and about 25 ms of a hot shop's work on this 2-core machine.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_SHOP: usize = 512;
 
 impl Default for Quotas {
     fn default() -> Self {
