@@ -77,6 +77,8 @@ pub fn route_request_with_id(
         order_status: status as i32,
         addressed_account_id: String::new(),
         from_bot: false,
+        priority: 0,
+        explain: false,
     }
 }
 

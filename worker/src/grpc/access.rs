@@ -190,4 +190,5 @@ shop_scoped!(
     pb::GetSessionRequest,
     pb::GetShopStateRequest,
     pb::WatchShopRequest,
+    pb::RecordReplyRequest,
 );

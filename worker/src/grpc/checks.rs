@@ -1,5 +1,5 @@
 //! Checks of what a client sends that are not enum values: ids (present, not too
-//! long), queue names, durations, an account's configuration. Each refusal is
+//! long), queue names, durations, priorities, an account's configuration. Each refusal is
 //! `INVALID_ARGUMENT` naming the request field, so the engine only ever sees
 //! well-formed input.
 
@@ -116,5 +116,27 @@ pub fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, 
             .transpose()?,
         presence_ttl: request.presence_ttl_seconds.map(seconds),
         route_rate_limit_per_second: request.route_rate_limit_per_second,
+        max_queue_wait: request.max_queue_wait_seconds.map(seconds),
+        queue_timeout_action: request
+            .queue_timeout_action
+            .map(enum_codes::queue_timeout_action)
+            .transpose()?,
+        reply_timeout: request.reply_timeout_seconds.map(seconds),
+        reassign_unanswered: request.reassign_unanswered,
+        max_reassignments: request.max_reassignments,
+        priority_aging: request.priority_aging_seconds.map(seconds),
     })
+}
+
+/// A `Route`'s priority (R23): 0 to [`engine::MAX_PRIORITY`].
+pub fn priority(value: u32) -> Result<u8, Status> {
+    u8::try_from(value)
+        .ok()
+        .filter(|priority| *priority <= engine::MAX_PRIORITY)
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "priority: must be between 0 and {}, got {value}",
+                engine::MAX_PRIORITY
+            ))
+        })
 }

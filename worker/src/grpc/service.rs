@@ -18,8 +18,8 @@ use super::access::{Access, Caller, ShopScoped};
 use super::status::{self, to_status};
 use super::{checks, enum_codes, wire};
 use crate::engine::{
-    AccountUpsert, BuyerId, EngineError, GroupName, GroupUpsert, RequestId, RouteRequest,
-    SessionId, ShopState,
+    AccountUpsert, BuyerId, EngineError, GroupName, GroupUpsert, RequestId, RouteOptions,
+    RouteRequest, SessionId, ShopState,
 };
 use crate::router::Router;
 
@@ -295,8 +295,12 @@ impl Routing for RoutingService {
             )?,
             from_bot: request.from_bot,
         };
+        let options = RouteOptions {
+            priority: checks::priority(request.priority)?,
+            explain: request.explain,
+        };
         self.router
-            .route(&shop_id, &route, |state, outcome| {
+            .route_with(&shop_id, &route, options, |state, outcome| {
                 tracing::debug!(
                     shop = %shop_id,
                     buyer = %route.buyer,
@@ -306,17 +310,12 @@ impl Routing for RoutingService {
                     explanation = %outcome.explanation,
                     "routed"
                 );
-                // The session as it was decided, with its live queue position
-                // when it still waits in that queue.
-                let position = state
-                    .session(outcome.session.id)
-                    .filter(|live| live.queue == outcome.session.queue)
-                    .and_then(|live| state.queue_position(live));
                 pb::RouteResponse {
-                    session: Some(wire::wire_session(&outcome.session, position)),
+                    session: Some(wire::wire_routed_session(state, &outcome.session)),
                     reason: enum_codes::wire_reason(outcome.reason) as i32,
                     explanation: outcome.explanation.clone(),
                     replayed: outcome.replayed,
+                    candidates: wire::wire_candidates(&outcome.candidates),
                 }
             })
             .await
@@ -398,6 +397,27 @@ impl Routing for RoutingService {
                 state.advance_to(now);
                 let session = state.require_session(session_id)?;
                 Ok(wire::wire_shop_session(state, session))
+            })
+            .await
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn record_reply(
+        &self,
+        request: Request<pb::RecordReplyRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let caller = self.admit(&request, "RecordReply")?;
+        let request = request.into_inner();
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        // An agent's token records only its own replies (empty: its own).
+        let account = caller.actor("account_id", &request.account_id)?;
+        let account = checks::account_id("account_id", account)?;
+        let session_id = SessionId(request.session_id);
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let session = state.record_reply(session_id, &account, now)?.clone();
+                Ok(wire::wire_shop_session(state, &session))
             })
             .await
             .map(Response::new)

@@ -37,7 +37,8 @@ use self::commits::Committer;
 use self::deadlines::Deadlines;
 use self::shop_cell::{Loaded, ShopCell, Verdict};
 use crate::engine::{
-    BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, Timestamp,
+    BuyerId, EngineError, RequestId, RouteOptions, RouteOutcome, RouteRequest, ShopId, ShopState,
+    Timestamp,
 };
 use crate::store::StoreError;
 use crate::store::redis_store::{CommitOutcome, RememberedRoute};
@@ -61,8 +62,9 @@ const WAKE_RETRY: Duration = Duration::from_millis(200);
 /// What a call came to.
 enum Executed<T> {
     Done(T),
-    /// A `Route` whose request id was answered before (by any owner).
-    Replayed(BuyerId, RouteOutcome),
+    /// A `Route` whose request id was answered before (by any owner). Boxed: a
+    /// rare outcome, and an answer is large.
+    Replayed(BuyerId, Box<RouteOutcome>),
 }
 
 /// The shops of this node and their timers.
@@ -242,11 +244,23 @@ impl Router {
         request: &RouteRequest,
         present: impl Fn(&ShopState, &RouteOutcome) -> T,
     ) -> Result<T, RouterError> {
+        self.route_with(shop_id, request, RouteOptions::default(), present)
+            .await
+    }
+
+    /// [`Router::route`] with a priority (R23) or an explanation (R24).
+    pub async fn route_with<T>(
+        &self,
+        shop_id: &ShopId,
+        request: &RouteRequest,
+        options: RouteOptions,
+        present: impl Fn(&ShopState, &RouteOutcome) -> T,
+    ) -> Result<T, RouterError> {
         let executed = self
             .execute(
                 shop_id,
                 |state, now| {
-                    let outcome = state.route(request, now)?;
+                    let outcome = state.route_with(request, options, now)?;
                     let reply = present(state, &outcome);
                     Ok((outcome, reply))
                 },
