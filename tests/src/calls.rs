@@ -29,6 +29,8 @@ pub struct Routed {
     pub reason: pb::RouteReason,
     pub explanation: String,
     pub replayed: bool,
+    /// R24: every account and why, when the route asked for it.
+    pub candidates: Vec<pb::Candidate>,
 }
 
 impl Routed {
@@ -41,6 +43,7 @@ impl Routed {
             reason,
             explanation: response.explanation,
             replayed: response.replayed,
+            candidates: response.candidates,
         }
     }
 

@@ -338,12 +338,18 @@ impl Router {
                 }),
                 _ => None,
             };
+            let unchanged_next = state.next_deadline();
             // A call that changed nothing answers at once, unless it may have seen
             // decisions of other calls that are not stored yet.
             let in_flight = loaded.has_unstored_decisions();
             if writes.is_empty() && route.is_none() && !in_flight {
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
+                // Everything this state holds is stored, so its deadline may be
+                // armed: a shop just loaded (a shard taken over, a restart) gets
+                // its timers here, with nothing to commit.
+                drop(loaded);
+                self.deadlines.arm(shop_id, unchanged_next);
                 return Ok(Executed::Done(result?));
             }
 
