@@ -82,8 +82,10 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => {
-            telemetry::init_logging(false);
-            dev::run(args, fenliu_node::shutdown::requested_by_os()).await
+            let telemetry = telemetry::init(false, "fenliu-dev");
+            let ran = dev::run(args, fenliu_node::shutdown::requested_by_os()).await;
+            telemetry.shutdown().await;
+            ran
         }
         Command::Worker(config) => fenliu_worker::launch::run(config).await,
         Command::Dispatcher(config) => fenliu_dispatcher::launch::run(config).await,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use fenliu_node::auth::principal::PRINCIPAL_METADATA;
 use fenliu_node::auth::verify::Verifier;
 use fenliu_node::auth::{bearer_token, strip_caller_metadata};
+use fenliu_node::metrics::meters::auth_refused;
 use tonic::{Request, Status};
 
 /// How this dispatcher admits callers.
@@ -40,7 +41,9 @@ impl Admission {
                     .map_err(|error| {
                         let shop = shop_of(request.get_ref());
                         tracing::info!(shop, reason = %error, "call refused: unauthenticated");
-                        error.to_status()
+                        let status = error.to_status();
+                        auth_refused(status.code());
+                        status
                     })?;
                 Some(verified)
             }

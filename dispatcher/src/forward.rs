@@ -11,6 +11,11 @@
 //! that died mid-call. `EndSession`, `Transfer`, `PullQueued` and removals are not:
 //! the caller sees the UNAVAILABLE and decides.
 //!
+//! A sampled call is traced ([`tracing_context`]): the dispatcher's span is a
+//! child of the caller's `traceparent`, and the link carries the dispatcher's own
+//! span context to the worker, whose span is its child. `WatchShop` streams are
+//! not traced.
+//!
 //! `WatchShop` streams resume on the shop's new owner when the shard moves; the
 //! events of the handover itself may be missed, and `sequence` restarts on the new
 //! owner, so a client that sees it go back reads `GetShopState` to resynchronise.
@@ -20,7 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fenliu_node::ShutdownSignal;
-use fenliu_node::link::{is_attempt_timed_out, is_not_owner};
+use fenliu_node::link::{LinkedCall, is_attempt_timed_out, is_not_owner, rpc_name};
+use fenliu_node::metrics::meters::watch_stream_open;
+use fenliu_node::tracing_context::{self, Role};
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_client::RoutingClient;
 use fenliu_proto::v1::routing_server::Routing;
@@ -29,6 +36,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
 
 use crate::admission::Admission;
 use crate::workers::{Worker, Workers};
@@ -205,6 +213,8 @@ impl Forwarder {
         let forwarder = self.clone();
         let stopping = self.stopping.clone().raised();
         tokio::spawn(async move {
+            // Counted as open until the forwarding ends.
+            let _open = watch_stream_open();
             tokio::pin!(stopping);
             loop {
                 let item = tokio::select! {
@@ -294,11 +304,24 @@ macro_rules! forwarding_impl {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    let request = self.admission.admit(request, |r| r.shop_id.as_str())?;
-                    self.forward(request, $repeatable, |worker, request, timeout| async move {
-                        worker.link.call(request.get_ref(), request.metadata(), timeout).await
-                    })
-                    .await
+                    let span = tracing_context::caller_span(
+                        Role::Dispatcher,
+                        rpc_name(<$request as LinkedCall>::METHOD),
+                        &request.get_ref().shop_id,
+                        request.metadata(),
+                    );
+                    let answer = async {
+                        let request = self.admission.admit(request, |r| r.shop_id.as_str())?;
+                        self.forward(request, $repeatable, |worker, request, timeout| async move {
+                            worker.link.call(request.get_ref(), request.metadata(), timeout).await
+                        })
+                        .await
+                    }
+                    .instrument(span.clone())
+                    .await;
+                    let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
+                    tracing_context::record_code(&span, code);
+                    answer
                 }
             )*
 

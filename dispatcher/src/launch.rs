@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use fenliu_node::auth::AuthOptions;
+use fenliu_node::metrics::{MetricsOptions, Role};
 use fenliu_node::registry::Registry;
 use fenliu_node::tls::TlsOptions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
@@ -40,15 +41,27 @@ pub struct DispatcherConfig {
     /// TLS toward callers, and mutual TLS to the workers.
     #[command(flatten)]
     pub tls: TlsOptions,
+    /// Prometheus metrics on an admin port (off without one).
+    #[command(flatten)]
+    pub metrics: MetricsOptions,
 }
 
 /// Runs a dispatcher with `config` until SIGTERM or Ctrl-C.
 pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
     config.cluster.check()?;
     config.server_limits.check()?;
-    telemetry::init_logging(config.log_json);
+    let telemetry = telemetry::init(config.log_json, "fenliu-dispatcher");
+    let served = serve_configured(config).await;
+    // The spans of the last calls reach the collector before the process ends.
+    telemetry.shutdown().await;
+    served
+}
+
+async fn serve_configured(config: DispatcherConfig) -> anyhow::Result<()> {
     config.auth.log_mode("dispatcher");
     config.tls.log_mode("dispatcher");
+    // First, so that everything after records to the recorder.
+    let metrics = config.metrics.bind(Role::Dispatcher).await?;
     let admission = Admission::new(config.auth.verifier()?);
     let tls = config.tls.tls()?;
     let dialer = WorkerDialer::new(tls.clone());
@@ -84,6 +97,12 @@ pub async fn run(config: DispatcherConfig) -> anyhow::Result<()> {
         limits: config.server_limits,
         tls,
     };
-    crate::serve_with(listener, workers, options, shutdown::requested_by_os()).await?;
+    let metrics = metrics.map(|metrics| metrics.spawn());
+    let served = crate::serve_with(listener, workers, options, shutdown::requested_by_os()).await;
+    // The metrics port outlives the drain, so that it can be watched.
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
+    served?;
     Ok(())
 }

@@ -19,6 +19,8 @@ pub mod workers;
 use std::future::Future;
 use std::sync::Arc;
 
+use fenliu_node::metrics::Role;
+use fenliu_node::metrics::rpc::MeasuredRpcs;
 use fenliu_node::probes;
 use fenliu_node::server_limits::DISPATCHER_CONCURRENT_STREAMS;
 use fenliu_node::tls::Tls;
@@ -84,9 +86,12 @@ pub async fn serve_with(
     };
     let workers = Arc::new(workers);
     let mut routes = RoutesBuilder::default();
-    routes.add_service(RefuseUndecodable::new(
-        RoutingServer::new(Forwarder::new(workers.clone(), stopping.clone(), admission))
-            .max_decoding_message_size(limits.request_bytes()),
+    routes.add_service(MeasuredRpcs::new(
+        Role::Dispatcher,
+        RefuseUndecodable::new(
+            RoutingServer::new(Forwarder::new(workers.clone(), stopping.clone(), admission))
+                .max_decoding_message_size(limits.request_bytes()),
+        ),
     ));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(

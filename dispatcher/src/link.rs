@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use fenliu_node::link::{LinkedCall, entries_of, metadata_from};
+use fenliu_node::metrics::meters::link_call_in_flight;
+use fenliu_node::tracing_context;
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
 use prost::Message;
@@ -110,6 +112,7 @@ impl Link {
         timeout: Duration,
     ) -> Result<Response<R::Response>, Status> {
         let stream = self.stream().await?;
+        let _in_flight = link_call_in_flight();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (answer_to, answer) = oneshot::channel();
         {
@@ -123,12 +126,15 @@ impl Link {
             stream: &stream,
             id,
         };
+        let mut metadata = entries_of(metadata);
+        // The worker's span is a child of this dispatcher's, not of the caller's.
+        tracing_context::inject_current(&mut metadata);
         let call = link::LinkCall {
             id,
             method: R::METHOD as i32,
             request: request.encode_to_vec(),
             timeout_us: u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX),
-            metadata: entries_of(metadata),
+            metadata,
         };
         stream.calls.send(call).await.map_err(|_| link_lost())?;
         let answer = answer.await.map_err(|_| link_lost())?;

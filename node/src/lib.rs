@@ -14,6 +14,13 @@
 //!   streams, request size).
 //! - [`probes`]: gRPC health (liveness and readiness) and reflection.
 //! - [`telemetry`]: structured logs.
+//! - [`metrics`]: Prometheus metrics on an admin port (`--metrics-listen`):
+//!   the metric names, the recorder, call metrics for the `Routing` service.
+//! - [`telemetry`]: structured logs, and traces when an OTLP endpoint is set.
+//! - [`trace_export`]: the OTLP exporter, configured by the standard
+//!   `OTEL_*` variables, flushed when the node stops.
+//! - [`tracing_context`]: one trace per call across dispatcher, worker, engine
+//!   and Redis commit: the spans, and the W3C `traceparent` between them.
 //! - [`runtime`]: the tokio runtime every binary runs on.
 //! - [`crypto`]: the one TLS crypto provider (ring) of a process.
 //! - [`cluster_options`]: the flags every node of a deployment must agree on.
@@ -30,6 +37,7 @@ pub mod auth;
 pub mod cluster_options;
 pub mod crypto;
 pub mod link;
+pub mod metrics;
 pub mod probes;
 pub mod redis_connection;
 pub mod registry;
@@ -39,6 +47,8 @@ pub mod sharding;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod trace_export;
+pub mod tracing_context;
 pub mod transport;
 pub mod undecodable;
 

@@ -94,6 +94,30 @@ macro_rules! impl_linked_calls {
 
 with_linked_methods!(impl_linked_calls);
 
+macro_rules! linked_method_names {
+    ($($variant:ident: $method:ident($request:ty) -> $response:ty;)*) => {
+        /// The name in `fenliu.v1.Routing` of the method a call travels as
+        /// (`""` for none): how the call is labelled in the metrics.
+        pub fn routing_method_name(method: link::LinkMethod) -> &'static str {
+            match method {
+                $(link::LinkMethod::$variant => stringify!($variant),)*
+                link::LinkMethod::Unspecified => "",
+            }
+        }
+
+        /// The gRPC name of the `Routing` method a linked call is
+        /// (`fenliu.v1.Routing/Route`), as its spans are named.
+        pub fn rpc_name(method: link::LinkMethod) -> &'static str {
+            match method {
+                $(link::LinkMethod::$variant => concat!("fenliu.v1.Routing/", stringify!($variant)),)*
+                link::LinkMethod::Unspecified => "fenliu.v1.Routing/Unspecified",
+            }
+        }
+    };
+}
+
+with_linked_methods!(linked_method_names);
+
 /// The metadata a call carries, as the `Routing` service reads it from a direct
 /// call. Entries that are not valid metadata are left out.
 pub fn metadata_from(entries: &[link::MetadataEntry]) -> MetadataMap {
@@ -189,6 +213,36 @@ mod tests {
         assert!(is_not_owner(&refused));
         assert!(!is_not_owner(&Status::unavailable("connection reset")));
         assert!(!is_not_owner(&Status::not_found("shop_id: nope")));
+    }
+
+    #[test]
+    fn every_linked_method_is_named_as_in_the_api() {
+        macro_rules! methods {
+            ($($variant:ident: $method:ident($request:ty) -> $response:ty;)*) => {
+                vec![$(<$request as LinkedCall>::METHOD),*]
+            };
+        }
+        for method in with_linked_methods!(methods) {
+            let name = routing_method_name(method);
+            assert!(
+                crate::metrics::rpc::ROUTING_METHODS.contains(&name),
+                "{method:?} is named {name:?}"
+            );
+        }
+        assert_eq!(routing_method_name(link::LinkMethod::Route), "Route");
+        assert_eq!(routing_method_name(link::LinkMethod::Unspecified), "");
+    }
+
+    #[test]
+    fn a_linked_method_is_named_as_grpc_names_it() {
+        assert_eq!(
+            rpc_name(<fenliu_proto::v1::RouteRequest as LinkedCall>::METHOD),
+            "fenliu.v1.Routing/Route"
+        );
+        assert_eq!(
+            rpc_name(link::LinkMethod::GetShopState),
+            "fenliu.v1.Routing/GetShopState"
+        );
     }
 
     #[test]

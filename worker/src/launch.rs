@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use fenliu_node::auth::AuthOptions;
+use fenliu_node::metrics::{MetricsEndpoint, MetricsOptions, Role};
 use fenliu_node::registry::Registry;
 use fenliu_node::tls::TlsOptions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
@@ -48,12 +49,23 @@ pub struct WorkerConfig {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FENLIU_LOG_JSON")]
     pub log_json: bool,
+    /// Acknowledge a decision only once Redis has it on this many replicas
+    /// (`WAIT` after each commit); 0: once the primary has it.
+    #[arg(long, env = "FENLIU_REDIS_MIN_REPLICAS", default_value_t = 0)]
+    pub redis_min_replicas: u32,
+    /// How long a commit waits for --redis-min-replicas before the calls it
+    /// carried are answered UNAVAILABLE, in ms.
+    #[arg(long, env = "FENLIU_REDIS_REPLICA_TIMEOUT_MS", default_value_t = 200)]
+    pub redis_replica_timeout_ms: u64,
     /// How far one shop may go: its Route rate and the caps on its size.
     #[command(flatten)]
     pub quotas: QuotaOptions,
     /// What one connection may ask: concurrent streams, request size.
     #[command(flatten)]
     pub server_limits: ServerLimits,
+    /// Prometheus metrics on an admin port (off without one).
+    #[command(flatten)]
+    pub metrics: MetricsOptions,
 }
 
 impl WorkerConfig {
@@ -61,6 +73,16 @@ impl WorkerConfig {
     pub fn check(&self) -> anyhow::Result<()> {
         self.cluster.check()?;
         self.quotas.check()?;
+        if self.redis_min_replicas > 0
+            && (self.redis_replica_timeout_ms == 0
+                || self.redis_replica_timeout_ms >= self.cluster.redis_timeout_ms)
+        {
+            bail!(
+                "--redis-replica-timeout-ms (FENLIU_REDIS_REPLICA_TIMEOUT_MS) must be above 0 and below --redis-timeout-ms ({}), got {}",
+                self.cluster.redis_timeout_ms,
+                self.redis_replica_timeout_ms
+            );
+        }
         self.server_limits.check()?;
         if self.lease_ttl_ms < 300 {
             bail!(
@@ -100,9 +122,18 @@ impl WorkerConfig {
 /// Runs a worker with `config` until SIGTERM or Ctrl-C.
 pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     config.check()?;
-    telemetry::init_logging(config.log_json);
+    let telemetry = telemetry::init(config.log_json, "fenliu-worker");
+    let served = serve_configured(config).await;
+    // The spans of the last calls reach the collector before the process ends.
+    telemetry.shutdown().await;
+    served
+}
+
+async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
     config.auth.log_mode("worker");
     config.tls.log_mode("worker");
+    // First, so that everything after records to the recorder.
+    let metrics = config.metrics.bind(Role::Worker).await?;
     let access = Access::new(config.auth.verifier()?);
     let tls = config.tls.tls()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -116,13 +147,14 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
             limits: config.server_limits,
             tls,
         };
-        server::serve_worker(
-            listener,
-            server::embedded_router_with(config.quotas.quotas()),
-            options,
-            shutdown::requested_by_os(),
-        )
-        .await?;
+        let router = server::embedded_router_with(config.quotas.quotas());
+        let metrics = serve_metrics(metrics, &router);
+        let served =
+            server::serve_worker(listener, router, options, shutdown::requested_by_os()).await;
+        if let Some(metrics) = metrics {
+            metrics.stop().await;
+        }
+        served?;
         return Ok(());
     }
     let bound = listener.local_addr()?;
@@ -144,7 +176,12 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         Registry::new(connection.clone(), &config.cluster.redis_namespace),
     );
     let router = Router::with_quotas(
-        Persistence::Redis(RedisStore::new(connection, &config.cluster.redis_namespace)),
+        Persistence::Redis(
+            RedisStore::new(connection, &config.cluster.redis_namespace).requiring_replicas(
+                config.redis_min_replicas,
+                Duration::from_millis(config.redis_replica_timeout_ms),
+            ),
+        ),
         ownership.clone() as Arc<_>,
         Arc::new(SystemClock),
         config.quotas.quotas(),
@@ -156,8 +193,30 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         limits: config.server_limits,
         tls,
     };
-    server::serve_worker(listener, router, options, shutdown::requested_by_os()).await?;
+    let metrics = serve_metrics(metrics, &router);
+    let served = server::serve_worker(listener, router, options, shutdown::requested_by_os()).await;
+    // The metrics port outlives the drain, so that it can be watched.
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
+    served?;
     Ok(())
+}
+
+/// Serves the metrics port, if configured, with the gauges over `router`'s
+/// shops brought up to date at each scrape.
+fn serve_metrics(
+    metrics: Option<MetricsEndpoint>,
+    router: &Arc<Router>,
+) -> Option<fenliu_node::metrics::ServingEndpoint> {
+    let mut metrics = metrics?;
+    let router = Arc::downgrade(router);
+    metrics.on_scrape(move || {
+        if let Some(router) = router.upgrade() {
+            router.publish_gauges();
+        }
+    });
+    Some(metrics.spawn())
 }
 
 #[cfg(test)]
@@ -196,6 +255,15 @@ mod tests {
         assert!(refusal(&["--lease-ttl-ms", "100"]).contains("--lease-ttl-ms"));
         assert!(refusal(&["--redis-timeout-ms", "4000"]).contains("--redis-timeout-ms"));
         assert!(refusal(&["--redis-url", "http://x"]).contains("--redis-url (FENLIU_REDIS_URL)"));
+        assert!(
+            refusal(&[
+                "--redis-min-replicas",
+                "1",
+                "--redis-replica-timeout-ms",
+                "900"
+            ])
+            .contains("--redis-replica-timeout-ms (FENLIU_REDIS_REPLICA_TIMEOUT_MS)")
+        );
         assert!(
             refusal(&["--max-queued-sessions-per-shop", "0"])
                 .contains("--max-queued-sessions-per-shop (FENLIU_MAX_QUEUED_SESSIONS_PER_SHOP)")

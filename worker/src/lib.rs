@@ -13,7 +13,8 @@
 //!   [`grpc::checks`] (request fields), [`grpc::enum_codes`] (wire enums ⇄ domain
 //!   enums), [`grpc::wire`] (answers built from a shop), [`grpc::status`] (every
 //!   error → a gRPC status).
-//! - [`ownership`]: which shards this worker serves: membership, rendezvous, leases.
+//! - [`ownership`]: which shards this worker serves: membership, rendezvous, leases;
+//!   `lease_measures`: what it counts for the metrics.
 //! - [`router`]: the shops of this node and the one call path through them.
 //!   [`router::seams`] (ownership, persistence, clock, quotas), `shop_cell` (a
 //!   shop in memory and its pending commit), `commits` (group commits),
@@ -29,6 +30,7 @@
 pub mod engine;
 pub mod grpc;
 pub mod launch;
+mod lease_measures;
 pub mod ownership;
 pub mod quota_options;
 pub mod router;

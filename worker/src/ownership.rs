@@ -22,6 +22,7 @@ use fenliu_node::registry::{LeaseState, Member, Registry};
 use fenliu_node::sharding::{ShardId, owner_of, shard_of};
 
 use crate::engine::ShopId;
+use crate::lease_measures::{LeaseOp, LeaseResult, LeaseTally};
 use crate::router::{NotOwner, Ownership, Router};
 
 /// Timing of membership and leases.
@@ -191,7 +192,12 @@ impl ShardOwnership {
             let mut view = self.view.write().expect("view lock");
             std::mem::take(&mut view.held).into_keys().collect()
         };
-        if let Err(error) = self.registry.release(&self.worker_id, &released).await {
+        let mut tally = LeaseTally::default();
+        tally.moved_out(released.len());
+        let result = self.registry.release(&self.worker_id, &released).await;
+        tally.add(LeaseOp::Release, released_result(&result), released.len());
+        tally.record(0);
+        if let Err(error) = result {
             tracing::warn!(%error, "could not release leases on shutdown; they expire by themselves");
         }
         if let Err(error) = self.registry.leave(&self.worker_id).await {
@@ -201,6 +207,18 @@ impl ShardOwnership {
     }
 
     async fn tick(&self, router: &Arc<Router>) -> Result<(), crate::store::StoreError> {
+        let mut tally = LeaseTally::default();
+        let ticked = self.tick_tallied(router, &mut tally).await;
+        let owned = self.view.read().expect("view lock").held.len();
+        tally.record(owned);
+        ticked
+    }
+
+    async fn tick_tallied(
+        &self,
+        router: &Arc<Router>,
+        tally: &mut LeaseTally,
+    ) -> Result<(), crate::store::StoreError> {
         let membership_ttl =
             u64::try_from(self.timing.membership_ttl.as_millis()).unwrap_or(u64::MAX);
         self.registry
@@ -232,16 +250,39 @@ impl ShardOwnership {
         };
         if !moved_away.is_empty() {
             self.forget_shards(router, &moved_away);
-            self.registry.release(&self.worker_id, &moved_away).await?;
+            tally.moved_out(moved_away.len());
+            let released = self.registry.release(&self.worker_id, &moved_away).await;
+            tally.add(
+                LeaseOp::Release,
+                released_result(&released),
+                moved_away.len(),
+            );
+            released?;
             tracing::info!(worker = %self.worker_id, shards = moved_away.len(), "handed shards over");
         }
         let wanted: Vec<u32> = ours.into_iter().collect();
         let sent_at = Instant::now();
         let lease_ttl_ms = u64::try_from(self.timing.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let claims = self
+        let claims = match self
             .registry
             .claim(&self.worker_id, lease_ttl_ms, &wanted)
-            .await?;
+            .await
+        {
+            Ok(claims) => claims,
+            Err(error) => {
+                let renewing = {
+                    let view = self.view.read().expect("view lock");
+                    wanted.iter().filter(|s| view.held.contains_key(s)).count()
+                };
+                tally.add(LeaseOp::Renew, LeaseResult::Error, renewing);
+                tally.add(
+                    LeaseOp::Acquire,
+                    LeaseResult::Error,
+                    wanted.len() - renewing,
+                );
+                return Err(error.into());
+            }
+        };
         let serve_until = sent_at
             + self
                 .timing
@@ -257,17 +298,25 @@ impl ShardOwnership {
                         let previous = view.held.insert(shard, HeldLease { token, serve_until });
                         if previous.is_none_or(|p| p.token != token) {
                             acquired.push(shard);
+                            tally.add(LeaseOp::Acquire, LeaseResult::Ok, 1);
+                        } else {
+                            tally.add(LeaseOp::Renew, LeaseResult::Ok, 1);
                         }
                     }
                     LeaseState::Taken { owner } => {
                         if view.held.remove(&shard).is_some() {
                             lost.push(shard);
+                            tally.add(LeaseOp::Renew, LeaseResult::Refused, 1);
+                        } else {
+                            tally.add(LeaseOp::Acquire, LeaseResult::Refused, 1);
                         }
                         tracing::debug!(shard, %owner, "shard still leased by its previous owner");
                     }
                 }
             }
         }
+        tally.moved_in(acquired.len());
+        tally.moved_out(lost.len());
         if !lost.is_empty() {
             tracing::warn!(worker = %self.worker_id, shards = lost.len(), "lost shard leases to another worker");
             self.forget_shards(router, &lost);
@@ -305,5 +354,13 @@ impl ShardOwnership {
                 }
             }
         }
+    }
+}
+
+/// How a release of leases went, for the tally.
+fn released_result<T, E>(result: &Result<T, E>) -> LeaseResult {
+    match result {
+        Ok(_) => LeaseResult::Ok,
+        Err(_) => LeaseResult::Error,
     }
 }

@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use fenliu_node::metrics::Role;
+use fenliu_node::metrics::rpc::MeasuredRpcs;
 use fenliu_node::probes;
 use fenliu_node::server_limits::WORKER_CONCURRENT_STREAMS;
 use fenliu_node::tls::Tls;
@@ -92,8 +94,11 @@ pub async fn serve_worker(
         WorkerLinkServer::new(LinkService::new(service.clone(), stopping.clone(), limits))
             .max_decoding_message_size(link_call_bytes),
     );
-    routes.add_service(RefuseUndecodable::new(
-        RoutingServer::new(service).max_decoding_message_size(request_bytes),
+    routes.add_service(MeasuredRpcs::new(
+        Role::Worker,
+        RefuseUndecodable::new(
+            RoutingServer::new(service).max_decoding_message_size(request_bytes),
+        ),
     ));
     let reporter = probes::add_standard_services(&mut routes);
     let readiness = tokio::spawn(probes::track_readiness(

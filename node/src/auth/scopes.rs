@@ -105,13 +105,13 @@ pub fn scope_of(method: &str) -> Option<Scope> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use prost::Message;
 
     use super::*;
 
     /// The methods of `fenliu.v1.Routing`, read from the API's own descriptor.
-    fn routing_methods() -> Vec<String> {
+    pub(crate) fn routing_methods() -> Vec<String> {
         let descriptors = prost_types::FileDescriptorSet::decode(fenliu_proto::FILE_DESCRIPTOR_SET)
             .expect("the API's descriptor set decodes");
         let routing = descriptors

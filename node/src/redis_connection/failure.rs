@@ -43,6 +43,38 @@ fn described(error: &RedisError) -> String {
     }
 }
 
+/// The `kind` label of `fenliu_redis_errors_total` for a failed call (one of
+/// `metrics::names::REDIS_ERROR_KINDS`), or `None` when the error is part of
+/// normal work: a Redis that does not know a script yet (`NOSCRIPT`) is sent
+/// it, and the call again.
+pub fn error_kind(error: &RedisError) -> Option<&'static str> {
+    let kind = match error.kind() {
+        ErrorKind::Server(ServerErrorKind::NoScript) => return None,
+        ErrorKind::Server(ServerErrorKind::NoPerm) | ErrorKind::AuthenticationFailed => "refused",
+        _ if error
+            .code()
+            .is_some_and(|code| REFUSAL_CODES.contains(&code)) =>
+        {
+            "refused"
+        }
+        _ if error.is_timeout() => "timeout",
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain | ServerErrorKind::MasterDown,
+        ) => "loading",
+        ErrorKind::Server(ServerErrorKind::ClusterDown) => "cluster",
+        _ if error.is_cluster_error() => "cluster",
+        ErrorKind::Io | ErrorKind::ClusterConnectionNotFound => "connection",
+        _ if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal() =>
+        {
+            "connection"
+        }
+        _ => "other",
+    };
+    Some(kind)
+}
+
 impl From<RedisError> for RedisFailure {
     /// Every error reaching here is of the transient kind except a script or
     /// protocol error, which is a bug of ours: reported as `Corrupt` (INTERNAL).
@@ -127,6 +159,44 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("WRONGPASS"), "{message}");
+    }
+
+    #[test]
+    fn each_failure_is_counted_under_its_kind() {
+        let timed_out = RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "redis call took longer than 300 ms",
+        ));
+        assert_eq!(error_kind(&timed_out), Some("timeout"));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(error_kind(&reset), Some("connection"));
+        assert_eq!(
+            error_kind(&server_error("NOPERM User fenliu has no permissions")),
+            Some("refused")
+        );
+        assert_eq!(
+            error_kind(&server_error("WRONGPASS invalid username-password pair")),
+            Some("refused")
+        );
+        assert_eq!(
+            error_kind(&server_error("LOADING Redis is loading")),
+            Some("loading")
+        );
+        assert_eq!(
+            error_kind(&server_error("CLUSTERDOWN The cluster is down")),
+            Some("cluster")
+        );
+        assert_eq!(
+            error_kind(&server_error("ERR user_script:1: boom")),
+            Some("other")
+        );
+        assert_eq!(
+            error_kind(&server_error("NOSCRIPT No matching script")),
+            None
+        );
+        for kind in [timed_out, reset].iter().filter_map(error_kind) {
+            assert!(crate::metrics::names::REDIS_ERROR_KINDS.contains(&kind));
+        }
     }
 
     #[test]

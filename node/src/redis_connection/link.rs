@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use super::access::AccessMaterial;
@@ -67,6 +68,19 @@ impl Link {
     }
 
     /// `single` or `cluster`, for `Debug`.
+    /// Sends `wait` (a `WAIT`) to the node whose writes it counts: the one
+    /// connection of a single Redis, or the primary of `key`'s slot.
+    pub(super) async fn wait(mut self, wait: Cmd, key: &str) -> redis::RedisResult<Value> {
+        match &mut self {
+            Link::Single(connection) => wait.query_async(connection).await,
+            Link::Cluster(connection) => {
+                let route = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                connection.route_command(wait, routing).await
+            }
+        }
+    }
+
     pub(super) fn kind(&self) -> &'static str {
         match self {
             Link::Single(_) => "single",

@@ -23,7 +23,7 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 pub use access::{DEFAULT_REREAD_EVERY, RedisAccess, redact_url};
-pub use failure::RedisFailure;
+pub use failure::{RedisFailure, error_kind};
 
 use access::scrub;
 use link::Link;
@@ -65,10 +65,53 @@ fn timed_out(timeout: Duration) -> redis::RedisError {
     .into()
 }
 
+/// Counts a failed call in `fenliu_redis_errors_total`.
+fn counted<T>(result: redis::RedisResult<T>) -> redis::RedisResult<T> {
+    if let Err(error) = &result
+        && let Some(kind) = error_kind(error)
+    {
+        crate::metrics::meters::redis_error(kind);
+    }
+    result
+}
+
 impl RedisConnection {
     /// The link in place now (a cheap clone), for one call.
     fn current(&self) -> Link {
         Link::clone(&self.link.load())
+    }
+
+    /// A connection held to the link in place now, which a rotation does not
+    /// replace: for a write and the `WAIT` that must follow it on the same
+    /// connection (`WAIT` counts the replicas that have this client's writes).
+    pub fn pinned(&self) -> RedisConnection {
+        RedisConnection {
+            link: Arc::new(ArcSwap::from_pointee(self.current())),
+            call_timeout: self.call_timeout,
+        }
+    }
+
+    /// Waits until this connection's writes to the node serving `key` are on
+    /// `replicas` replicas, for at most `timeout`; returns how many replicas
+    /// have them (possibly fewer, when the time ran out). On a Redis Cluster the
+    /// `WAIT` goes to the primary of `key`'s slot, where the write went.
+    pub async fn wait_for_replicas(
+        &self,
+        key: &str,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<u32, RedisFailure> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        let link = self.current();
+        let call_timeout = self.call_timeout;
+        let reply = tokio::time::timeout(call_timeout, link.wait(wait, key))
+            .await
+            .unwrap_or_else(|_| Err(timed_out(call_timeout)))?;
+        let acknowledged: i64 = redis::from_redis_value(reply)
+            .map_err(|error| RedisFailure::Corrupt(format!("WAIT reply: {error}")))?;
+        Ok(u32::try_from(acknowledged).unwrap_or(0))
     }
 }
 
@@ -77,9 +120,11 @@ impl ConnectionLike for RedisConnection {
         let timeout = self.call_timeout;
         let mut link = self.current();
         Box::pin(async move {
-            tokio::time::timeout(timeout, link.req_packed_command(cmd))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)))
+            counted(
+                tokio::time::timeout(timeout, link.req_packed_command(cmd))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(timeout))),
+            )
         })
     }
 
@@ -92,9 +137,11 @@ impl ConnectionLike for RedisConnection {
         let timeout = self.call_timeout;
         let mut link = self.current();
         Box::pin(async move {
-            tokio::time::timeout(timeout, link.req_packed_commands(pipeline, offset, count))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)))
+            counted(
+                tokio::time::timeout(timeout, link.req_packed_commands(pipeline, offset, count))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(timeout))),
+            )
         })
     }
 

@@ -12,6 +12,7 @@ use fenliu_node::auth::error::AuthError;
 use fenliu_node::auth::principal::{PRINCIPAL_METADATA, Principal};
 use fenliu_node::auth::principal_at_worker;
 use fenliu_node::auth::verify::Verifier;
+use fenliu_node::metrics::meters::auth_refused;
 use fenliu_proto::v1 as pb;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -63,7 +64,9 @@ pub struct Caller {
 
 fn refused(method: &str, shop_id: &str, subject: Option<&str>, error: AuthError) -> Status {
     tracing::info!(method, shop = shop_id, subject, reason = %error, "call refused");
-    error.to_status()
+    let status = error.to_status();
+    auth_refused(status.code());
+    status
 }
 
 impl Access {

@@ -10,9 +10,15 @@
 //! shop's next owner, as it would a call whose connection closed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use fenliu_node::link::{LinkedCall, attempt_timed_out, entries_of, metadata_from};
+use fenliu_node::link::{
+    LinkedCall, attempt_timed_out, entries_of, metadata_from, routing_method_name, rpc_name,
+};
+use fenliu_node::metrics::Role;
+use fenliu_node::metrics::meters::link_call_in_flight;
+use fenliu_node::metrics::rpc::record_call;
+use fenliu_node::tracing_context;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_server::WorkerLink;
@@ -21,7 +27,8 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 use super::service::RoutingService;
 
@@ -101,20 +108,25 @@ async fn take_calls(
 }
 
 /// Runs one call within what is left of its caller's deadline; a request over
-/// the size limit is refused undecoded, as a direct call would be.
+/// the size limit is refused undecoded, as a direct call would be. Counted in
+/// the worker's call metrics as a direct call is.
 async fn answer(
     routing: &RoutingService,
     limits: &ServerLimits,
     call: link::LinkCall,
 ) -> link::LinkAnswer {
+    let started = Instant::now();
+    let _in_flight = link_call_in_flight();
     let id = call.id;
     let timeout = (call.timeout_us > 0).then(|| Duration::from_micros(call.timeout_us));
     let metadata = metadata_from(&call.metadata);
     let method = link::LinkMethod::try_from(call.method).unwrap_or_default();
+    // A child of the dispatcher's span, when the dispatcher traced the call.
+    let span = tracing_context::linked_span(rpc_name(method), &metadata);
     let result = match limits.refuse_request(call.request.len()) {
         Some(refusal) => Err(refusal),
         None => {
-            let run = dispatch(routing, method, &call.request, metadata);
+            let run = dispatch(routing, method, &call.request, metadata).instrument(span.clone());
             match timeout {
                 Some(timeout) => tokio::time::timeout(timeout, run)
                     .await
@@ -123,6 +135,14 @@ async fn answer(
             }
         }
     };
+    let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+    tracing_context::record_code(&span, code);
+    record_call(
+        Role::Worker,
+        routing_method_name(method),
+        code,
+        started.elapsed(),
+    );
     match result {
         Ok(response) => link::LinkAnswer {
             id,

@@ -6,7 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use fenliu_node::ShutdownSignal;
+use fenliu_node::metrics::meters::{watch_events_dropped, watch_stream_open};
 use fenliu_node::shutdown::until_shutdown;
+use fenliu_node::tracing_context;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_server::Routing;
 use tokio_stream::wrappers::BroadcastStream;
@@ -49,6 +51,7 @@ impl RoutingService {
         request: &Request<T>,
         method: &'static str,
     ) -> Result<Caller, Status> {
+        tracing_context::record_shop(request.get_ref().shop_id());
         self.access
             .admit(request.metadata(), method, request.get_ref().shop_id())
     }
@@ -310,6 +313,9 @@ impl Routing for RoutingService {
                     explanation = %outcome.explanation,
                     "routed"
                 );
+                tracing_context::record_reason(
+                    enum_codes::wire_reason(outcome.reason).as_str_name(),
+                );
                 pb::RouteResponse {
                     session: Some(wire::wire_routed_session(state, &outcome.session)),
                     reason: enum_codes::wire_reason(outcome.reason) as i32,
@@ -446,12 +452,18 @@ impl Routing for RoutingService {
         let _caller = self.admit(&request, "WatchShop")?;
         let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
         let events = self.router.subscribe(&shop_id).await.map_err(to_status)?;
-        let events = BroadcastStream::new(events).map(|item| match item {
-            Ok(event) => Ok(wire::wire_event(event.sequence, &event.event)),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                Err(Status::resource_exhausted(format!(
-                    "the watcher fell {missed} events behind; resubscribe and read GetShopState"
-                )))
+        // Counted as open while the stream lives (the guard goes with it).
+        let open = watch_stream_open();
+        let events = BroadcastStream::new(events).map(move |item| {
+            let _open = &open;
+            match item {
+                Ok(event) => Ok(wire::wire_event(event.sequence, &event.event)),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    watch_events_dropped(missed);
+                    Err(Status::resource_exhausted(format!(
+                        "the watcher fell {missed} events behind; resubscribe and read GetShopState"
+                    )))
+                }
             }
         });
         let stream = until_shutdown(events, self.stopping.clone());

@@ -57,9 +57,9 @@ pub fn engine_status(error: &EngineError) -> Status {
 /// read is an internal error.
 pub fn store_status(error: &StoreError) -> Status {
     match error {
-        StoreError::Unavailable(_) | StoreError::Fenced { .. } => {
-            Status::unavailable(error.to_string())
-        }
+        StoreError::Unavailable(_)
+        | StoreError::Fenced { .. }
+        | StoreError::NotReplicated { .. } => Status::unavailable(error.to_string()),
         StoreError::Corrupt(_) => Status::internal(error.to_string()),
     }
 }

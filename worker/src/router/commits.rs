@@ -6,6 +6,10 @@
 //! commit of many calls costs Redis about what one call's commit costs, which is
 //! what lets a busy shop go faster than one round trip per decision.
 //!
+//! Each commit is traced when a call it carries is: its span is the child of the
+//! first traced call it carries and linked to the others, with the number of calls
+//! it carries (`fenliu.commit.calls`).
+//!
 //! If a commit fails, the in-memory shop is dropped and every call decided on it
 //! fails with it, so a decision that was not stored is never answered nor built
 //! upon; the next call reloads the truth.
@@ -14,8 +18,12 @@
 
 use std::sync::Arc;
 
+use fenliu_node::tracing_context;
+use tracing::Instrument;
+
 use super::deadlines::Deadlines;
 use super::error::RouterError;
+use super::measures;
 use super::seams::Clock;
 use super::shop_cell::{ShopCell, Verdict};
 use crate::engine::{ShopId, ShopState};
@@ -65,11 +73,28 @@ impl Committer {
                 );
                 (prepared, pending)
             };
-            let outcome = self.store.send_commit(prepared).await;
+            let calls = pending.waiters.len();
+            let span = tracing_context::commit_span(self.shop_id.as_str(), calls, &pending.traces);
+            let outcome = measures::timed_commit(
+                calls,
+                self.store.send_commit(prepared).instrument(span.clone()),
+            )
+            .await;
+            if let Err(error) = &outcome {
+                tracing_context::record_failure(&span);
+                // Logged in the commit's span: an event of the traces it carries.
+                span.in_scope(|| {
+                    tracing::warn!(shop = %self.shop_id, %error, "commit failed; dropping the shop from memory");
+                });
+            }
+            drop(span);
             let mut loaded = self.cell.loaded.lock().await;
             let current = loaded.generation == self.generation;
             match outcome {
                 Ok(CommitOutcome::Committed) => {
+                    for decided in std::mem::take(&mut pending.measures) {
+                        decided.record();
+                    }
                     if current {
                         let next = loaded.state.as_ref().and_then(ShopState::next_deadline);
                         let events = std::mem::take(&mut pending.events);
@@ -93,6 +118,7 @@ impl Committer {
                     // and the other calls it carried are decided again on the truth.
                     if current {
                         loaded.discard(&Verdict::Retry);
+                        self.cell.gauges.clear();
                     }
                     drop(loaded);
                     let replayed = pending.route_waiters.get(route).copied();
@@ -108,10 +134,10 @@ impl Committer {
                 }
                 Ok(CommitOutcome::AlreadyExists) => unreachable!("not a creation"),
                 Err(error) => {
-                    tracing::warn!(shop = %self.shop_id, %error, "commit failed; dropping the shop from memory");
                     let verdict = Verdict::Failed(RouterError::Store(error));
                     if current {
                         loaded.discard(&verdict);
+                        self.cell.gauges.clear();
                     }
                     drop(loaded);
                     pending.answer_all(&verdict);

@@ -16,6 +16,8 @@
 //! - `commits`: the committer task that sends a shop's group commits.
 //! - `deadlines`: when each shop must be woken with nobody calling.
 //! - `rate_limit`: each shop's `Route` rate limit, a token bucket in its cell.
+//! - `measures`: what a call decided, for the metrics, counted once stored;
+//!   `gauges`: each shop's queued and pooled sessions, summed at a scrape.
 //! - [`feed`]: a shop's live event feed for `WatchShop`.
 //! - [`error`]: why a router call failed.
 
@@ -23,18 +25,24 @@ mod commits;
 mod deadlines;
 pub mod error;
 pub mod feed;
+mod gauges;
+mod measures;
 mod rate_limit;
 pub mod seams;
 mod shop_cell;
+mod timers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use fenliu_node::tracing_context::{self, CallTrace};
 use tokio::sync::{broadcast, oneshot};
+use tracing::Instrument;
 
 use self::commits::Committer;
 use self::deadlines::Deadlines;
+use self::measures::CallMeasures;
 use self::shop_cell::{Loaded, ShopCell, Verdict};
 use crate::engine::{
     BuyerId, EngineError, RequestId, RouteOptions, RouteOutcome, RouteRequest, ShopId, ShopState,
@@ -55,9 +63,6 @@ pub use self::seams::{
 /// node no longer remembers is replayed from there); memory only spares a prompt
 /// retry that round trip. An hour in memory would grow a busy worker by gigabytes.
 const REDIS_MEMORY_RETENTION: Duration = Duration::from_secs(10);
-
-/// How soon a shop whose wake failed (its store was unavailable) is tried again.
-const WAKE_RETRY: Duration = Duration::from_millis(200);
 
 /// What a call came to.
 enum Executed<T> {
@@ -190,9 +195,11 @@ impl Router {
         state.take_events();
         if let Persistence::Redis(store) = &self.persistence {
             state.limit_memory_retention(REDIS_MEMORY_RETENTION);
-            let outcome = store
+            let traced: Vec<_> = CallTrace::current().into_iter().collect();
+            let commit = store
                 .commit(&state, &writes, token, self.now(), &[], true)
-                .await?;
+                .instrument(tracing_context::commit_span(shop_id.as_str(), 1, &traced));
+            let outcome = measures::timed_commit(1, commit).await?;
             if let CommitOutcome::AlreadyExists = outcome {
                 return Ok(false);
             }
@@ -320,11 +327,16 @@ impl Router {
                 rate_limit::admit_route(route_bucket, state, request_id, default_rate, now)?;
                 admitted = true;
             }
-            let result = call(state, now);
+            let result =
+                tracing_context::decision_span(shop_id.as_str()).in_scope(|| call(state, now));
             let writes = state.take_write_set();
             let events = state.take_events();
+            cell.gauges.update(state);
+            let decided = result.as_ref().ok().filter(|_| request_id.is_some());
+            let measures = CallMeasures::of(state, &events, decided.and_then(&remember));
 
             let Persistence::Redis(store) = &self.persistence else {
+                measures.record();
                 let next = state.next_deadline();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
@@ -343,6 +355,7 @@ impl Router {
             // decisions of other calls that are not stored yet.
             let in_flight = loaded.has_unstored_decisions();
             if writes.is_empty() && route.is_none() && !in_flight {
+                measures.record();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
                 // Everything this state holds is stored, so its deadline may be
@@ -362,6 +375,8 @@ impl Router {
                 pending.routes.push(route);
             }
             pending.waiters.push(answer);
+            pending.measures.push(measures);
+            pending.traces.extend(CallTrace::current());
             if !loaded.committing {
                 loaded.committing = true;
                 let committer = Committer {
@@ -422,6 +437,13 @@ impl Router {
         }
     }
 
+    /// Sets the gauges over this node's shops (queued sessions, the longest
+    /// wait, message pools): run before each scrape of the metrics.
+    pub fn publish_gauges(&self) {
+        let shops = self.shops.read().expect("shop map lock");
+        gauges::publish(shops.values().map(|cell| &cell.gauges), self.now());
+    }
+
     /// Subscribes to the shop's events from now on.
     pub async fn subscribe(
         &self,
@@ -432,53 +454,5 @@ impl Router {
             return Err(RouterError::UnknownShop(shop_id.clone()));
         }
         Ok(self.cell(shop_id).events.subscribe())
-    }
-
-    /// Wakes shops at their deadlines until `shutdown` resolves. Run it once per
-    /// router, on the runtime that serves it.
-    pub async fn run_timers(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                (now, due) = self.deadlines.next_due(self.clock.as_ref()) => {
-                    self.wake_shops(now, due).await;
-                }
-            }
-        }
-    }
-
-    /// Wakes the shops whose deadline has come, all at once: each wake commits to
-    /// the store, and shops due together must not queue behind each other.
-    async fn wake_shops(self: &Arc<Self>, now: Timestamp, due: Vec<ShopId>) {
-        let wakes: Vec<_> = due
-            .into_iter()
-            .map(|shop_id| {
-                let router = self.clone();
-                tokio::spawn(async move { router.wake_shop(shop_id, now).await })
-            })
-            .collect();
-        for wake in wakes {
-            let _ = wake.await;
-        }
-    }
-
-    async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
-        let woken = self
-            .with_shop(&shop_id, |state, now| {
-                state.advance_to(now);
-                Ok(())
-            })
-            .await;
-        match woken {
-            Ok(()) => {}
-            Err(RouterError::NotOwner(_)) => {
-                tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
-            }
-            Err(error) => {
-                tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
-                self.deadlines.arm(&shop_id, Some(due_at.plus(WAKE_RETRY)));
-            }
-        }
     }
 }

@@ -92,12 +92,13 @@ pub fn admit_route(
     if rate == 0 || state.remembers_answer(request_id) {
         return Ok(());
     }
-    bucket
-        .take(rate, now)
-        .map_err(|retry_after| RouterError::RateLimited {
+    bucket.take(rate, now).map_err(|retry_after| {
+        super::measures::rate_limited();
+        RouterError::RateLimited {
             limit: rate,
             retry_after,
-        })
+        }
+    })
 }
 
 #[cfg(test)]

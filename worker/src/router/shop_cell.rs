@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use fenliu_node::tracing_context::CallTrace;
 use tokio::sync::oneshot;
 
 use super::error::RouterError;
 use super::feed::EventFeed;
+use super::gauges::ShopGauges;
+use super::measures::CallMeasures;
 use super::rate_limit::TokenBucket;
 use crate::engine::{BuyerId, RouteOutcome, ShopState, TimedEvent, WriteSet};
 use crate::store::redis_store::RememberedRoute;
@@ -20,6 +23,9 @@ pub struct ShopCell {
     pub loaded: tokio::sync::Mutex<Loaded>,
     /// The live feed of the shop's events, for `WatchShop`.
     pub events: EventFeed,
+    /// Its queued and pooled sessions for the worker's gauges, as of its last
+    /// call; read without the shop's lock at a scrape.
+    pub gauges: ShopGauges,
 }
 
 impl ShopCell {
@@ -27,6 +33,7 @@ impl ShopCell {
         Arc::new(ShopCell {
             loaded: tokio::sync::Mutex::new(Loaded::default()),
             events: EventFeed::default(),
+            gauges: ShopGauges::default(),
         })
     }
 }
@@ -86,6 +93,11 @@ pub struct PendingCommit {
     pub events: Vec<TimedEvent>,
     /// One per call carried: each is answered once the commit lands or fails.
     pub waiters: Vec<oneshot::Sender<Verdict>>,
+    /// What the calls carried decided, counted once the commit lands.
+    pub measures: Vec<CallMeasures>,
+    /// The traced calls carried, in the order they came: the commit's span is
+    /// the child of the first and linked to the others.
+    pub traces: Vec<CallTrace>,
 }
 
 impl PendingCommit {

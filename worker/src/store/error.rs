@@ -17,9 +17,22 @@ pub enum StoreError {
         fence: u64,
         token: u64,
     },
+    /// The commit is on the primary but not on as many replicas as required
+    /// within the time allowed: not acknowledged (a failover could lose it).
+    #[error("the commit reached {got} of the {wanted} Redis replicas required in time")]
+    NotReplicated { wanted: u32, got: u32 },
     /// Stored data this version cannot read.
     #[error("stored state unreadable: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// A newer owner's fence refused this one's load or commit of `shop`:
+    /// counted in `fenliu_fencing_rejections_total`.
+    pub fn fenced(shop: String, fence: u64, token: u64) -> StoreError {
+        metrics::counter!(fenliu_node::metrics::names::FENCING_REJECTIONS).increment(1);
+        StoreError::Fenced { shop, fence, token }
+    }
 }
 
 impl From<RedisFailure> for StoreError {

@@ -59,6 +59,8 @@ pub struct PreparedCommit {
     shop_id: ShopId,
     /// The fencing token the commit was prepared with, named in a refusal.
     token: u64,
+    /// A key of the shop's slot, where a `WAIT` for replicas goes.
+    fence_key: String,
 }
 
 impl std::fmt::Debug for PreparedCommit {
@@ -91,15 +93,34 @@ pub(super) fn prepare(
         command: commit.finish(token),
         shop_id: state.shop_id().clone(),
         token,
+        fence_key: keys.fence(),
     }
+}
+
+/// How durable an acknowledged decision is: on the primary only, or on this
+/// many replicas too (`WAIT` after the commit, on the same connection).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Replication {
+    /// Replicas that must have a commit; 0: the primary suffices.
+    pub min_replicas: u32,
+    /// How long to wait for them before the commit counts as failed.
+    pub timeout: std::time::Duration,
 }
 
 /// Sends `prepared` on `connection` (loading `COMMIT` into a Redis that does not
 /// know it) and reads the reply.
 pub(super) async fn send(
-    mut connection: RedisConnection,
+    connection: RedisConnection,
     prepared: PreparedCommit,
+    replication: Replication,
 ) -> Result<CommitOutcome, StoreError> {
+    // The WAIT must follow the write on the same connection: a rotation of the
+    // Redis credentials in between must not move it to a fresh one.
+    let mut connection = if replication.min_replicas > 0 {
+        connection.pinned()
+    } else {
+        connection
+    };
     let reply = match prepared.command.query_async(&mut connection).await {
         // A Redis that has not seen the script yet (or restarted): load it and
         // send the commit again, as `ScriptInvocation` does.
@@ -109,7 +130,20 @@ pub(super) async fn send(
         }
         reply => reply,
     };
-    read_reply(reply?, prepared)
+    let fence_key = prepared.fence_key.clone();
+    let outcome = read_reply(reply?, prepared)?;
+    if replication.min_replicas > 0 && matches!(outcome, CommitOutcome::Committed) {
+        let replicas = connection
+            .wait_for_replicas(&fence_key, replication.min_replicas, replication.timeout)
+            .await?;
+        if replicas < replication.min_replicas {
+            return Err(StoreError::NotReplicated {
+                wanted: replication.min_replicas,
+                got: replicas,
+            });
+        }
+    }
+    Ok(outcome)
 }
 
 /// What `COMMIT`'s reply to `prepared` says (the replies are listed at the top
@@ -143,11 +177,11 @@ fn read_reply(reply: Value, prepared: PreparedCommit) -> Result<CommitOutcome, S
                 outcome: Box::new(outcome),
             })
         }
-        b"fenced" => Err(StoreError::Fenced {
-            shop: prepared.shop_id.0,
-            fence: detail.parse().unwrap_or(u64::MAX),
-            token: prepared.token,
-        }),
+        b"fenced" => Err(StoreError::fenced(
+            prepared.shop_id.0,
+            detail.parse().unwrap_or(u64::MAX),
+            prepared.token,
+        )),
         status => Err(StoreError::Corrupt(format!(
             "commit status {:?}",
             String::from_utf8_lossy(status)

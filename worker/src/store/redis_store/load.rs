@@ -42,11 +42,11 @@ pub(super) async fn load_shop(
         "ok" => {}
         "missing" => return Ok(None),
         _ => {
-            return Err(StoreError::Fenced {
-                shop: shop_id.0.clone(),
-                fence: fence.parse().unwrap_or(u64::MAX),
+            return Err(StoreError::fenced(
+                shop_id.0.clone(),
+                fence.parse().unwrap_or(u64::MAX),
                 token,
-            });
+            ));
         }
     }
     let shop: records::ShopRecord = decode("shop", &shop.unwrap_or_default())?;

@@ -32,7 +32,7 @@ mod commit_plan;
 mod load;
 mod scripts;
 
-pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute};
+pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute, Replication};
 
 use std::sync::Arc;
 
@@ -51,12 +51,15 @@ pub struct RedisStore {
     /// What every key starts with, so that deployments can share one Redis (see
     /// `keys`). Shared: each shop's committer holds a clone of the store.
     namespace: Arc<str>,
+    /// How many replicas must have a commit before its calls are answered.
+    replication: Replication,
 }
 
 impl RedisStore {
     pub fn new(connection: RedisConnection, namespace: &str) -> RedisStore {
         RedisStore {
             connection,
+            replication: Replication::default(),
             namespace: namespace.into(),
         }
     }
@@ -112,8 +115,19 @@ impl RedisStore {
         commit::prepare(&keys, state, writes, token, now, routes, create)
     }
 
-    /// Sends a prepared commit: one round trip, applied whole or not at all.
+    /// Acknowledges commits only once `min_replicas` replicas have them, waiting
+    /// at most `timeout` (0 replicas: once the primary has them).
+    pub fn requiring_replicas(mut self, min_replicas: u32, timeout: std::time::Duration) -> Self {
+        self.replication = Replication {
+            min_replicas,
+            timeout,
+        };
+        self
+    }
+
+    /// Sends a prepared commit: one round trip, applied whole or not at all (and,
+    /// when replicas are required, a `WAIT` for them).
     pub async fn send_commit(&self, prepared: PreparedCommit) -> Result<CommitOutcome, StoreError> {
-        commit::send(self.connection(), prepared).await
+        commit::send(self.connection(), prepared, self.replication).await
     }
 }
