@@ -269,6 +269,20 @@ impl AssignCause {
         }
     }
 
+    /// Whether the session came out of a queue (R14, R16, R17, R21): what queue
+    /// waits are measured on.
+    pub fn takes_from_a_queue(&self) -> bool {
+        matches!(
+            self,
+            AssignCause::Queue { .. }
+                | AssignCause::Pull { .. }
+                | AssignCause::QueueTimeout { .. }
+                | AssignCause::Manual {
+                    from_queue: Some(_)
+                }
+        )
+    }
+
     /// The rule that lets this assignment go beyond the account's capacity, if
     /// any does (R25). The even picks (R7, R8, R9), R14 and R22 need a free slot.
     pub fn overflow_rule(&self) -> Option<OverflowRule> {

@@ -9,7 +9,10 @@ use fenliu_proto::v1 as pb;
 use tonic::Status;
 
 use super::enum_codes::{self, role};
-use crate::engine::{self, AccountConfig, AccountId, QueueName, SettingsPatch};
+use crate::engine::{
+    self, AccountConfig, AccountId, AccountUpsert, BuyerId, GroupName, GroupUpsert, QueueName,
+    RequestId, RouteOptions, RouteRequest, SettingsPatch,
+};
 
 /// Ids are 1 to 128 bytes.
 pub const MAX_ID_BYTES: usize = 128;
@@ -139,4 +142,46 @@ pub fn priority(value: u32) -> Result<u8, Status> {
                 engine::MAX_PRIORITY
             ))
         })
+}
+
+/// An `UpsertGroup` request as the engine takes it.
+pub fn group_upsert(request: &pb::UpsertGroupRequest) -> Result<GroupUpsert, Status> {
+    Ok(GroupUpsert {
+        name: GroupName(id_field("name", &request.name)?),
+        members: request
+            .member_account_ids
+            .iter()
+            .map(|id| account_id("member_account_ids", id))
+            .collect::<Result<_, _>>()?,
+        order_statuses: request
+            .order_statuses
+            .iter()
+            .map(|value| enum_codes::order_status("order_statuses", *value))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// An `UpsertAccount` request as the engine takes it.
+pub fn account_upsert(request: &pb::UpsertAccountRequest) -> Result<AccountUpsert, Status> {
+    Ok(AccountUpsert {
+        id: account_id("account_id", &request.account_id)?,
+        config: account_config(request)?,
+    })
+}
+
+/// A `Route` request as the engine takes it: the buyer's message, and what
+/// the call asks beyond it (R23's priority, R24's explanation).
+pub fn route_call(request: &pb::RouteRequest) -> Result<(RouteRequest, RouteOptions), Status> {
+    let route = RouteRequest {
+        buyer: BuyerId(id_field("buyer_id", &request.buyer_id)?),
+        request_id: RequestId(id_field("request_id", &request.request_id)?),
+        order_status: enum_codes::order_status("order_status", request.order_status)?,
+        addressed: optional_account_id("addressed_account_id", &request.addressed_account_id)?,
+        from_bot: request.from_bot,
+    };
+    let options = RouteOptions {
+        priority: priority(request.priority)?,
+        explain: request.explain,
+    };
+    Ok((route, options))
 }

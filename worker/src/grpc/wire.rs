@@ -393,3 +393,15 @@ pub fn wire_event(sequence: u64, timed: &engine::TimedEvent) -> pb::ShopEvent {
         event: Some(event),
     }
 }
+
+/// An account's presence, as `Heartbeat` answers it.
+pub fn wire_presence(account: &crate::engine::Account) -> pb::AccountPresence {
+    pb::AccountPresence {
+        account_id: account.id.0.clone(),
+        status: wire_account_status(account.status) as i32,
+        presence_expires_at_ms: account
+            .presence_expires_at
+            .map(|t| t.as_millis())
+            .unwrap_or(0),
+    }
+}

@@ -92,19 +92,6 @@ fn over_capacity_rule(cause: &AssignCause) -> Option<usize> {
     OverflowRule::ALL.iter().position(|listed| *listed == rule)
 }
 
-/// Whether an assignment by `cause` took the session out of a queue.
-fn from_a_queue(cause: &AssignCause) -> bool {
-    matches!(
-        cause,
-        AssignCause::Queue { .. }
-            | AssignCause::Pull { .. }
-            | AssignCause::QueueTimeout { .. }
-            | AssignCause::Manual {
-                from_queue: Some(_)
-            }
-    )
-}
-
 /// Max minus min occupancy ratio among the shop's available accounts; `None`
 /// when none is available.
 pub fn load_spread(state: &ShopState) -> Option<f64> {
@@ -179,7 +166,7 @@ impl CallMeasures {
             {
                 measures.over_capacity.push(rule);
             }
-            if from_a_queue(cause)
+            if cause.takes_from_a_queue()
                 && let Some(queued) = state.session(*session)
             {
                 let waited = Duration::from_millis(
@@ -308,7 +295,7 @@ mod tests {
         let timed_out = AssignCause::QueueTimeout {
             from: QueueName::Shop,
         };
-        assert!(from_a_queue(&timed_out));
+        assert!(timed_out.takes_from_a_queue());
         assert_eq!(rule(timed_out), Some("R21"));
         let unanswered = AssignCause::ReplyTimeout {
             from: AccountId::from("a"),
@@ -318,7 +305,7 @@ mod tests {
         let drained = AssignCause::Queue {
             from: QueueName::Shop,
         };
-        assert!(from_a_queue(&drained));
+        assert!(drained.takes_from_a_queue());
         assert_eq!(rule(drained), None);
     }
 }

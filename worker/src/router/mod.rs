@@ -33,7 +33,7 @@ mod shop_cell;
 mod timers;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use fenliu_node::tracing_context::{self, CallTrace};
@@ -48,6 +48,7 @@ use crate::engine::{
     BuyerId, EngineError, RequestId, RouteOptions, RouteOutcome, RouteRequest, ShopId, ShopState,
     Timestamp,
 };
+use crate::recording::Recorder;
 use crate::store::StoreError;
 use crate::store::redis_store::{CommitOutcome, RememberedRoute};
 
@@ -89,6 +90,8 @@ pub struct Router {
     deadlines: Arc<Deadlines>,
     /// How far one shop may go: its `Route` rate and the caps every shop gets.
     quotas: Quotas,
+    /// R26: where chosen shops' calls are recorded, when they are.
+    recorder: OnceLock<Arc<Recorder>>,
 }
 
 impl Router {
@@ -116,11 +119,28 @@ impl Router {
             clock,
             deadlines: Arc::new(Deadlines::default()),
             quotas,
+            recorder: OnceLock::new(),
         })
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Records the calls of the shops `recorder` chooses from now on (R26); a
+    /// router records to one recorder at most.
+    pub fn record_to(&self, recorder: Arc<Recorder>) -> anyhow::Result<()> {
+        self.recorder
+            .set(recorder)
+            .map_err(|_| anyhow::anyhow!("this router records already"))
+    }
+
+    /// The recorder, if `shop_id`'s calls are recorded.
+    pub fn recorder_for(&self, shop_id: &ShopId) -> Option<&Recorder> {
+        self.recorder
+            .get()
+            .map(Arc::as_ref)
+            .filter(|recorder| recorder.records(shop_id))
     }
 
     fn cell(&self, shop_id: &ShopId) -> Arc<ShopCell> {
