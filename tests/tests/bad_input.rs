@@ -729,6 +729,64 @@ async fn r20_to_r25_bad_input_is_refused_naming_the_field_and_changes_nothing() 
 }
 
 #[tokio::test]
+async fn r21_a_timeout_actions_target_cannot_be_cleared_while_it_is_on_and_nothing_changes() {
+    bounded(async {
+        // R21 on, moving timed-out buyers to the proxy account "b" (or to the
+        // offline list ["a"]): the target cannot be taken away under it.
+        let proxied = ShopBuilder::kuaishou(SHOP)
+            .proxy_account("b")
+            .settings(|s| {
+                s.max_queue_wait_seconds = Some(60);
+                s.queue_timeout_action = Some(pb::QueueTimeoutAction::ProxyAccount as i32);
+            });
+        let mut f = Fixture::start_with(proxied).await;
+        let r = f
+            .client
+            .upsert_shop(upsert_shop(|s| s.proxy_account_id = Some(String::new())))
+            .await;
+        f.refused(r, Code::FailedPrecondition, "proxy_account_id")
+            .await;
+        // Nor may the proxy account itself go.
+        let r = f
+            .client
+            .remove_account(pb::RemoveAccountRequest {
+                shop_id: SHOP.to_owned(),
+                account_id: "b".to_owned(),
+            })
+            .await;
+        f.refused(r, Code::FailedPrecondition, "account_id").await;
+        // MAIN_ACCOUNT always has its target: the main account is made with the
+        // shop and cannot be removed.
+        let r = f
+            .client
+            .remove_account(pb::RemoveAccountRequest {
+                shop_id: SHOP.to_owned(),
+                account_id: MAIN.to_owned(),
+            })
+            .await;
+        f.refused(r, Code::FailedPrecondition, "account_id").await;
+        f.stop().await;
+
+        let listed = ShopBuilder::kuaishou(SHOP)
+            .offline_list(&["a"])
+            .settings(|s| {
+                s.max_queue_wait_seconds = Some(60);
+                s.queue_timeout_action = Some(pb::QueueTimeoutAction::OfflineList as i32);
+            });
+        let mut f = Fixture::start_with(listed).await;
+        let r = f
+            .client
+            .upsert_shop(upsert_shop(|s| {
+                s.offline_list = Some(pb::AccountIdList::default());
+            }))
+            .await;
+        f.refused(r, Code::FailedPrecondition, "offline_list").await;
+        f.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn r19_a_transfer_by_an_account_without_permission_is_denied_naming_actor_account_id() {
     bounded(async {
         let mut f = Fixture::start().await;
