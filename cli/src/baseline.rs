@@ -133,12 +133,14 @@ baseline_impl! {
         reason: pb::RouteReason::Even as i32,
         explanation: String::new(),
         replayed: false,
+        candidates: Vec::new(),
     };
     end_session(pb::EndSessionRequest) -> pb::Session = |_r| fixed_session("");
     transfer(pb::TransferRequest) -> pb::Session = |_r| fixed_session("");
     pull_queued(pb::PullQueuedRequest) -> pb::Session = |_r| fixed_session("");
     get_session(pb::GetSessionRequest) -> pb::Session = |_r| fixed_session("");
     get_shop_state(pb::GetShopStateRequest) -> pb::ShopState = |_r| pb::ShopState::default();
+    record_reply(pb::RecordReplyRequest) -> pb::Session = |_r| fixed_session("");
 }
 
 /// Forwards `Routing` to one upstream.
@@ -185,6 +187,7 @@ proxy_impl! {
     pull_queued(pb::PullQueuedRequest) -> pb::Session;
     get_session(pb::GetSessionRequest) -> pb::Session;
     get_shop_state(pb::GetShopStateRequest) -> pb::ShopState;
+    record_reply(pb::RecordReplyRequest) -> pb::Session;
 }
 
 pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {

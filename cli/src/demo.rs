@@ -1,8 +1,11 @@
 //! `fenliu demo`: a shop's morning, played through the public API. Accounts come
 //! online, new and returning buyers arrive, a group fills and buyers queue, a slot
 //! frees and the queue drains by itself, a manager transfers a session, everyone
-//! goes offline. Every decision is printed with the rule that made it, and the
-//! shop's event stream is printed as it happens.
+//! goes offline. Then a second shop's afternoon with the rules beyond the two
+//! platforms on: a waiting buyer told how long (R20), an unanswered buyer
+//! reminded and moved (R22), a wait running out into the message pool (R21).
+//! Every decision is printed with the rule that made it, and the shop's event
+//! stream is printed as it happens.
 
 use std::time::Duration;
 
@@ -146,7 +149,115 @@ impl Demo {
             .await?
             .into_inner();
         print!("{}", print::shop_state(&state));
+        self.afternoon().await
+    }
+
+    /// R20–R22 in a shop of their own: short waits, so that they run out while
+    /// the demo watches.
+    async fn afternoon(&mut self) -> anyhow::Result<()> {
+        use pb::OrderStatus::NoActiveOrder;
+
+        self.shop = format!("{}-afternoon", self.shop);
+        chapter(
+            "14:00  Another shop turns on the rules beyond the platforms: waits of at most 3 s, then a message (R21); a reply within 2 s, or the buyer moves (R22)",
+        );
+        self.client
+            .upsert_shop(pb::UpsertShopRequest {
+                shop_id: self.shop.clone(),
+                profile: pb::Profile::Kuaishou as i32,
+                main_account_id: "owner".to_owned(),
+                close_delay_seconds: Some(0),
+                max_queue_wait_seconds: Some(3),
+                queue_timeout_action: Some(pb::QueueTimeoutAction::MessagePool as i32),
+                reply_timeout_seconds: Some(2),
+                reassign_unanswered: Some(true),
+                ..Default::default()
+            })
+            .await?;
+        for (account, max) in [("xiaomei", 1), ("ajie", 1), ("lili", 2)] {
+            self.account(account, pb::Role::CustomerService, max)
+                .await?;
+        }
+        self.watch_events().await?;
+        for account in ["xiaomei", "ajie"] {
+            self.status(account, pb::AccountStatus::Online).await?;
+        }
+        chapter(
+            "14:01  xiaomei and ajie answer and finish four buyers: slots free (R20 learns the pace)",
+        );
+        for buyer in ["buyer-10", "buyer-11", "buyer-12", "buyer-13"] {
+            let session = self.route(buyer, NoActiveOrder).await?;
+            let holder = self.record_reply(session, "").await?;
+            println!("  {holder} replied to {buyer}");
+            self.end(session).await?;
+        }
+        chapter("14:02  Two more buyers; the next one waits and is told how long (R20)");
+        self.route("buyer-14", NoActiveOrder).await?;
+        self.route("buyer-15", NoActiveOrder).await?;
+        self.route("buyer-16", NoActiveOrder).await?;
+        chapter("       lili comes online with two slots and takes the waiting buyer (R14)");
+        self.status("lili", pb::AccountStatus::Online).await?;
+        pause().await;
+        chapter(
+            "14:03  Nobody replies within 2 s: each buyer is reminded (unanswered) and moved, by R9, to an account with a free slot it has not timed out on (R22)",
+        );
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        chapter(
+            "       lili replies in what she now holds: only now do those buyers belong with her (R22's affinity)",
+        );
+        let state = self.shop_state().await?;
+        let lili_sessions = state
+            .accounts
+            .iter()
+            .find(|a| a.account.as_ref().is_some_and(|c| c.account_id == "lili"))
+            .map(|a| a.session_ids.clone())
+            .unwrap_or_default();
+        for session in lili_sessions {
+            self.record_reply(session, "lili").await?;
+        }
+        println!("  lili replied in her sessions");
+        chapter("14:04  Everyone is busy: a buyer waits 3 s, then leaves a message (R21)");
+        self.route("buyer-17", NoActiveOrder).await?;
+        self.route("buyer-18", NoActiveOrder).await?;
+        tokio::time::sleep(Duration::from_millis(3300)).await;
+        chapter("The afternoon shop now");
+        print!("{}", print::shop_state(&self.shop_state().await?));
         Ok(())
+    }
+
+    async fn shop_state(&mut self) -> anyhow::Result<pb::ShopState> {
+        Ok(self
+            .client
+            .get_shop_state(pb::GetShopStateRequest {
+                shop_id: self.shop.clone(),
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// The holder of a session replied in it (R22); `account` empty: whoever holds
+    /// it. Returns the holder.
+    async fn record_reply(&mut self, session_id: u64, account: &str) -> anyhow::Result<String> {
+        let holder = if account.is_empty() {
+            self.client
+                .get_session(pb::GetSessionRequest {
+                    shop_id: self.shop.clone(),
+                    session_id,
+                })
+                .await?
+                .into_inner()
+                .account_id
+        } else {
+            account.to_owned()
+        };
+        self.client
+            .record_reply(pb::RecordReplyRequest {
+                shop_id: self.shop.clone(),
+                session_id,
+                account_id: holder.clone(),
+            })
+            .await?;
+        Ok(holder)
     }
 
     async fn set_up_shop(&mut self) -> anyhow::Result<()> {

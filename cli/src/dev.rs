@@ -3,6 +3,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fenliu_worker::recording::Recorder;
 
 use tokio::net::TcpListener;
 
@@ -27,6 +30,14 @@ pub struct DevNode {
 impl DevNode {
     /// Starts a worker and a dispatcher in this process.
     pub async fn start(listen: SocketAddr) -> anyhow::Result<DevNode> {
+        Self::start_recording(listen, None).await
+    }
+
+    /// [`DevNode::start`], its worker recording what `recorder` chooses (R26).
+    pub async fn start_recording(
+        listen: SocketAddr,
+        recorder: Option<Arc<Recorder>>,
+    ) -> anyhow::Result<DevNode> {
         let worker_listener = TcpListener::bind("127.0.0.1:0").await?;
         let worker_url = format!("http://{}", worker_listener.local_addr()?);
         let dispatcher_listener = TcpListener::bind(listen)
@@ -39,6 +50,9 @@ impl DevNode {
         let mut worker_stopped = stopped.clone();
         let mut dispatcher_stopped = stopped;
         let router = fenliu_worker::server::embedded_router();
+        if let Some(recorder) = recorder {
+            router.record_to(recorder)?;
+        }
         let worker = tokio::spawn(fenliu_worker::server::serve(
             worker_listener,
             router,

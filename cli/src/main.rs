@@ -10,6 +10,8 @@
 //! - `fenliu state` / `fenliu watch`: a shop's current state, and its live events.
 //! - `fenliu loadtest`: a shop workload against a dispatcher or worker, reporting
 //!   decisions per second and Route latency.
+//! - `fenliu simulate`: replays a recording of shops' calls through the engine
+//!   under the recorded settings and changed ones, side by side (R26).
 //! - `fenliu worker` / `fenliu dispatcher`: one role each, as the binaries of the
 //!   same names (one executable to ship, and what the fault tests start).
 //! - `fenliu baseline-server` / `baseline-proxy`: the speed-of-light chain the
@@ -26,6 +28,7 @@ mod inspect;
 mod loadtest;
 mod otlp_sink;
 mod print;
+mod simulate;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +68,8 @@ enum Command {
     Watch(inspect::ShopArgs),
     /// Load a dispatcher or worker with a shop workload; report decisions/s and latency.
     Loadtest(loadtest::LoadtestArgs),
+    /// Replay a recording of shops' calls under the recorded and changed settings (R26).
+    Simulate(simulate::SimulateArgs),
     /// Benchmark baseline: serve Routing with one Redis EVALSHA per call, nothing else.
     BaselineServer(baseline::ServerArgs),
     /// Benchmark baseline: forward Routing to one upstream, nothing else.
@@ -99,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(args) => inspect::state(args).await,
         Command::Watch(args) => inspect::watch(args).await,
         Command::Loadtest(args) => loadtest::run(args).await,
+        Command::Simulate(args) => simulate::run(&args),
         Command::BaselineServer(args) => baseline::run_server(args).await,
         Command::BaselineProxy(args) => baseline::run_proxy(args).await,
         Command::BenchDrain(args) => bench_tools::drain(args).await,

@@ -31,11 +31,27 @@ fn cause(value: i32) -> String {
         .unwrap_or_else(|_| value.to_string())
 }
 
-/// Where a session is: `→ account` or `queued in X at #n` or `in the message pool`.
+/// R20's estimate: `wait 30–90 s`, or `wait unknown` with too little data.
+pub fn wait_estimate(estimate: Option<&pb::WaitEstimate>) -> String {
+    match estimate {
+        Some(estimate) if estimate.known => {
+            format!("wait {}–{} s", estimate.low_seconds, estimate.high_seconds)
+        }
+        _ => "wait unknown".to_owned(),
+    }
+}
+
+/// Where a session is: `→ account` or `queued in X at #n (wait …)` or `in the
+/// message pool`.
 pub fn placement(session: &pb::Session) -> String {
     match pb::SessionState::try_from(session.state) {
         Ok(pb::SessionState::Queued) => {
-            format!("queued in {} at #{}", session.queue, session.queue_position)
+            format!(
+                "queued in {} at #{} ({})",
+                session.queue,
+                session.queue_position,
+                wait_estimate(session.wait_estimate.as_ref())
+            )
         }
         Ok(pb::SessionState::Pooled) => "in the message pool".to_owned(),
         _ => format!("→ {}", session.account_id),
@@ -77,10 +93,30 @@ pub fn event(event: &pb::ShopEvent) -> String {
             )
         }
         Event::SessionQueued(e) => format!(
-            "session {} of {} queued in {} at #{}",
-            e.session_id, e.buyer_id, e.queue, e.position
+            "session {} of {} queued in {} at #{} ({})",
+            e.session_id,
+            e.buyer_id,
+            e.queue,
+            e.position,
+            wait_estimate(e.wait_estimate.as_ref())
         ),
-        Event::SessionPooled(e) => format!("session {} of {} pooled", e.session_id, e.buyer_id),
+        Event::SessionPooled(e) => format!(
+            "session {} of {} pooled ({})",
+            e.session_id,
+            e.buyer_id,
+            reason(e.reason)
+        ),
+        Event::SessionUnanswered(e) => {
+            let then = if e.reassigned_to_account_id.is_empty() {
+                "it stays".to_owned()
+            } else {
+                format!("moved to {}", e.reassigned_to_account_id)
+            };
+            format!(
+                "session {} of {} unanswered by {} for {} s: {then}",
+                e.session_id, e.buyer_id, e.account_id, e.waited_seconds
+            )
+        }
         Event::SessionEnded(e) => format!(
             "session {} ended by {} (slot held until the close delay passes)",
             e.session_id, e.account_id

@@ -6,7 +6,7 @@
 //! does not own the shop refuses with UNAVAILABLE and `fenliu-not-owner` before
 //! doing anything, so every call is retried on that, after re-reading the
 //! membership: this is how calls follow a shard to its new owner. Calls that are
-//! safe to repeat (reads, upserts, heartbeats, and `Route`, which its request id
+//! safe to repeat (reads, upserts, heartbeats, `RecordReply`, and `Route`, which its request id
 //! makes idempotent) are also retried on any other UNAVAILABLE, such as a worker
 //! that died mid-call. `EndSession`, `Transfer`, `PullQueued` and removals are not:
 //! the caller sees the UNAVAILABLE and decides.
@@ -358,6 +358,8 @@ forwarding_impl! {
     pull_queued(pb::PullQueuedRequest) -> pb::Session, Repeatable::OnlyIfRefused;
     get_session(pb::GetSessionRequest) -> pb::Session, Repeatable::Yes;
     get_shop_state(pb::GetShopStateRequest) -> pb::ShopState, Repeatable::Yes;
+    // Recording the same reply twice changes nothing (R22).
+    record_reply(pb::RecordReplyRequest) -> pb::Session, Repeatable::Yes;
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ macro_rules! with_linked_methods {
             PullQueued: pull_queued(::fenliu_proto::v1::PullQueuedRequest) -> ::fenliu_proto::v1::Session;
             GetSession: get_session(::fenliu_proto::v1::GetSessionRequest) -> ::fenliu_proto::v1::Session;
             GetShopState: get_shop_state(::fenliu_proto::v1::GetShopStateRequest) -> ::fenliu_proto::v1::ShopState;
+            RecordReply: record_reply(::fenliu_proto::v1::RecordReplyRequest) -> ::fenliu_proto::v1::Session;
         }
     };
 }

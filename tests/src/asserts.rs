@@ -42,12 +42,19 @@ pub fn pool(state: &pb::ShopState) -> Vec<u64> {
     state.pool.iter().map(|s| s.session_id).collect()
 }
 
-/// A shop state with what changes by the clock alone taken out (`now_ms` and
-/// presence deadlines), so that two reads of an unchanged shop compare equal.
+/// A shop state with what changes by the clock alone taken out (`now_ms`,
+/// presence deadlines, and the wait estimates of queued sessions, which follow a
+/// rate that decays with time, R20), so that two reads of an unchanged shop
+/// compare equal.
 pub fn comparable(mut state: pb::ShopState) -> pb::ShopState {
     state.now_ms = 0;
     for account in &mut state.accounts {
         account.presence_expires_at_ms = 0;
+    }
+    for queue in &mut state.queues {
+        for session in &mut queue.sessions {
+            session.wait_estimate = None;
+        }
     }
     state
 }

@@ -29,6 +29,8 @@ pub struct Routed {
     pub reason: pb::RouteReason,
     pub explanation: String,
     pub replayed: bool,
+    /// R24: every account and why, when the route asked for it.
+    pub candidates: Vec<pb::Candidate>,
 }
 
 impl Routed {
@@ -41,6 +43,7 @@ impl Routed {
             reason,
             explanation: response.explanation,
             replayed: response.replayed,
+            candidates: response.candidates,
         }
     }
 
@@ -77,6 +80,8 @@ pub fn route_request_with_id(
         order_status: status as i32,
         addressed_account_id: String::new(),
         from_bot: false,
+        priority: 0,
+        explain: false,
     }
 }
 

@@ -647,6 +647,146 @@ async fn r12_choosing_proxy_or_main_account_while_the_bot_is_on_is_a_failed_prec
 }
 
 #[tokio::test]
+async fn r20_to_r25_bad_input_is_refused_naming_the_field_and_changes_nothing() {
+    bounded(async {
+        let mut f = Fixture::start().await;
+        let (on_a, queued) = (f.sessions[0], f.sessions[2]);
+        // R23: priorities are 0 to 9.
+        let mut request = route_request(SHOP, "new-buyer", OrderStatus::NoActiveOrder);
+        request.priority = 10;
+        let r = try_route(&mut f.client, request).await;
+        f.refused(r, Code::InvalidArgument, "priority").await;
+        // R21: an action without its target; unknown or unspecified actions.
+        let no_target = [
+            upsert_shop(|s| {
+                s.max_queue_wait_seconds = Some(60);
+                s.queue_timeout_action = Some(pb::QueueTimeoutAction::ProxyAccount as i32);
+            }),
+            upsert_shop(|s| {
+                s.max_queue_wait_seconds = Some(60);
+                s.queue_timeout_action = Some(pb::QueueTimeoutAction::OfflineList as i32);
+            }),
+        ];
+        for request in no_target {
+            let r = f.client.upsert_shop(request).await;
+            f.refused(r, Code::FailedPrecondition, "queue_timeout_action")
+                .await;
+        }
+        let invalid = [
+            (
+                upsert_shop(|s| s.queue_timeout_action = Some(0)),
+                "queue_timeout_action",
+            ),
+            (
+                upsert_shop(|s| s.queue_timeout_action = Some(99)),
+                "queue_timeout_action",
+            ),
+            (
+                upsert_shop(|s| s.max_queue_wait_seconds = Some(86_401)),
+                "max_queue_wait_seconds",
+            ),
+            (
+                upsert_shop(|s| s.reply_timeout_seconds = Some(86_401)),
+                "reply_timeout_seconds",
+            ),
+            (
+                upsert_shop(|s| s.priority_aging_seconds = Some(86_401)),
+                "priority_aging_seconds",
+            ),
+            (
+                upsert_shop(|s| s.max_reassignments = Some(0)),
+                "max_reassignments",
+            ),
+            (
+                upsert_shop(|s| s.max_reassignments = Some(11)),
+                "max_reassignments",
+            ),
+        ];
+        for (request, field) in invalid {
+            let r = f.client.upsert_shop(request).await;
+            f.refused(r, Code::InvalidArgument, field).await;
+        }
+        // R22: only the holder of an assigned session replies in it.
+        let reply = |session_id: u64, account_id: &str| pb::RecordReplyRequest {
+            shop_id: SHOP.to_owned(),
+            session_id,
+            account_id: account_id.to_owned(),
+        };
+        let cases = [
+            (reply(on_a, "b"), Code::FailedPrecondition, "account_id"),
+            (reply(queued, "a"), Code::FailedPrecondition, "account_id"),
+            (reply(on_a, "nobody"), Code::NotFound, "account_id"),
+            (reply(9_999, "a"), Code::NotFound, "session_id"),
+            (reply(on_a, ""), Code::InvalidArgument, "account_id"),
+        ];
+        for (request, code, field) in cases {
+            let r = f.client.record_reply(request).await;
+            f.refused(r, code, field).await;
+        }
+        f.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn r21_a_timeout_actions_target_cannot_be_cleared_while_it_is_on_and_nothing_changes() {
+    bounded(async {
+        // R21 on, moving timed-out buyers to the proxy account "b" (or to the
+        // offline list ["a"]): the target cannot be taken away under it.
+        let proxied = ShopBuilder::kuaishou(SHOP)
+            .proxy_account("b")
+            .settings(|s| {
+                s.max_queue_wait_seconds = Some(60);
+                s.queue_timeout_action = Some(pb::QueueTimeoutAction::ProxyAccount as i32);
+            });
+        let mut f = Fixture::start_with(proxied).await;
+        let r = f
+            .client
+            .upsert_shop(upsert_shop(|s| s.proxy_account_id = Some(String::new())))
+            .await;
+        f.refused(r, Code::FailedPrecondition, "proxy_account_id")
+            .await;
+        // Nor may the proxy account itself go.
+        let r = f
+            .client
+            .remove_account(pb::RemoveAccountRequest {
+                shop_id: SHOP.to_owned(),
+                account_id: "b".to_owned(),
+            })
+            .await;
+        f.refused(r, Code::FailedPrecondition, "account_id").await;
+        // MAIN_ACCOUNT always has its target: the main account is made with the
+        // shop and cannot be removed.
+        let r = f
+            .client
+            .remove_account(pb::RemoveAccountRequest {
+                shop_id: SHOP.to_owned(),
+                account_id: MAIN.to_owned(),
+            })
+            .await;
+        f.refused(r, Code::FailedPrecondition, "account_id").await;
+        f.stop().await;
+
+        let listed = ShopBuilder::kuaishou(SHOP)
+            .offline_list(&["a"])
+            .settings(|s| {
+                s.max_queue_wait_seconds = Some(60);
+                s.queue_timeout_action = Some(pb::QueueTimeoutAction::OfflineList as i32);
+            });
+        let mut f = Fixture::start_with(listed).await;
+        let r = f
+            .client
+            .upsert_shop(upsert_shop(|s| {
+                s.offline_list = Some(pb::AccountIdList::default());
+            }))
+            .await;
+        f.refused(r, Code::FailedPrecondition, "offline_list").await;
+        f.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn r19_a_transfer_by_an_account_without_permission_is_denied_naming_actor_account_id() {
     bounded(async {
         let mut f = Fixture::start().await;

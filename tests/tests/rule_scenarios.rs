@@ -1,4 +1,5 @@
-//! The rule scenarios (see `scenarios/rules.rs`) on the embedded default: a
+//! The rule scenarios (see `scenarios/rules.rs`, and `scenarios/beyond.rs` for
+//! R20–R25) on the embedded default: a
 //! dispatcher in front of one worker keeping state in memory.
 
 mod backend {
@@ -9,3 +10,6 @@ mod backend {
 
 #[path = "scenarios/rules.rs"]
 mod rules;
+
+#[path = "scenarios/beyond.rs"]
+mod beyond;

@@ -1,4 +1,5 @@
-//! The rule scenarios (see `scenarios/rules.rs`) on the distributed core: a sharded
+//! The rule scenarios (see `scenarios/rules.rs`, and `scenarios/beyond.rs` for
+//! R20–R25) on the distributed core: a sharded
 //! dispatcher in front of 3 workers keeping state in one real redis-server.
 
 mod backend {
@@ -9,3 +10,6 @@ mod backend {
 
 #[path = "scenarios/rules.rs"]
 mod rules;
+
+#[path = "scenarios/beyond.rs"]
+mod beyond;

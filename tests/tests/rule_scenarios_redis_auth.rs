@@ -1,4 +1,5 @@
-//! The rule scenarios (see `scenarios/rules.rs`) with authentication on: a sharded
+//! The rule scenarios (see `scenarios/rules.rs`, and `scenarios/beyond.rs` for
+//! R20–R25) with authentication on: a sharded
 //! dispatcher in front of 3 workers on one real redis-server, every call carrying
 //! a platform backend's token (every shop, every scope), verified by the
 //! dispatcher and admitted by the worker.
@@ -12,3 +13,6 @@ mod backend {
 
 #[path = "scenarios/rules.rs"]
 mod rules;
+
+#[path = "scenarios/beyond.rs"]
+mod beyond;

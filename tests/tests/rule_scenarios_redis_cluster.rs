@@ -1,4 +1,5 @@
-//! The rule scenarios (see `scenarios/rules.rs`) on a Redis Cluster: a sharded
+//! The rule scenarios (see `scenarios/rules.rs`, and `scenarios/beyond.rs` for
+//! R20–R25) on a Redis Cluster: a sharded
 //! dispatcher in front of 3 workers keeping state in a real cluster of 3 masters
 //! on loopback, each scenario in a namespace of its own.
 
@@ -10,3 +11,6 @@ mod backend {
 
 #[path = "scenarios/rules.rs"]
 mod rules;
+
+#[path = "scenarios/beyond.rs"]
+mod beyond;

@@ -1,4 +1,5 @@
-//! The rule scenarios (see `scenarios/rules.rs`) on Redis as production should run
+//! The rule scenarios (see `scenarios/rules.rs`, and `scenarios/beyond.rs` for
+//! R20–R25) on Redis as production should run
 //! it: a sharded dispatcher in front of 3 workers on a TLS-only redis-server that
 //! requires client certificates, every node logging in as fenliu's ACL user (the
 //! README's rule) with its password in a file.
@@ -12,3 +13,6 @@ mod backend {
 
 #[path = "scenarios/rules.rs"]
 mod rules;
+
+#[path = "scenarios/beyond.rs"]
+mod beyond;

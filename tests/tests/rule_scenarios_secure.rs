@@ -1,4 +1,5 @@
-//! The rule scenarios (see `scenarios/rules.rs`) with every protection on: TLS
+//! The rule scenarios (see `scenarios/rules.rs`, and `scenarios/beyond.rs` for
+//! R20–R25) with every protection on: TLS
 //! from the client to the dispatcher, mutual TLS on the link to 3 workers, TLS
 //! to a Redis that requires client certificates and is reached as fenliu's ACL
 //! user, and a platform token on every call.
@@ -18,3 +19,6 @@ mod backend {
 
 #[path = "scenarios/rules.rs"]
 mod rules;
+
+#[path = "scenarios/beyond.rs"]
+mod beyond;

@@ -108,6 +108,8 @@ async fn watch_reports_every_change_in_order_including_a_queue_draining_by_itsel
                 buyer_id: "b2".to_owned(),
                 queue: "shop".to_owned(),
                 position: 1,
+                // R20: no slot has freed yet, so no estimate.
+                wait_estimate: Some(pb::WaitEstimate::default()),
             })
         );
 
@@ -163,6 +165,7 @@ async fn watch_reports_every_change_in_order_including_a_queue_draining_by_itsel
             Event::SessionPooled(pb::SessionPooled {
                 session_id: s3.id(),
                 buyer_id: "b3".to_owned(),
+                reason: RouteReason::MessagePool as i32,
             })
         );
 

@@ -16,6 +16,7 @@ use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 use crate::grpc::access::Access;
 use crate::ownership::{LeaseTiming, ShardOwnership};
 use crate::quota_options::QuotaOptions;
+use crate::recording::RecordOptions;
 use crate::router::{Persistence, Router, SystemClock};
 use crate::server::{self, ServeOptions};
 use crate::store::RedisStore;
@@ -67,6 +68,9 @@ pub struct WorkerConfig {
     /// Prometheus metrics on an admin port (off without one).
     #[command(flatten)]
     pub metrics: MetricsOptions,
+    /// R26: chosen shops' calls recorded for `fenliu simulate` (off without).
+    #[command(flatten)]
+    pub record: RecordOptions,
 }
 
 impl WorkerConfig {
@@ -149,6 +153,7 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
             tls,
         };
         let router = server::embedded_router_with(config.quotas.quotas());
+        record(&config.record, &router)?;
         let metrics = serve_metrics(metrics, &router);
         let served =
             server::serve_worker(listener, router, options, shutdown::requested_by_os()).await;
@@ -187,6 +192,7 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         config.quotas.quotas(),
     );
+    record(&config.record, &router)?;
     tracing::info!(worker = %worker_id, %advertised, shards = config.cluster.shards, "worker joining with state in Redis");
     let options = ServeOptions {
         ownership: Some(ownership),
@@ -206,6 +212,15 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
 
 /// Serves the metrics port, if configured, with the gauges over `router`'s
 /// shops brought up to date at each scrape.
+/// Starts recording the shops `--record-shops` names, if it names any.
+fn record(options: &RecordOptions, router: &Router) -> anyhow::Result<()> {
+    if let Some(recorder) = options.recorder()? {
+        tracing::info!(shops = ?options.record_shops, file = ?options.record_file, "recording calls (R26)");
+        router.record_to(recorder)?;
+    }
+    Ok(())
+}
+
 fn serve_metrics(
     metrics: Option<MetricsEndpoint>,
     router: &Arc<Router>,

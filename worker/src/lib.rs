@@ -33,6 +33,7 @@ pub mod launch;
 mod lease_measures;
 pub mod ownership;
 pub mod quota_options;
+pub mod recording;
 pub mod router;
 pub mod server;
 pub mod store;

@@ -93,6 +93,10 @@ pub struct LoadtestArgs {
     /// per call (Linux). Repeatable: `--cpu-of worker=PID --cpu-of redis=PID`.
     #[arg(long, value_name = "NAME=PID", value_parser = cpu::parse_watched)]
     pub cpu_of: Vec<cpu::Watched>,
+    /// R26: run against a node of this process's own (not --addr) that records
+    /// every shop's calls to this file, for `fenliu simulate`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 impl LoadtestArgs {

@@ -31,6 +31,8 @@ impl Shared {
                 .map(|account| self.account_ids[account].clone())
                 .unwrap_or_default(),
             from_bot: false,
+            priority: 0,
+            explain: false,
         };
         let sent = Instant::now();
         let api = &self.api;

@@ -7,7 +7,9 @@
 //!
 //! The run is bounded: set-up, `--warmup` + `--duration` of load, then a drain
 //! of the calls in flight of at most `--timeout-ms` + 2 s. Only `--addr` is
-//! contacted; shops and request ids carry a per-run id, so runs never meet.
+//! contacted (with `--record`, a node of this process's own instead, recording
+//! every call for `fenliu simulate`); shops and request ids carry a per-run id,
+//! so runs never meet.
 //!
 //! Its modules, one concern each:
 //! - `args`: the flags and the checks of their values;
@@ -42,9 +44,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use fenliu_worker::recording::Recorder;
 
 pub use args::LoadtestArgs;
 
+use crate::dev::DevNode;
 use api::{Api, CLIENT_GRACE, connect};
 use args::DEFAULT_CONCURRENCY;
 use drive::{closed_loop_run, open_loop_run, paced};
@@ -58,8 +62,24 @@ use workload::{Workload, WorkloadConfig};
 
 /// Runs `fenliu loadtest`: checks the flags, sets the shops up, drives the
 /// load, drains it and prints the report.
-pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: LoadtestArgs) -> anyhow::Result<()> {
     args.check()?;
+    // R26: a recording is exact only when taken by the worker that decides, so
+    // `--record` loads a node of this process's own, which records every shop.
+    let Some(path) = args.record.clone() else {
+        return load(args).await;
+    };
+    let recorder = Arc::new(Recorder::create(&path, Vec::new())?);
+    let node = DevNode::start_recording("127.0.0.1:0".parse()?, Some(recorder)).await?;
+    args.addr = node.url();
+    let driven = load(args).await;
+    node.stop().await?;
+    eprintln!("fenliu loadtest: calls recorded to {}", path.display());
+    driven
+}
+
+/// Loads `args.addr` as `args` say.
+async fn load(args: LoadtestArgs) -> anyhow::Result<()> {
     let clients = connect(&args, args.connections).await?;
     let run_id = run_id();
     let config = WorkloadConfig {

@@ -53,6 +53,7 @@ pub async fn route(
         order_status: pb::OrderStatus::NoActiveOrder as i32,
         addressed_account_id: addressed.to_owned(),
         from_bot: false,
+        ..Default::default()
     };
     let result = client
         .route(request)

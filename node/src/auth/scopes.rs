@@ -12,7 +12,7 @@ pub enum Scope {
     /// Routing buyers, and agents' presence (`Route`, `Heartbeat`,
     /// `SetAccountStatus`).
     Route,
-    /// Acting on sessions (`EndSession`, `Transfer`, `PullQueued`).
+    /// Acting on sessions (`EndSession`, `Transfer`, `PullQueued`, `RecordReply`).
     Act,
     /// Reading (`GetShop`, `GetSession`, `GetShopState`, `WatchShop`).
     Read,
@@ -96,7 +96,8 @@ pub fn scope_of(method: &str) -> Option<Scope> {
             Scope::Admin
         }
         "Route" | "Heartbeat" | "SetAccountStatus" => Scope::Route,
-        "EndSession" | "Transfer" | "PullQueued" => Scope::Act,
+        // An agent's app records its own replies (R22): acting on its session.
+        "EndSession" | "Transfer" | "PullQueued" | "RecordReply" => Scope::Act,
         "GetShop" | "GetSession" | "GetShopState" | "WatchShop" => Scope::Read,
         _ => return None,
     };

@@ -73,6 +73,7 @@ pub fn register_families(role: Role) {
     }
     for histogram in [
         names::QUEUE_WAIT,
+        names::WAIT_ESTIMATE_ERROR,
         names::LOAD_SPREAD,
         names::COMMIT_DURATION,
         names::COMMIT_BATCH_CALLS,

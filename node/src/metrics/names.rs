@@ -19,6 +19,9 @@ pub const QUEUED_SESSIONS: &str = "fenliu_queued_sessions";
 pub const QUEUE_OLDEST_WAIT: &str = "fenliu_queue_oldest_wait_seconds";
 /// How long each session assigned out of a queue had waited.
 pub const QUEUE_WAIT: &str = "fenliu_queue_wait_seconds";
+/// R20: how far each served session's wait was from the middle of the range it
+/// was told when queued.
+pub const WAIT_ESTIMATE_ERROR: &str = "fenliu_wait_estimate_error_seconds";
 /// Sessions in the message pools of the worker's shops.
 pub const MESSAGE_POOL_SESSIONS: &str = "fenliu_message_pool_sessions";
 /// Assignments past the account's capacity, by the rule that allowed them.
@@ -39,7 +42,7 @@ pub const SHARDS_OWNED: &str = "fenliu_shards_owned";
 pub const LEASE_OPERATIONS: &str = "fenliu_lease_operations_total";
 /// Shards gained and given up.
 pub const SHARD_MOVES: &str = "fenliu_shard_moves_total";
-/// How late a shop's deadline (a close delay, a presence TTL) was acted on.
+/// How late a shop's deadline (a close delay, a presence TTL, R21/R22 timeouts) was acted on.
 pub const TIMER_LAG: &str = "fenliu_timer_lag_seconds";
 /// Calls on dispatcher–worker links not answered yet.
 pub const LINK_CALLS_IN_FLIGHT: &str = "fenliu_link_calls_in_flight";
@@ -60,7 +63,7 @@ pub const ROLES: [&str; 2] = ["worker", "dispatcher"];
 
 /// `reason` of [`ROUTE_DECISIONS`]: the API's `RouteReason` names, without
 /// their `ROUTE_REASON_` prefix.
-pub const ROUTE_REASONS: [&str; 13] = [
+pub const ROUTE_REASONS: [&str; 14] = [
     "OPEN_SESSION",
     "ADDRESSED",
     "ADDRESSED_OFFLINE",
@@ -74,14 +77,16 @@ pub const ROUTE_REASONS: [&str; 13] = [
     "MESSAGE_POOL",
     "PROXY",
     "MAIN_ACCOUNT",
+    "QUEUE_TIMEOUT",
 ];
 
 /// `rule` of [`ASSIGNMENTS_OVER_CAPACITY`]: the rules that may place a session
 /// on a full account (addressed, addressed while offline, no participants,
 /// affinity, offline list, proxy, main account, manual assignment or
-/// transfer, pull).
-pub const OVER_CAPACITY_RULES: [&str; 9] =
-    ["R2", "R3", "R4", "R5", "R13b", "R13d", "R13e", "R16", "R17"];
+/// transfer, pull, a queue timeout's action).
+pub const OVER_CAPACITY_RULES: [&str; 10] = [
+    "R2", "R3", "R4", "R5", "R13b", "R13d", "R13e", "R16", "R17", "R21",
+];
 
 /// `op` of [`LEASE_OPERATIONS`].
 pub const LEASE_OPS: [&str; 3] = ["acquire", "renew", "release"];
@@ -137,6 +142,7 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (COMMIT_DURATION, &DURATION_BUCKETS),
     (TIMER_LAG, &LAG_BUCKETS),
     (QUEUE_WAIT, &QUEUE_WAIT_BUCKETS),
+    (WAIT_ESTIMATE_ERROR, &QUEUE_WAIT_BUCKETS),
     (LOAD_SPREAD, &SPREAD_BUCKETS),
     (COMMIT_BATCH_CALLS, &BATCH_BUCKETS),
 ];
@@ -166,7 +172,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         ROUTE_DECISIONS,
         Counter,
-        "Route decisions stored, by the reason reported (replays not counted)",
+        "Route decisions stored, by the reason reported (replays not counted; QUEUE_TIMEOUT: R21 timing a queued session out)",
     ),
     (
         QUEUED_SESSIONS,
@@ -182,6 +188,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         QUEUE_WAIT,
         Histogram,
         "Wait of each session assigned out of a queue, from queued to assigned",
+    ),
+    (
+        WAIT_ESTIMATE_ERROR,
+        Histogram,
+        "Per session served out of a queue with a known wait estimate (R20), |wait - the estimate's middle|",
     ),
     (
         MESSAGE_POOL_SESSIONS,
@@ -228,7 +239,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         TIMER_LAG,
         Histogram,
-        "How late a due close delay or presence expiry was acted on",
+        "How late a due close delay, presence expiry, queue timeout or reply timeout was acted on",
     ),
     (
         LINK_CALLS_IN_FLIGHT,

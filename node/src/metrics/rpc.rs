@@ -36,7 +36,7 @@ use super::recorder::{Handles, Role};
 
 /// The methods of `fenliu.v1.Routing`, each its `method` label (a test checks
 /// the list against the API's descriptor).
-pub const ROUTING_METHODS: [&str; 15] = [
+pub const ROUTING_METHODS: [&str; 16] = [
     "UpsertShop",
     "GetShop",
     "UpsertAccount",
@@ -52,6 +52,7 @@ pub const ROUTING_METHODS: [&str; 15] = [
     "GetSession",
     "GetShopState",
     "WatchShop",
+    "RecordReply",
 ];
 /// The `method` label of a path the API does not have.
 pub const UNKNOWN_METHOD: &str = "unknown";

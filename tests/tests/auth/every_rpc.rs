@@ -23,10 +23,11 @@ pub enum Rpc {
     GetSession,
     GetShopState,
     WatchShop,
+    RecordReply,
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 15] = [
+    pub const ALL: [Rpc; 16] = [
         Rpc::UpsertShop,
         Rpc::GetShop,
         Rpc::UpsertAccount,
@@ -42,6 +43,7 @@ impl Rpc {
         Rpc::GetSession,
         Rpc::GetShopState,
         Rpc::WatchShop,
+        Rpc::RecordReply,
     ];
 
     /// The scope the API's table gives the method, as a token names it.
@@ -158,6 +160,14 @@ pub async fn call(client: &mut Client, rpc: Rpc, shop: &str) -> Result<(), Statu
             .map(drop),
         Rpc::WatchShop => client
             .watch_shop(pb::WatchShopRequest { shop_id })
+            .await
+            .map(drop),
+        Rpc::RecordReply => client
+            .record_reply(pb::RecordReplyRequest {
+                shop_id,
+                session_id: 1,
+                account_id: "b".to_owned(),
+            })
             .await
             .map(drop),
     }

@@ -238,6 +238,14 @@ async fn an_agent_token_acts_only_as_its_own_account() {
                 .await
                 .map(|_| ()),
             try_pull(&mut as_b, SHOP, "a", "shop").await.map(|_| ()),
+            // R22: an agent records only its own replies.
+            as_b.record_reply(pb::RecordReplyRequest {
+                shop_id: SHOP.to_owned(),
+                session_id: held_by_a,
+                account_id: "a".to_owned(),
+            })
+            .await
+            .map(|_| ()),
         ];
         for refused in impersonations {
             let status = refused.unwrap_err();
@@ -253,6 +261,18 @@ async fn an_agent_token_acts_only_as_its_own_account() {
             .unwrap_err();
         assert_eq!(r19.code(), Code::PermissionDenied);
         assert!(r19.message().contains("b neither holds"), "{r19:?}");
+        // As itself (the account is taken from the token), a reply in a session
+        // it does not hold is refused (R22).
+        let own_name = as_b
+            .record_reply(pb::RecordReplyRequest {
+                shop_id: SHOP.to_owned(),
+                session_id: held_by_a,
+                account_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(own_name.code(), Code::FailedPrecondition, "{own_name:?}");
+        assert!(own_name.message().starts_with("account_id"), "{own_name:?}");
         node.stop().await;
     })
     .await;

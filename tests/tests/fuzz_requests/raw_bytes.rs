@@ -120,7 +120,8 @@ pub enum Mutation {
 #[derive(Clone, Debug)]
 pub enum Body {
     Random(Vec<u8>),
-    Mutated(FuzzCall, Vec<Mutation>),
+    /// Boxed: a request of the largest method is far larger than any bytes.
+    Mutated(Box<FuzzCall>, Vec<Mutation>),
 }
 
 impl Body {
@@ -129,7 +130,7 @@ impl Body {
         match self {
             Body::Random(bytes) => bytes.clone(),
             Body::Mutated(call, mutations) => {
-                let mut call = call.clone();
+                let mut call = (**call).clone();
                 call.place_in(shops);
                 mutate(call.encode(), mutations)
             }
@@ -162,8 +163,8 @@ pub fn mutation() -> impl Strategy<Value = Mutation> {
 pub fn body() -> impl Strategy<Value = Body> {
     prop_oneof![
         vec(any::<u8>(), 0..64).prop_map(Body::Random),
-        (any_call(), vec(mutation(), 1..4)).prop_map(|(call, m)| Body::Mutated(call, m)),
-        any_call().prop_map(|call| Body::Mutated(call, Vec::new())),
+        (any_call(), vec(mutation(), 1..4)).prop_map(|(call, m)| Body::Mutated(Box::new(call), m)),
+        any_call().prop_map(|call| Body::Mutated(Box::new(call), Vec::new())),
     ]
 }
 
@@ -179,7 +180,7 @@ pub fn raw_calls() -> impl Strategy<Value = Vec<(Via, &'static str, Body)>> {
     )
         .prop_map(|(call, mutations, other_method)| {
             let method = other_method.unwrap_or_else(|| call.method());
-            (method, Body::Mutated(call, mutations))
+            (method, Body::Mutated(Box::new(call), mutations))
         });
     let via = prop_oneof![Just(Via::Dispatcher), Just(Via::Worker)];
     vec(

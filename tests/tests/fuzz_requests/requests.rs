@@ -114,7 +114,9 @@ fuzz_calls! {
         "shop_id", "profile", "main_account_id", "routing_mode", "affinity_window_seconds",
         "bot_enabled", "offline_policy", "offline_list", "proxy_account_id",
         "offline_forwarding", "close_delay_seconds", "default_max_concurrent",
-        "distribution", "presence_ttl_seconds"
+        "distribution", "presence_ttl_seconds", "max_queue_wait_seconds",
+        "queue_timeout_action", "reply_timeout_seconds", "reassign_unanswered",
+        "max_reassignments", "priority_aging_seconds"
     ];
     GetShop: get_shop(GetShopRequest), true, ["shop_id"];
     UpsertAccount: upsert_account(UpsertAccountRequest), false, [
@@ -131,7 +133,8 @@ fuzz_calls! {
     ];
     Heartbeat: heartbeat(HeartbeatRequest), false, ["shop_id", "account_ids"];
     Route: route(RouteRequest), false, [
-        "shop_id", "buyer_id", "request_id", "order_status", "addressed_account_id", "from_bot"
+        "shop_id", "buyer_id", "request_id", "order_status", "addressed_account_id", "from_bot",
+        "priority", "explain"
     ];
     EndSession: end_session(EndSessionRequest), false, [
         "shop_id", "session_id", "actor_account_id"
@@ -143,4 +146,7 @@ fuzz_calls! {
     GetSession: get_session(GetSessionRequest), true, ["shop_id", "session_id"];
     GetShopState: get_shop_state(GetShopStateRequest), true, ["shop_id"];
     WatchShop: watch_shop(WatchShopRequest), true, ["shop_id"];
+    RecordReply: record_reply(RecordReplyRequest), false, [
+        "shop_id", "session_id", "account_id"
+    ];
 }

@@ -189,11 +189,21 @@ fn upsert_shop(wild: Wild) -> impl Strategy<Value = pb::UpsertShopRequest> {
         sometimes(number(wild)),
         sometimes(number(wild)),
     );
-    (head, settings, more).prop_map(
+    // R21–R23's settings.
+    let beyond = (
+        sometimes(number(wild)),
+        sometimes(enum_number(5, wild)),
+        sometimes(number(wild)),
+        sometimes(any::<bool>()),
+        sometimes(number(wild)),
+        sometimes(number(wild)),
+    );
+    (head, settings, more, beyond).prop_map(
         |(
             (shop_id, profile, main_account_id),
             (routing_mode, affinity, bot, policy, offline_list, proxy),
             (forwarding, close_delay, default_max, distribution, presence_ttl, rate_limit),
+            (max_wait, timeout_action, reply_timeout, reassign, max_reassignments, aging),
         )| pb::UpsertShopRequest {
             shop_id,
             profile,
@@ -210,6 +220,12 @@ fn upsert_shop(wild: Wild) -> impl Strategy<Value = pb::UpsertShopRequest> {
             distribution,
             presence_ttl_seconds: presence_ttl,
             route_rate_limit_per_second: rate_limit,
+            max_queue_wait_seconds: max_wait,
+            queue_timeout_action: timeout_action,
+            reply_timeout_seconds: reply_timeout,
+            reassign_unanswered: reassign,
+            max_reassignments,
+            priority_aging_seconds: aging,
         },
     )
 }
@@ -286,15 +302,28 @@ fn route(wild: Wild) -> impl Strategy<Value = pb::RouteRequest> {
         enum_number(6, wild),
         maybe_account_id(wild),
         any::<bool>(),
+        (number(wild), any::<bool>()),
     )
         .prop_map(
-            |(shop_id, buyer_id, request_id, order_status, addressed, from_bot)| pb::RouteRequest {
+            |(
                 shop_id,
                 buyer_id,
                 request_id,
                 order_status,
-                addressed_account_id: addressed,
+                addressed,
                 from_bot,
+                (priority, explain),
+            )| {
+                pb::RouteRequest {
+                    shop_id,
+                    buyer_id,
+                    request_id,
+                    order_status,
+                    addressed_account_id: addressed,
+                    from_bot,
+                    priority,
+                    explain,
+                }
             },
         )
 }
@@ -369,5 +398,14 @@ pub fn call(wild: Wild) -> impl Strategy<Value = FuzzCall> {
             FuzzCall::GetShopState(pb::GetShopStateRequest { shop_id })
         }),
         1 => shop_id(wild).prop_map(|shop_id| FuzzCall::WatchShop(pb::WatchShopRequest { shop_id })),
+        1 => (shop_id(wild), session_id(wild), maybe_account_id(wild)).prop_map(
+            |(shop_id, session_id, account_id)| {
+                FuzzCall::RecordReply(pb::RecordReplyRequest {
+                    shop_id,
+                    session_id,
+                    account_id,
+                })
+            }
+        ),
     ]
 }

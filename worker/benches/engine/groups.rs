@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
 use fenliu_worker::engine::{
-    AssignCause, OrderStatus, RouteReason, RoutingMode, ShopEvent, Timestamp,
+    AssignCause, OrderStatus, RouteOptions, RouteReason, RoutingMode, ShopEvent, ShopState,
+    Timestamp,
 };
 
 use crate::samples::{record, timed};
@@ -17,7 +18,7 @@ use crate::shops::{
 };
 
 /// Shop sizes, in customer-service accounts.
-const SIZES: [usize; 4] = [10, 100, 500, 5000];
+pub(crate) const SIZES: [usize; 4] = [10, 100, 500, 5000];
 /// When the replays happen: one second later, well within the accounts' 60-second
 /// presence and the request's retention.
 const CALL_TIME: Timestamp = Timestamp(SETUP_TIME.0 + 1_000);
@@ -142,15 +143,31 @@ pub(crate) fn route_group_mode(c: &mut Criterion) {
 }
 
 pub(crate) fn drain_on_slot_free(c: &mut Criterion) {
-    let mut group = c.benchmark_group("drain_on_slot_free");
+    drain_shops(
+        c,
+        "drain_on_slot_free",
+        |state| state,
+        |_| RouteOptions::default(),
+    );
+}
+
+/// The draining benchmark named `name`: each shop is `prepare`d before it runs,
+/// and the n-th new buyer routes with `options(n)`.
+pub(crate) fn drain_shops(
+    c: &mut Criterion,
+    name: &str,
+    prepare: fn(ShopState) -> ShopState,
+    options: fn(u64) -> RouteOptions,
+) {
+    let mut group = c.benchmark_group(name);
     for accounts in SIZES {
-        let id = format!("drain_on_slot_free/{accounts}");
+        let id = format!("{name}/{accounts}");
         let mut running = None;
         group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, &n| {
             let (shop, assigned) = running.get_or_insert_with(|| {
                 let prepared = build_draining_shop(n);
                 (
-                    Running::new(prepared.state),
+                    Running::new(prepare(prepared.state)),
                     prepared.assigned.into_iter().collect::<VecDeque<_>>(),
                 )
             });
@@ -183,7 +200,8 @@ pub(crate) fn drain_on_slot_free(c: &mut Criterion) {
                     settle(&mut shop.state);
                     // A new buyer joins the back of the queue, so it keeps its length.
                     let request = shop.new_buyer(OrderStatus::NoActiveOrder);
-                    let outcome = shop.state.route(&request, now).unwrap();
+                    let route_options = options(shop.requests);
+                    let outcome = shop.state.route_with(&request, route_options, now).unwrap();
                     assert_eq!(outcome.reason, RouteReason::Queued);
                     settle(&mut shop.state);
                 }

@@ -14,6 +14,11 @@
 //! - `drain_on_slot_free/N`: every account full, buyers waiting in the shop queue;
 //!   `end_session` with a close delay of 0 closes the session and hands the freed
 //!   slot to the oldest waiting buyer (R15 then R14).
+//! - `route_new_buyer_rules_on/N` and `drain_on_slot_free_rules_on/N`: the same
+//!   with every setting of R20–R25 on (queue and reply timeouts with reassignment,
+//!   aging) and a priority on every third buyer; `route_explained/N`: a new
+//!   buyer's route asking for R24's explanation (every account, so it grows with
+//!   the shop: not a setting, and not held to the targets' spirit).
 //!
 //! The shops (see [`shops::build_routing_shop`]) are KUAISHOU shops in BASIC mode (except the
 //! group one): every account CUSTOMER_SERVICE and ONLINE with a capacity of 500 (so
@@ -45,10 +50,12 @@
 //! of the queue (untimed), so the shop stays full with a constant queue.
 //!
 //! The rooms: [`shops`] builds the shops and keeps them running in virtual time;
-//! [`groups`] holds the benchmark groups; [`samples`] times the engine calls,
-//! keeps each sample and prints the summary against the targets.
+//! [`groups`] holds the benchmark groups, [`rules_on`] those with R20–R25 on;
+//! [`samples`] times the engine calls, keeps each sample and prints the summary
+//! against the targets.
 
 mod groups;
+mod rules_on;
 mod samples;
 mod shops;
 
@@ -60,6 +67,7 @@ use criterion::Criterion;
 use groups::{
     drain_on_slot_free, route_group_mode, route_new_buyer, route_replay, route_returning_buyer,
 };
+use rules_on::{drain_on_slot_free_rules_on, route_explained, route_new_buyer_rules_on};
 use samples::print_summary;
 
 /// Criterion samples per benchmark; the summary takes the median of the last ones.
@@ -79,9 +87,12 @@ fn main() {
     route_new_buyer(&mut criterion, &mut basic_shops);
     route_returning_buyer(&mut criterion, &mut basic_shops);
     route_replay(&mut criterion, &mut basic_shops);
+    route_new_buyer_rules_on(&mut criterion, &mut basic_shops);
+    route_explained(&mut criterion, &mut basic_shops);
     drop(basic_shops);
     route_group_mode(&mut criterion);
     drain_on_slot_free(&mut criterion);
+    drain_on_slot_free_rules_on(&mut criterion);
     criterion.final_summary();
     // `--test` (and `cargo test --benches`) runs each routine once: no figures.
     let measured = !std::env::args().any(|arg| arg == "--test" || arg == "--list");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fenliu_worker::engine::{
     AccountConfig, AccountId, AccountStatus, AccountUpsert, BuyerId, GroupName, GroupUpsert,
     OrderStatus, Profile, QueueName, RequestId, Role, RouteOutcome, RouteReason, RouteRequest,
-    RoutingMode, SessionId, SettingsPatch, ShopId, ShopSettings, ShopState, Timestamp,
+    RoutingMode, SessionId, SettingsPatch, ShopId, ShopLimits, ShopSettings, ShopState, Timestamp,
 };
 
 /// Closed sessions per account in the shop's history: the buyers a returning-buyer
@@ -64,6 +64,12 @@ impl ShopBuilder {
             AccountId::from("main"),
             SETUP_TIME,
         );
+        // The largest shops are the deployment's default cap of accounts (5000,
+        // the main account included) and more: the engine is timed, not the cap.
+        state.set_limits(ShopLimits {
+            max_accounts: u32::try_from(accounts).unwrap() + 1,
+            ..ShopLimits::default()
+        });
         for index in 0..accounts {
             let upsert = AccountUpsert {
                 id: account_id(index),

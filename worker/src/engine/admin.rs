@@ -5,12 +5,14 @@
 use std::collections::BTreeSet;
 
 use super::error::EngineError;
+use super::free_rate::FreeRate;
 use super::model::{
     Account, AccountConfig, AccountId, AccountStatus, Group, GroupName, OrderStatus, Role,
     SessionState, Timestamp,
 };
 use super::settings::{MAX_CONCURRENT_RANGE, SettingsPatch};
 use super::state::ShopState;
+use super::tally::AssignTally;
 
 /// An account's configuration as the caller gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,8 +39,12 @@ impl ShopState {
         self.advance_to(now);
         let next = patch.apply_to(&self.settings, |id| self.accounts.contains_key(id))?;
         if next != self.settings {
-            self.settings = next;
+            let old = std::mem::replace(&mut self.settings, next);
             self.write_set.settings = true;
+            self.refollow_after_settings(&old, self.clock);
+            // A maximum wait set below what buyers have waited already: they
+            // leave their queue now (R21).
+            self.advance_to(self.clock);
             self.drain_queues(self.clock);
         }
         Ok(())
@@ -67,6 +73,8 @@ impl ShopState {
                 assigned: 0,
                 ending: 0,
                 last_assigned_seq: 0,
+                frees: FreeRate::default(),
+                tally: AssignTally::default(),
             }),
         }
         self.write_set.accounts.insert(id.clone());

@@ -2,10 +2,14 @@
 //! and the write set (which entities changed, for a store to persist).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
+use super::free_rate::WaitRange;
 use super::model::{
-    AccountId, AccountStatus, AssignCause, BuyerId, GroupName, QueueName, SessionId, Timestamp,
+    AccountId, AccountStatus, AssignCause, BuyerId, GroupName, QueueName, RouteReason, SessionId,
+    Timestamp,
 };
+use super::route_call::Candidate;
 
 /// Something that happened in a shop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,10 +25,28 @@ pub enum ShopEvent {
         buyer: BuyerId,
         queue: QueueName,
         position: u32,
+        /// R20: the wait estimated at that moment; `None`: unknown.
+        estimate: Option<WaitRange>,
     },
     SessionPooled {
         session: SessionId,
         buyer: BuyerId,
+        /// R13c (`MessagePool`), or R21's timeout (`QueueTimeout`).
+        reason: RouteReason,
+    },
+    /// R22: the buyer waited the reply timeout for `account`'s reply (the
+    /// reminder). With reassignment on, the session then moved to
+    /// `reassigned_to` (a `SessionAssigned` with cause `ReplyTimeout` follows), or
+    /// stayed when nobody else could take it.
+    SessionUnanswered {
+        session: SessionId,
+        buyer: BuyerId,
+        account: AccountId,
+        waited: Duration,
+        reassigned_to: Option<AccountId>,
+        /// R24 for the reassignment: every account and why it did or did not
+        /// take the session; empty when no reassignment was tried.
+        candidates: Vec<Candidate>,
     },
     SessionEnded {
         session: SessionId,

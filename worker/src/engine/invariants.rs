@@ -1,5 +1,5 @@
 //! [`ShopState::check_invariants`]: every counter and index of a shop's state
-//! checked against a recount from the sessions, accounts and groups. Unit
+//! checked against a recount from the sessions, accounts, groups and settings. Unit
 //! tests and the engine's property tests call it after every step.
 
 use super::model::SessionState;
@@ -65,6 +65,20 @@ impl ShopState {
             if !ordered {
                 return Err(format!("queue {name} is not in arrival order"));
             }
+        }
+        self.check_follow_ups()
+    }
+
+    /// R21–R23's indexes agree with a recount from the sessions and settings.
+    fn check_follow_ups(&self) -> Result<(), String> {
+        if self.follow_ups.queue_deadlines != self.recount_queue_deadlines() {
+            return Err("the queue deadlines (R21) do not match the queued sessions".to_owned());
+        }
+        if self.follow_ups.reply_deadlines != self.recount_reply_deadlines() {
+            return Err("the reply deadlines (R22) do not match the assigned sessions".to_owned());
+        }
+        if self.follow_ups.raised != self.recount_raised() {
+            return Err("the raised priorities (R23) do not match the queued sessions".to_owned());
         }
         Ok(())
     }

@@ -110,7 +110,8 @@ impl ShopState {
     ) -> Result<&Session, EngineError> {
         self.advance_to(now);
         self.require_account("account_id", account)?;
-        let Some(oldest) = self.queues.get(&queue).and_then(|q| q.front().copied()) else {
+        // The oldest, or the first by R23 when priorities are raised.
+        let Some(oldest) = self.next_in(queue) else {
             return Err(EngineError::failed_precondition(
                 "queue",
                 format!("queue {queue} is empty"),

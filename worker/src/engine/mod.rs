@@ -1,4 +1,4 @@
-//! The routing engine: every rule of `routing-rules.md` (R1–R19) as plain functions of
+//! The routing engine: every rule of `routing-rules.md` (R1–R25) as plain functions of
 //! a shop's state, a call and the time. No I/O, no clock, no async: the server tells
 //! it the time and persists what it changed ([`WriteSet`]), and reports what happened
 //! ([`ShopEvent`]).
@@ -13,25 +13,43 @@
 //! - settings and R12's constraint on them: [`settings`]; accounts, groups,
 //!   statuses: [`admin`]
 //! - the caps on a shop's accounts, groups and sessions: [`limits`]
+//!
+//! Beyond the two platforms (R20–R25), each off until a shop turns it on:
+//! - R20 (wait estimates): [`estimate`], its arithmetic in [`free_rate`]
+//! - R21, R22 (queue and reply timeouts, `RecordReply`): [`timeouts`], fired by
+//!   [`lifecycle`] like R15; their indexes: `follow_ups`, kept by `follow_up_index`
+//! - R23 (priority and aging): [`priority`]
+//! - R24 (the full explanation): [`explain`]
+//! - R25 (fairness and overflow accounting): [`tally`]; R21–R23's settings:
+//!   `settings_beyond`
 
 mod accounts;
 pub mod admin;
 pub mod distribution;
 pub mod error;
+pub mod estimate;
 pub mod events;
+pub mod explain;
+mod follow_up_index;
+mod follow_ups;
+pub mod free_rate;
 mod invariants;
 pub mod lifecycle;
 pub mod limits;
 pub mod manual;
 pub mod model;
+pub mod priority;
 pub mod queues;
 mod reading;
 mod request_log;
 pub mod route;
 pub mod route_call;
 pub mod settings;
+mod settings_beyond;
 pub mod snapshot;
 pub mod state;
+pub mod tally;
+pub mod timeouts;
 
 #[cfg(test)]
 mod rule_tests;
@@ -39,11 +57,14 @@ mod rule_tests;
 pub use admin::{AccountUpsert, GroupUpsert};
 pub use error::EngineError;
 pub use events::{ShopEvent, TimedEvent, WriteSet};
+pub use free_rate::{EstimateAccuracy, FreeRate, WaitRange, wait_range};
 pub use limits::ShopLimits;
 pub use model::*;
-pub use route_call::{RouteOutcome, RouteRequest};
+pub use route_call::{Candidate, RouteOptions, RouteOutcome, RouteRequest, Why};
 pub use settings::{
-    Distribution, OfflinePolicy, Profile, RoutingMode, SettingsPatch, ShopSettings,
+    Distribution, OfflinePolicy, Profile, QueueTimeoutAction, RoutingMode, SettingsPatch,
+    ShopSettings,
 };
 pub use snapshot::{ShopCounters, ShopSnapshot};
 pub use state::ShopState;
+pub use tally::{AssignTally, CauseKind, OverflowRule};

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+use super::free_rate::{FreeRate, WaitRange};
+use super::tally::{AssignTally, CauseKind, OverflowRule};
+
 /// Milliseconds since the Unix epoch. The engine never reads a clock: every call is
 /// given the time, so 72-hour windows are tested in virtual time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -227,6 +230,10 @@ pub enum RouteReason {
     Proxy,
     /// R13e.
     MainAccount,
+    /// R21: the session waited in its queue for the shop's maximum queue wait,
+    /// and the queue-timeout action placed it. Reported as the session's reason
+    /// from then on (its placement is R21's, no longer the queue's).
+    QueueTimeout,
 }
 
 /// How a session came to the account that holds it.
@@ -242,6 +249,66 @@ pub enum AssignCause {
     Transfer { from: AccountId },
     /// Pulled by the account from a queue (R17).
     Pull { from: QueueName },
+    /// Left its queue by R21's timeout action.
+    QueueTimeout { from: QueueName },
+    /// Moved by R22 from an account that did not reply in time.
+    ReplyTimeout { from: AccountId },
+}
+
+impl AssignCause {
+    /// What R25 counts it as.
+    pub fn kind(&self) -> CauseKind {
+        match self {
+            AssignCause::Rule(_) => CauseKind::Rule,
+            AssignCause::Queue { .. } => CauseKind::Queue,
+            AssignCause::Manual { .. } => CauseKind::Manual,
+            AssignCause::Transfer { .. } => CauseKind::Transfer,
+            AssignCause::Pull { .. } => CauseKind::Pull,
+            AssignCause::QueueTimeout { .. } => CauseKind::QueueTimeout,
+            AssignCause::ReplyTimeout { .. } => CauseKind::ReplyTimeout,
+        }
+    }
+
+    /// Whether the session came out of a queue (R14, R16, R17, R21): what queue
+    /// waits are measured on.
+    pub fn takes_from_a_queue(&self) -> bool {
+        matches!(
+            self,
+            AssignCause::Queue { .. }
+                | AssignCause::Pull { .. }
+                | AssignCause::QueueTimeout { .. }
+                | AssignCause::Manual {
+                    from_queue: Some(_)
+                }
+        )
+    }
+
+    /// The rule that lets this assignment go beyond the account's capacity, if
+    /// any does (R25). The even picks (R7, R8, R9), R14 and R22 need a free slot.
+    pub fn overflow_rule(&self) -> Option<OverflowRule> {
+        match self {
+            AssignCause::Rule(reason) => match reason {
+                RouteReason::Addressed => Some(OverflowRule::R2),
+                RouteReason::AddressedOffline => Some(OverflowRule::R3),
+                RouteReason::NoParticipants => Some(OverflowRule::R4),
+                RouteReason::Affinity => Some(OverflowRule::R5),
+                RouteReason::OfflineList => Some(OverflowRule::R13b),
+                RouteReason::Proxy => Some(OverflowRule::R13d),
+                RouteReason::MainAccount => Some(OverflowRule::R13e),
+                RouteReason::QueueTimeout => Some(OverflowRule::R21),
+                RouteReason::OpenSession
+                | RouteReason::Group
+                | RouteReason::AnyOnline
+                | RouteReason::Even
+                | RouteReason::Queued
+                | RouteReason::MessagePool => None,
+            },
+            AssignCause::Manual { .. } | AssignCause::Transfer { .. } => Some(OverflowRule::R16),
+            AssignCause::Pull { .. } => Some(OverflowRule::R17),
+            AssignCause::QueueTimeout { .. } => Some(OverflowRule::R21),
+            AssignCause::Queue { .. } | AssignCause::ReplyTimeout { .. } => None,
+        }
+    }
 }
 
 /// What an account is, as the merchant configured it.
@@ -289,6 +356,10 @@ pub struct Account {
     pub ending: u32,
     /// Order of its latest assignment (0: never), the round-robin tie-break of R9.
     pub last_assigned_seq: u64,
+    /// How fast its slots freed recently: R20's estimates are made of these.
+    pub frees: FreeRate,
+    /// The sessions it took, by cause and beyond capacity by rule (R25).
+    pub tally: AssignTally,
 }
 
 /// For unit tests: a customer-service account of the shop's default capacity,
@@ -310,6 +381,8 @@ pub(crate) fn test_account(id: &str, status: AccountStatus, assigned: u32) -> Ac
         assigned,
         ending: 0,
         last_assigned_seq: 0,
+        frees: FreeRate::default(),
+        tally: AssignTally::default(),
     }
 }
 
@@ -341,9 +414,30 @@ pub struct Session {
     pub created_at: Timestamp,
     /// Set once ENDED: when it closes by itself and frees the slot.
     pub closes_at: Option<Timestamp>,
-    /// The rule that decided its first placement.
+    /// The rule that decided its placement: the first, or R21's when it timed out
+    /// of its queue.
     pub reason: RouteReason,
+    /// R23: 0 (normal) to [`MAX_PRIORITY`], given by the `Route` that created it.
+    pub priority: u8,
+    /// R20: the wait estimated when it was queued, kept to measure how good
+    /// estimates are once it is served. `None` when unknown or never queued.
+    pub queued_estimate: Option<WaitRange>,
+    /// R22: since when the buyer has waited for a reply from the holder; `None`
+    /// when the holder replied, when the reminder went out, or while the shop has
+    /// no reply timeout. The reply deadline is this plus the timeout.
+    pub reply_wait_since: Option<Timestamp>,
+    /// R22: the accounts the session already timed out on, oldest first; a
+    /// reassignment never goes back to one of them.
+    pub timed_out_on: Vec<AccountId>,
+    /// R22: how often it was moved for want of a reply.
+    pub reassignments: u32,
+    /// R22: it was moved for want of a reply and the new holder has not replied
+    /// yet; the buyer's affinity moves only once it does.
+    pub affinity_pending: bool,
 }
+
+/// The highest priority a `Route` may give (R23): a small fixed range, 0 to 9.
+pub const MAX_PRIORITY: u8 = 9;
 
 /// A named set of accounts bound to order statuses (R7).
 #[derive(Clone, Debug, PartialEq, Eq)]

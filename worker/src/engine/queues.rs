@@ -1,5 +1,5 @@
 //! R14: when an account gets a free slot, the oldest waiting session it may serve is
-//! assigned to it at once.
+//! assigned to it at once (the first by R23's order when priorities are raised).
 //!
 //! Draining is run after anything that can free a slot or make an account available
 //! (a close, a status change, a capacity or group change, a settings change). It is a
@@ -61,7 +61,7 @@ impl ShopState {
         None
     }
 
-    /// The oldest waiting session `account` may serve. In group mode it serves its own
+    /// The oldest waiting session `account` may serve (R23: the first served). In group mode it serves its own
     /// groups' queues first, then queues whose status has no group or whose group has
     /// nobody available; a group's queue never goes to a non-member while a member is
     /// available (R7b).
@@ -69,14 +69,14 @@ impl ShopState {
         let group_routing =
             self.settings.routing_mode == RoutingMode::Group && !self.groups.is_empty();
         if !group_routing {
-            return self.oldest_of(self.queues.keys().copied());
+            return self.first_served_of(self.queues.keys().copied());
         }
         let own_queues = self
             .queues
             .keys()
             .copied()
             .filter(|queue| self.is_member_queue(account, *queue));
-        if let Some(session) = self.oldest_of(own_queues) {
+        if let Some(session) = self.first_served_of(own_queues) {
             return Some(session);
         }
         let open_queues = self
@@ -84,7 +84,7 @@ impl ShopState {
             .keys()
             .copied()
             .filter(|queue| self.queue_open_to_anyone(*queue));
-        self.oldest_of(open_queues)
+        self.first_served_of(open_queues)
     }
 
     fn is_member_queue(&self, account: &Account, queue: QueueName) -> bool {
@@ -106,12 +106,5 @@ impl ShopState {
             return true;
         };
         !self.members_of(group).any(|member| member.is_available())
-    }
-
-    /// The session that has waited longest across the given queues.
-    fn oldest_of(&self, queues: impl Iterator<Item = QueueName>) -> Option<SessionId> {
-        queues
-            .filter_map(|queue| self.queues.get(&queue)?.front().copied())
-            .min_by_key(|id| self.sessions[id].enqueued_seq)
     }
 }

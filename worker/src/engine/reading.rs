@@ -1,9 +1,11 @@
 //! Read-only queries on [`ShopState`]: its identity and settings, accounts and
-//! groups, sessions, queues and the pool, affinities, capacity, and the clock.
+//! groups, sessions, queues and the pool, affinities, capacity, the clock, and
+//! R20's and R25's shop-wide figures.
 //! None of them changes the state; the mutations are in `state.rs`.
 
 use std::collections::{HashMap, VecDeque};
 
+use super::free_rate::EstimateAccuracy;
 use super::limits::ShopLimits;
 use super::model::{
     Account, AccountId, Affinity, BuyerId, Group, GroupName, OrderStatus, QueueName, RequestId,
@@ -108,11 +110,10 @@ impl ShopState {
         &self.pool
     }
 
-    /// 1-based position of a queued session in its queue.
+    /// 1-based position of a queued session in its queue: in the order the queue
+    /// serves it (arrival, or R23's when priorities are raised).
     pub fn queue_position(&self, session: &Session) -> Option<u32> {
-        let queue = self.queues.get(&session.queue?)?;
-        let index = queue.iter().position(|id| *id == session.id)?;
-        u32::try_from(index + 1).ok()
+        self.service_position(session)
     }
 
     /// The buyer's affinity, if still within the window at `now`.
@@ -154,5 +155,27 @@ impl ShopState {
     /// The latest time this state has been brought to.
     pub fn clock(&self) -> Timestamp {
         self.clock
+    }
+
+    /// How well past wait estimates held (R20).
+    pub fn estimate_accuracy(&self) -> EstimateAccuracy {
+        self.follow_ups.accuracy
+    }
+
+    /// R25's spread of load among the available accounts: the highest occupancy
+    /// ratio (occupied slots over capacity) less the lowest; 0 with fewer than two.
+    pub fn load_spread(&self) -> f64 {
+        let mut ratios = self
+            .accounts
+            .values()
+            .filter(|account| account.is_available())
+            .map(|account| f64::from(account.occupancy()) / f64::from(self.capacity(account)));
+        let Some(first) = ratios.next() else {
+            return 0.0;
+        };
+        let (low, high) = ratios.fold((first, first), |(low, high), ratio| {
+            (low.min(ratio), high.max(ratio))
+        });
+        high - low
     }
 }

@@ -103,10 +103,17 @@ mod tests {
                     created_at: Timestamp(0),
                     closes_at: None,
                     reason: RouteReason::Even,
+                    priority: 0,
+                    queued_estimate: None,
+                    reply_wait_since: None,
+                    timed_out_on: Vec::new(),
+                    reassignments: 0,
+                    affinity_pending: false,
                 },
                 reason: RouteReason::Even,
                 explanation: String::new(),
                 replayed: false,
+                candidates: Vec::new(),
             },
         }
     }

@@ -1,4 +1,6 @@
-//! `Route`: rules R1 to R13, tried in order; the first that decides, decides.
+//! `Route`: rules R1 to R13, tried in order; the first that decides, decides. A
+//! `Route` may carry a priority (R23, for the queue) and ask for an explanation
+//! (R24, `explain`); neither changes the decision.
 //!
 //! Deciding is a read-only walk over the shop ([`ShopState::decide`]) that yields a
 //! [`Placement`] and a sentence for the merchant; applying it is separate, so the
@@ -9,10 +11,10 @@
 use super::distribution::pick_even;
 use super::error::EngineError;
 use super::model::{
-    Account, AccountId, AccountStatus, AssignCause, QueueName, RouteReason, SessionId,
-    SessionState, Timestamp,
+    Account, AccountId, AccountStatus, AssignCause, MAX_PRIORITY, QueueName, RouteReason,
+    SessionId, SessionState, Timestamp,
 };
-use super::route_call::{RouteOutcome, RouteRecord, RouteRequest};
+use super::route_call::{RouteOptions, RouteOutcome, RouteRecord, RouteRequest};
 use super::settings::{OfflinePolicy, RoutingMode};
 use super::state::ShopState;
 
@@ -51,6 +53,26 @@ impl ShopState {
         request: &RouteRequest,
         now: Timestamp,
     ) -> Result<RouteOutcome, EngineError> {
+        self.route_with(request, RouteOptions::default(), now)
+    }
+
+    /// Routes a buyer's message at `now` with a priority (R23) or an explanation
+    /// (R24), neither of which changes who gets the buyer.
+    pub fn route_with(
+        &mut self,
+        request: &RouteRequest,
+        options: RouteOptions,
+        now: Timestamp,
+    ) -> Result<RouteOutcome, EngineError> {
+        if options.priority > MAX_PRIORITY {
+            return Err(EngineError::invalid(
+                "priority",
+                format!(
+                    "must be between 0 and {MAX_PRIORITY}, got {}",
+                    options.priority
+                ),
+            ));
+        }
         self.advance_to(now);
         let now = self.clock;
         if let Some(record) = self.route_records.get(&request.request_id) {
@@ -78,16 +100,25 @@ impl ShopState {
 
         let decision = self.decide(request, now);
         self.admit_placement(&decision.placement)?;
-        let session_id = self.apply_decision(request, &decision, now);
+        let candidates = if options.explain {
+            self.explain(request, &decision)
+        } else {
+            Vec::new()
+        };
+        let session_id = self.apply_decision(request, &decision, options.priority, now);
         let session = self.sessions[&session_id].clone();
         let outcome = RouteOutcome {
             session,
             reason: decision.reason,
             explanation: decision.explanation,
             replayed: false,
+            candidates: Vec::new(),
         };
         self.remember_route(request, &outcome, now);
-        Ok(outcome)
+        Ok(RouteOutcome {
+            candidates,
+            ..outcome
+        })
     }
 
     /// R1 to R13 as a pure function of the shop at `now`.
@@ -396,19 +427,28 @@ impl ShopState {
         &mut self,
         request: &RouteRequest,
         decision: &Decision,
+        priority: u8,
         now: Timestamp,
     ) -> SessionId {
         if let Placement::Existing(id) = decision.placement {
+            // R22: the buyer wrote again and waits for a reply, if not already.
+            self.buyer_wrote_again(id, now);
             return id;
         }
-        let id = self.new_session(&request.buyer, request.order_status, decision.reason, now);
+        let id = self.new_session(
+            &request.buyer,
+            request.order_status,
+            decision.reason,
+            priority,
+            now,
+        );
         match &decision.placement {
             Placement::Existing(_) => unreachable!("handled above"),
             Placement::Assign(account) => {
                 self.assign(id, account, AssignCause::Rule(decision.reason), now)
             }
             Placement::Queue(queue) => self.enqueue(id, *queue, now),
-            Placement::Pool => self.put_in_pool(id, now),
+            Placement::Pool => self.put_in_pool(id, decision.reason, now),
         }
         id
     }

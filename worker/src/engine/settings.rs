@@ -1,5 +1,7 @@
 //! Shop settings: the two profiles' defaults, field-by-field changes, and the
-//! checks that keep a shop's settings coherent (R12: the bot forces the message pool).
+//! checks that keep a shop's settings coherent (R12: the bot forces the message pool;
+//! R21: a queue-timeout action needs its target). The settings of R20–R25 are off
+//! in both profiles; their checks are in `settings_beyond`.
 
 use std::time::Duration;
 
@@ -37,10 +39,48 @@ pub enum Distribution {
     Random,
 }
 
+/// What R21 does with a session that has waited the shop's maximum queue wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueTimeoutAction {
+    /// Leave a message: the message pool (as R13c).
+    MessagePool,
+    /// Evenly among the participating accounts of the offline list, whatever
+    /// their status and occupancy (as R13b).
+    OfflineList,
+    /// The proxy account, whatever its status and occupancy (as R13d).
+    ProxyAccount,
+    /// The main account, whatever its status and occupancy (as R13e).
+    MainAccount,
+    /// The available account that may serve the queue with the lowest occupancy
+    /// ratio, even when full.
+    LeastLoaded,
+}
+
+impl QueueTimeoutAction {
+    /// The action's name as the API writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueTimeoutAction::MessagePool => "MESSAGE_POOL",
+            QueueTimeoutAction::OfflineList => "OFFLINE_LIST",
+            QueueTimeoutAction::ProxyAccount => "PROXY_ACCOUNT",
+            QueueTimeoutAction::MainAccount => "MAIN_ACCOUNT",
+            QueueTimeoutAction::LeastLoaded => "LEAST_LOADED",
+        }
+    }
+}
+
 /// Upper bounds that keep a typo from becoming a year-long window.
 pub const MAX_AFFINITY_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const MAX_CLOSE_DELAY: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_PRESENCE_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_REPLY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_PRIORITY_AGING: Duration = Duration::from_secs(24 * 3600);
+/// R22's default limit: an unanswered session moves once, then stays.
+pub const DEFAULT_MAX_REASSIGNMENTS: u32 = 1;
+/// A session moved more often than this has been passed around enough: a manager
+/// should look at it.
+pub const MAX_REASSIGNMENTS_RANGE: std::ops::RangeInclusive<u32> = 1..=10;
 /// `max_concurrent` is 1 to 500, as on the platforms (up to 500 挂起).
 pub const MAX_CONCURRENT_RANGE: std::ops::RangeInclusive<u32> = 1..=500;
 
@@ -65,6 +105,20 @@ pub struct ShopSettings {
     /// default. The engine only carries it: the router enforces it, before the
     /// engine sees the call.
     pub route_rate_limit_per_second: u32,
+    /// R21: how long a session may wait in a queue; zero: for ever (off).
+    pub max_queue_wait: Duration,
+    /// R21: where a session goes when its wait runs out.
+    pub queue_timeout_action: QueueTimeoutAction,
+    /// R22: how long a buyer waits for the holder's reply before the session is
+    /// unanswered; zero: off.
+    pub reply_timeout: Duration,
+    /// R22: an unanswered session moves to another account by itself.
+    pub reassign_unanswered: bool,
+    /// R22: how often one session may be moved for want of a reply.
+    pub max_reassignments: u32,
+    /// R23: a waiting session's priority rises one level per this much waiting;
+    /// zero: no aging.
+    pub priority_aging: Duration,
 }
 
 impl ShopSettings {
@@ -83,6 +137,12 @@ impl ShopSettings {
             distribution: Distribution::LeastLoaded,
             presence_ttl: Duration::from_secs(60),
             route_rate_limit_per_second: 0,
+            max_queue_wait: Duration::ZERO,
+            queue_timeout_action: QueueTimeoutAction::MessagePool,
+            reply_timeout: Duration::ZERO,
+            reassign_unanswered: false,
+            max_reassignments: DEFAULT_MAX_REASSIGNMENTS,
+            priority_aging: Duration::ZERO,
         };
         match profile {
             Profile::Taobao => common,
@@ -121,6 +181,15 @@ pub struct SettingsPatch {
     pub presence_ttl: Option<Duration>,
     /// 0 goes back to the deployment's default.
     pub route_rate_limit_per_second: Option<u32>,
+    /// Zero turns R21 off.
+    pub max_queue_wait: Option<Duration>,
+    pub queue_timeout_action: Option<QueueTimeoutAction>,
+    /// Zero turns R22 off.
+    pub reply_timeout: Option<Duration>,
+    pub reassign_unanswered: Option<bool>,
+    pub max_reassignments: Option<u32>,
+    /// Zero turns R23's aging off.
+    pub priority_aging: Option<Duration>,
 }
 
 impl SettingsPatch {
@@ -210,6 +279,7 @@ impl SettingsPatch {
                 "the PROXY_ACCOUNT offline policy needs a proxy account",
             ));
         }
+        self.apply_beyond_to(&mut next)?;
         Ok(next)
     }
 
@@ -235,7 +305,11 @@ impl SettingsPatch {
     }
 }
 
-fn check_at_most(field: &'static str, value: Duration, max: Duration) -> Result<(), EngineError> {
+pub(super) fn check_at_most(
+    field: &'static str,
+    value: Duration,
+    max: Duration,
+) -> Result<(), EngineError> {
     if value > max {
         return Err(EngineError::invalid(
             field,

@@ -1,11 +1,12 @@
 //! A shop as stored entities, and back. A store keeps only the entities (settings,
 //! accounts, groups, sessions, affinities, counters); everything derived — queues,
-//! the pool, the buyer index, occupancy counters, deadline indexes — is rebuilt by
+//! the pool, the buyer index, occupancy counters, deadline and priority indexes — is rebuilt by
 //! [`ShopState::restore`], so a stored shop can never disagree with itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use super::events::WriteSet;
+use super::free_rate::EstimateAccuracy;
 use super::model::{Account, Affinity, BuyerId, Group, GroupName, SessionState, ShopId, Timestamp};
 use super::model::{AccountId, Session};
 use super::settings::{Profile, ShopSettings};
@@ -33,6 +34,8 @@ pub struct ShopSnapshot {
     /// Open and ended sessions (closed ones are not needed to route).
     pub sessions: Vec<Session>,
     pub affinities: Vec<(BuyerId, Affinity)>,
+    /// How well past wait estimates held (R20); stored with the counters.
+    pub estimate_accuracy: EstimateAccuracy,
 }
 
 impl ShopState {
@@ -74,6 +77,7 @@ impl ShopState {
             groups: self.groups.values().cloned().collect(),
             sessions,
             affinities,
+            estimate_accuracy: self.follow_ups.accuracy,
         }
     }
 
@@ -177,6 +181,10 @@ impl ShopState {
         state.next_session_id = snapshot.counters.next_session_id.max(1);
         state.assignment_seq = snapshot.counters.assignment_seq;
         state.enqueue_seq = snapshot.counters.enqueue_seq;
+        state.follow_ups.accuracy = snapshot.estimate_accuracy;
+        // R21–R23's deadlines and priorities come back from the sessions: a wait
+        // that ran out while nobody owned the shop fires at the next advance.
+        state.reindex_follow_ups();
         state.write_set = WriteSet::default();
         state
     }

@@ -1,13 +1,14 @@
 //! `ShopState`: everything the engine knows about one shop, and the few primitive
-//! mutations (assign, enqueue, pool, end, close, status) that every rule is built
-//! from. Keeping the counters in these primitives alone is what keeps occupancy,
-//! queues and the buyer index consistent.
+//! mutations (assign, enqueue, pool, status; end and close are in `lifecycle`) that
+//! every rule is built from. Keeping the counters in these primitives alone is what
+//! keeps occupancy, queues, the buyer index and the R20–R25 indexes consistent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use super::accounts::AccountTable;
 use super::events::{ShopEvent, TimedEvent, WriteSet};
+use super::follow_ups::FollowUps;
 use super::limits::ShopLimits;
 use super::model::{
     Account, AccountId, AccountStatus, Affinity, AssignCause, BuyerId, Group, GroupName,
@@ -77,6 +78,9 @@ pub struct ShopState {
     pub(crate) enqueue_seq: u64,
     /// The latest time the state was brought to; the engine never goes back.
     pub(crate) clock: Timestamp,
+    /// What R20–R23 keep track of: queue and reply deadlines, raised priorities,
+    /// and how good past wait estimates were.
+    pub(crate) follow_ups: FollowUps,
     /// Events produced since the last [`Self::take_events`].
     pub(crate) pending_events: Vec<TimedEvent>,
     /// What changed since the last [`Self::take_write_set`], for the store.
@@ -111,6 +115,7 @@ impl ShopState {
             assignment_seq: 0,
             enqueue_seq: 0,
             clock: now,
+            follow_ups: FollowUps::default(),
             pending_events: Vec::new(),
             write_set: WriteSet::default(),
         };
@@ -163,6 +168,8 @@ impl ShopState {
             assigned: 0,
             ending: 0,
             last_assigned_seq: 0,
+            frees: super::free_rate::FreeRate::default(),
+            tally: super::tally::AssignTally::default(),
         };
         self.write_set.accounts.insert(id);
         self.insert_account(account);
@@ -209,6 +216,7 @@ impl ShopState {
         buyer: &BuyerId,
         order_status: OrderStatus,
         reason: RouteReason,
+        priority: u8,
         now: Timestamp,
     ) -> SessionId {
         let id = SessionId(self.next_session_id);
@@ -225,6 +233,12 @@ impl ShopState {
             created_at: now,
             closes_at: None,
             reason,
+            priority,
+            queued_estimate: None,
+            reply_wait_since: None,
+            timed_out_on: Vec::new(),
+            reassignments: 0,
+            affinity_pending: false,
         };
         self.sessions.insert(id, session);
         self.open_session_by_buyer.insert(buyer.clone(), id);
@@ -233,7 +247,10 @@ impl ShopState {
     }
 
     /// Takes a session out of whatever queue or pool it waits in.
-    fn detach_waiting(&mut self, id: SessionId) -> Option<QueueName> {
+    pub(crate) fn detach_waiting(&mut self, id: SessionId) -> Option<QueueName> {
+        if let Some(queue) = self.sessions[&id].queue {
+            self.unwatch_waiting(id, queue);
+        }
         let session = self.sessions.get_mut(&id).expect("session exists");
         let from_queue = session.queue.take();
         if let Some(queue_name) = from_queue
@@ -259,7 +276,8 @@ impl ShopState {
     }
 
     /// Gives a session to an account: from nothing, a queue, the pool, or another
-    /// account. The buyer's affinity follows (R5, R16).
+    /// account. The buyer's affinity follows (R5, R16), except after R22's move,
+    /// where it waits for the new holder's reply. R25 counts it.
     pub(crate) fn assign(
         &mut self,
         id: SessionId,
@@ -267,31 +285,48 @@ impl ShopState {
         cause: AssignCause,
         now: Timestamp,
     ) {
-        self.detach_waiting(id);
+        if self.detach_waiting(id).is_some() {
+            self.record_served_from_queue(id, now);
+        }
         let previous_holder = {
             let session = &self.sessions[&id];
             (session.state == SessionState::Assigned)
                 .then(|| session.account.clone())
                 .flatten()
         };
-        if let Some(previous) = &previous_holder
-            && let Some(account) = self.accounts.get_mut(previous)
-        {
-            account.assigned -= 1;
+        if let Some(previous) = &previous_holder {
+            self.unwatch_reply(id);
+            if let Some(account) = self.accounts.get_mut(previous) {
+                account.assigned -= 1;
+                // The slot it held is free: R20 counts it.
+                account.frees.record(now.as_millis());
+                self.write_set.accounts.insert(previous.clone());
+            }
         }
         self.assignment_seq += 1;
         self.write_set.counters = true;
+        let default_capacity = self.settings.default_max_concurrent;
         let account = self.accounts.get_mut(account_id).expect("account exists");
+        let capacity = account.config.max_concurrent.unwrap_or(default_capacity);
+        let overflow = (account.occupancy() >= capacity)
+            .then(|| cause.overflow_rule())
+            .flatten();
+        account.tally.record(cause.kind(), overflow);
         account.assigned += 1;
         account.last_assigned_seq = self.assignment_seq;
         self.write_set.accounts.insert(account_id.clone());
 
+        let affinity_waits_for_reply = matches!(cause, AssignCause::ReplyTimeout { .. });
         let session = self.sessions.get_mut(&id).expect("session exists");
         session.state = SessionState::Assigned;
         session.account = Some(account_id.clone());
+        session.affinity_pending = affinity_waits_for_reply;
         self.write_set.sessions.insert(id);
         let buyer = session.buyer.clone();
-        self.remember_affinity(&buyer, account_id, now);
+        if !affinity_waits_for_reply {
+            self.remember_affinity(&buyer, account_id, now);
+        }
+        self.watch_reply(id, now);
         self.emit(
             now,
             ShopEvent::SessionAssigned {
@@ -303,7 +338,8 @@ impl ShopState {
         );
     }
 
-    /// Puts a session at the back of a queue (R14: first in, first out).
+    /// Puts a session at the back of a queue (R14: first in, first out; R23: served
+    /// by effective priority first). It is told its position and wait (R20).
     pub(crate) fn enqueue(&mut self, id: SessionId, queue_name: QueueName, now: Timestamp) {
         self.enqueue_seq += 1;
         self.write_set.counters = true;
@@ -316,8 +352,15 @@ impl ShopState {
         let buyer = session.buyer.clone();
         let queue = self.queues.entry(queue_name).or_default();
         queue.push_back(id);
-        let position = u32::try_from(queue.len()).unwrap_or(u32::MAX);
         self.write_set.queues.insert(queue_name);
+        self.watch_waiting(id, queue_name);
+        let session = &self.sessions[&id];
+        let position = self.queue_position(session).unwrap_or(u32::MAX);
+        let estimate = self.estimate_wait(session, position, now);
+        self.sessions
+            .get_mut(&id)
+            .expect("session exists")
+            .queued_estimate = estimate;
         self.emit(
             now,
             ShopEvent::SessionQueued {
@@ -325,86 +368,26 @@ impl ShopState {
                 buyer,
                 queue: queue_name,
                 position,
+                estimate,
             },
         );
     }
 
-    /// The bot holds a session in the message pool (R13c).
-    pub(crate) fn put_in_pool(&mut self, id: SessionId, now: Timestamp) {
+    /// The bot holds a session in the message pool: by R13c, or by R21's timeout
+    /// (`reason`).
+    pub(crate) fn put_in_pool(&mut self, id: SessionId, reason: RouteReason, now: Timestamp) {
         let session = self.sessions.get_mut(&id).expect("session exists");
         session.state = SessionState::Pooled;
         let buyer = session.buyer.clone();
         self.write_set.sessions.insert(id);
         self.pool.push_back(id);
         self.write_set.pool = true;
-        self.emit(now, ShopEvent::SessionPooled { session: id, buyer });
-    }
-
-    /// R15: an assigned session ends and keeps its slot until the close delay passes.
-    pub(crate) fn end_assigned(&mut self, id: SessionId, now: Timestamp) {
-        let close_delay = self.settings.close_delay;
-        let closes_at = now.plus(close_delay);
-        let session = self.sessions.get_mut(&id).expect("session exists");
-        debug_assert_eq!(session.state, SessionState::Assigned);
-        session.state = SessionState::Ended;
-        session.closes_at = Some(closes_at);
-        self.write_set.sessions.insert(id);
-        let buyer = session.buyer.clone();
-        let account_id = session
-            .account
-            .clone()
-            .expect("assigned session has an account");
-        self.open_session_by_buyer.remove(&buyer);
-        if let Some(account) = self.accounts.get_mut(&account_id) {
-            account.assigned -= 1;
-            account.ending += 1;
-        }
-        // The window runs from the last contact, which is now.
-        self.remember_affinity(&buyer, &account_id, now);
-        self.closing.insert((closes_at, id));
         self.emit(
             now,
-            ShopEvent::SessionEnded {
+            ShopEvent::SessionPooled {
                 session: id,
-                account: account_id,
-                closes_at,
-            },
-        );
-        if close_delay.is_zero() {
-            self.close(id, now);
-        }
-    }
-
-    /// Closes a session for good: an ENDED one frees its slot; a QUEUED or POOLED one
-    /// leaves its line.
-    pub(crate) fn close(&mut self, id: SessionId, now: Timestamp) {
-        self.detach_waiting(id);
-        let session = self.sessions.get_mut(&id).expect("session exists");
-        let was_ending = session.state == SessionState::Ended;
-        if let Some(closes_at) = session.closes_at
-            && was_ending
-        {
-            self.closing.remove(&(closes_at, id));
-        }
-        session.state = SessionState::Closed;
-        let account_id = session.account.clone();
-        let buyer = session.buyer.clone();
-        if self.open_session_by_buyer.get(&buyer) == Some(&id) {
-            self.open_session_by_buyer.remove(&buyer);
-        }
-        if was_ending
-            && let Some(account_id) = &account_id
-            && let Some(account) = self.accounts.get_mut(account_id)
-        {
-            account.ending -= 1;
-        }
-        self.closed_expiry.push_back((now, id));
-        self.write_set.sessions.insert(id);
-        self.emit(
-            now,
-            ShopEvent::SessionClosed {
-                session: id,
-                account: account_id,
+                buyer,
+                reason,
             },
         );
     }
@@ -446,7 +429,12 @@ impl ShopState {
         }
     }
 
-    fn remember_affinity(&mut self, buyer: &BuyerId, account: &AccountId, now: Timestamp) {
+    pub(crate) fn remember_affinity(
+        &mut self,
+        buyer: &BuyerId,
+        account: &AccountId,
+        now: Timestamp,
+    ) {
         let old = self.affinities.remove(buyer);
         if let Some(old) = &old {
             self.affinity_expiry

@@ -193,4 +193,5 @@ shop_scoped!(
     pb::GetSessionRequest,
     pb::GetShopStateRequest,
     pb::WatchShopRequest,
+    pb::RecordReplyRequest,
 );

@@ -1,5 +1,5 @@
 //! Checks of what a client sends that are not enum values: ids (present, not too
-//! long), queue names, durations, an account's configuration. Each refusal is
+//! long), queue names, durations, priorities, an account's configuration. Each refusal is
 //! `INVALID_ARGUMENT` naming the request field, so the engine only ever sees
 //! well-formed input.
 
@@ -9,7 +9,10 @@ use fenliu_proto::v1 as pb;
 use tonic::Status;
 
 use super::enum_codes::{self, role};
-use crate::engine::{self, AccountConfig, AccountId, QueueName, SettingsPatch};
+use crate::engine::{
+    self, AccountConfig, AccountId, AccountUpsert, BuyerId, GroupName, GroupUpsert, QueueName,
+    RequestId, RouteOptions, RouteRequest, SettingsPatch,
+};
 
 /// Ids are 1 to 128 bytes.
 pub const MAX_ID_BYTES: usize = 128;
@@ -116,5 +119,69 @@ pub fn settings_patch(request: &pb::UpsertShopRequest) -> Result<SettingsPatch, 
             .transpose()?,
         presence_ttl: request.presence_ttl_seconds.map(seconds),
         route_rate_limit_per_second: request.route_rate_limit_per_second,
+        max_queue_wait: request.max_queue_wait_seconds.map(seconds),
+        queue_timeout_action: request
+            .queue_timeout_action
+            .map(enum_codes::queue_timeout_action)
+            .transpose()?,
+        reply_timeout: request.reply_timeout_seconds.map(seconds),
+        reassign_unanswered: request.reassign_unanswered,
+        max_reassignments: request.max_reassignments,
+        priority_aging: request.priority_aging_seconds.map(seconds),
     })
+}
+
+/// A `Route`'s priority (R23): 0 to [`engine::MAX_PRIORITY`].
+pub fn priority(value: u32) -> Result<u8, Status> {
+    u8::try_from(value)
+        .ok()
+        .filter(|priority| *priority <= engine::MAX_PRIORITY)
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "priority: must be between 0 and {}, got {value}",
+                engine::MAX_PRIORITY
+            ))
+        })
+}
+
+/// An `UpsertGroup` request as the engine takes it.
+pub fn group_upsert(request: &pb::UpsertGroupRequest) -> Result<GroupUpsert, Status> {
+    Ok(GroupUpsert {
+        name: GroupName(id_field("name", &request.name)?),
+        members: request
+            .member_account_ids
+            .iter()
+            .map(|id| account_id("member_account_ids", id))
+            .collect::<Result<_, _>>()?,
+        order_statuses: request
+            .order_statuses
+            .iter()
+            .map(|value| enum_codes::order_status("order_statuses", *value))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// An `UpsertAccount` request as the engine takes it.
+pub fn account_upsert(request: &pb::UpsertAccountRequest) -> Result<AccountUpsert, Status> {
+    Ok(AccountUpsert {
+        id: account_id("account_id", &request.account_id)?,
+        config: account_config(request)?,
+    })
+}
+
+/// A `Route` request as the engine takes it: the buyer's message, and what
+/// the call asks beyond it (R23's priority, R24's explanation).
+pub fn route_call(request: &pb::RouteRequest) -> Result<(RouteRequest, RouteOptions), Status> {
+    let route = RouteRequest {
+        buyer: BuyerId(id_field("buyer_id", &request.buyer_id)?),
+        request_id: RequestId(id_field("request_id", &request.request_id)?),
+        order_status: enum_codes::order_status("order_status", request.order_status)?,
+        addressed: optional_account_id("addressed_account_id", &request.addressed_account_id)?,
+        from_bot: request.from_bot,
+    };
+    let options = RouteOptions {
+        priority: priority(request.priority)?,
+        explain: request.explain,
+    };
+    Ok((route, options))
 }

@@ -6,8 +6,8 @@ use fenliu_proto::v1 as pb;
 use tonic::Status;
 
 use crate::engine::{
-    AccountStatus, Distribution, OfflinePolicy, OrderStatus, Profile, Role, RouteReason,
-    RoutingMode, SessionState,
+    AccountStatus, CauseKind, Distribution, OfflinePolicy, OrderStatus, Profile,
+    QueueTimeoutAction, Role, RouteReason, RoutingMode, SessionState, Why,
 };
 
 // ------------------------------------------------------------ wire → domain
@@ -46,6 +46,18 @@ pub fn offline_policy(value: i32) -> Result<OfflinePolicy, Status> {
         pb::OfflinePolicy::MessagePool => Ok(OfflinePolicy::MessagePool),
         pb::OfflinePolicy::ProxyAccount => Ok(OfflinePolicy::ProxyAccount),
         pb::OfflinePolicy::MainAccount => Ok(OfflinePolicy::MainAccount),
+    }
+}
+
+pub fn queue_timeout_action(value: i32) -> Result<QueueTimeoutAction, Status> {
+    const FIELD: &str = "queue_timeout_action";
+    match pb::QueueTimeoutAction::try_from(value).map_err(|_| unknown(FIELD, value))? {
+        pb::QueueTimeoutAction::Unspecified => Err(unspecified(FIELD)),
+        pb::QueueTimeoutAction::MessagePool => Ok(QueueTimeoutAction::MessagePool),
+        pb::QueueTimeoutAction::OfflineList => Ok(QueueTimeoutAction::OfflineList),
+        pb::QueueTimeoutAction::ProxyAccount => Ok(QueueTimeoutAction::ProxyAccount),
+        pb::QueueTimeoutAction::MainAccount => Ok(QueueTimeoutAction::MainAccount),
+        pb::QueueTimeoutAction::LeastLoaded => Ok(QueueTimeoutAction::LeastLoaded),
     }
 }
 
@@ -151,6 +163,46 @@ pub fn wire_reason(reason: RouteReason) -> pb::RouteReason {
         RouteReason::MessagePool => pb::RouteReason::MessagePool,
         RouteReason::Proxy => pb::RouteReason::Proxy,
         RouteReason::MainAccount => pb::RouteReason::MainAccount,
+        RouteReason::QueueTimeout => pb::RouteReason::QueueTimeout,
+    }
+}
+
+pub fn wire_queue_timeout_action(action: QueueTimeoutAction) -> pb::QueueTimeoutAction {
+    match action {
+        QueueTimeoutAction::MessagePool => pb::QueueTimeoutAction::MessagePool,
+        QueueTimeoutAction::OfflineList => pb::QueueTimeoutAction::OfflineList,
+        QueueTimeoutAction::ProxyAccount => pb::QueueTimeoutAction::ProxyAccount,
+        QueueTimeoutAction::MainAccount => pb::QueueTimeoutAction::MainAccount,
+        QueueTimeoutAction::LeastLoaded => pb::QueueTimeoutAction::LeastLoaded,
+    }
+}
+
+pub fn wire_cause_kind(kind: CauseKind) -> pb::AssignCause {
+    match kind {
+        CauseKind::Rule => pb::AssignCause::Rule,
+        CauseKind::Queue => pb::AssignCause::Queue,
+        CauseKind::Manual => pb::AssignCause::Manual,
+        CauseKind::Transfer => pb::AssignCause::Transfer,
+        CauseKind::Pull => pb::AssignCause::Pull,
+        CauseKind::QueueTimeout => pb::AssignCause::QueueTimeout,
+        CauseKind::ReplyTimeout => pb::AssignCause::ReplyTimeout,
+    }
+}
+
+pub fn wire_why(why: Why) -> pb::candidate::Why {
+    match why {
+        Why::Chosen => pb::candidate::Why::Chosen,
+        Why::EarlierRule => pb::candidate::Why::EarlierRule,
+        Why::ExcludedAddressed => pb::candidate::Why::ExcludedAddressed,
+        Why::NonRouting => pb::candidate::Why::NonRouting,
+        Why::NotParticipating => pb::candidate::Why::NotParticipating,
+        Why::Offline => pb::candidate::Why::Offline,
+        Why::Suspended => pb::candidate::Why::Suspended,
+        Why::NotInGroup => pb::candidate::Why::NotInGroup,
+        Why::Full => pb::candidate::Why::Full,
+        Why::MoreLoaded => pb::candidate::Why::MoreLoaded,
+        Why::LostTieBreak => pb::candidate::Why::LostTieBreak,
+        Why::AlreadyTimedOut => pb::candidate::Why::AlreadyTimedOut,
     }
 }
 
@@ -212,6 +264,10 @@ mod tests {
         agrees(wire_routing_mode, routing_mode);
         agrees(wire_offline_policy, offline_policy);
         agrees(wire_distribution, distribution);
+        agrees(wire_queue_timeout_action, queue_timeout_action);
+        for value in CauseKind::ALL {
+            assert_eq!(wire_cause_kind(value) as i32, value.code());
+        }
         agrees(wire_role, role);
         agrees(wire_account_status, account_status);
         agrees(wire_order_status, |value| {

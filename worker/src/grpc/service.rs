@@ -19,10 +19,8 @@ use tonic::{Request, Response, Status};
 use super::access::{Access, Caller, ShopScoped};
 use super::status::{self, to_status};
 use super::{checks, enum_codes, wire};
-use crate::engine::{
-    AccountUpsert, BuyerId, EngineError, GroupName, GroupUpsert, RequestId, RouteRequest,
-    SessionId, ShopState,
-};
+use crate::engine::{EngineError, GroupName, SessionId, ShopId, ShopState, Timestamp};
+use crate::recording::{RecordedCall, RecordedDecision};
 use crate::router::Router;
 
 /// Serves the routing API from this node's shops.
@@ -46,6 +44,21 @@ impl RoutingService {
     }
 
     /// Admits the call before anything of it is read further.
+    /// R26: records a call that succeeded on `shop_id` at `now`, when the
+    /// shop's calls are recorded (inside the call, so in the order decided).
+    fn record(
+        &self,
+        shop_id: &ShopId,
+        now: Timestamp,
+        method: &str,
+        request: &impl prost::Message,
+        decision: Option<RecordedDecision>,
+    ) {
+        if let Some(recorder) = self.router.recorder_for(shop_id) {
+            recorder.write(&RecordedCall::new(shop_id, method, now, request, decision));
+        }
+    }
+
     fn admit<T: ShopScoped>(
         &self,
         request: &Request<T>,
@@ -86,13 +99,14 @@ impl Routing for RoutingService {
             };
             // Configure the new shop completely before anyone can see it, so a
             // refused setting leaves no half-made shop behind.
-            let mut state =
-                ShopState::new(shop_id.clone(), profile, main_account, self.router.now());
+            let created_at = self.router.now();
+            let mut state = ShopState::new(shop_id.clone(), profile, main_account, created_at);
             state
-                .update_settings(&patch, self.router.now())
+                .update_settings(&patch, created_at)
                 .map_err(|e| status::engine_status(&e))?;
             state.take_events();
             if self.router.create_shop(state).await.map_err(to_status)? {
+                self.record(&shop_id, created_at, "UpsertShop", &request, None);
                 tracing::info!(shop = %shop_id, ?profile, "shop created");
                 return self
                     .router
@@ -121,6 +135,7 @@ impl Routing for RoutingService {
                     ));
                 }
                 state.update_settings(&patch, now)?;
+                self.record(&shop_id, now, "UpsertShop", &request, None);
                 Ok(wire::wire_shop(state))
             })
             .await
@@ -148,13 +163,11 @@ impl Routing for RoutingService {
         let _caller = self.admit(&request, "UpsertAccount")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
-        let upsert = AccountUpsert {
-            id: checks::account_id("account_id", &request.account_id)?,
-            config: checks::account_config(&request)?,
-        };
+        let upsert = checks::account_upsert(&request)?;
         self.router
             .with_shop(&shop_id, |state, now| {
                 let account = state.upsert_account(upsert.clone(), now)?.clone();
+                self.record(&shop_id, now, "UpsertAccount", &request, None);
                 Ok(wire::wire_account(state, &account))
             })
             .await
@@ -171,7 +184,11 @@ impl Routing for RoutingService {
         let shop_id = checks::shop_id(&request.shop_id)?;
         let account = checks::account_id("account_id", &request.account_id)?;
         self.router
-            .with_shop(&shop_id, |state, now| state.remove_account(&account, now))
+            .with_shop(&shop_id, |state, now| {
+                state.remove_account(&account, now)?;
+                self.record(&shop_id, now, "RemoveAccount", &request, None);
+                Ok(())
+            })
             .await
             .map(|()| Response::new(pb::RemoveAccountResponse {}))
             .map_err(to_status)
@@ -184,22 +201,12 @@ impl Routing for RoutingService {
         let _caller = self.admit(&request, "UpsertGroup")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
-        let upsert = GroupUpsert {
-            name: GroupName(checks::id_field("name", &request.name)?),
-            members: request
-                .member_account_ids
-                .iter()
-                .map(|id| checks::account_id("member_account_ids", id))
-                .collect::<Result<_, _>>()?,
-            order_statuses: request
-                .order_statuses
-                .iter()
-                .map(|value| enum_codes::order_status("order_statuses", *value))
-                .collect::<Result<_, _>>()?,
-        };
+        let upsert = checks::group_upsert(&request)?;
         self.router
             .with_shop(&shop_id, |state, now| {
-                Ok(wire::wire_group(state.upsert_group(upsert.clone(), now)?))
+                let group = wire::wire_group(state.upsert_group(upsert.clone(), now)?);
+                self.record(&shop_id, now, "UpsertGroup", &request, None);
+                Ok(group)
             })
             .await
             .map(Response::new)
@@ -215,7 +222,11 @@ impl Routing for RoutingService {
         let shop_id = checks::shop_id(&request.shop_id)?;
         let name = GroupName(checks::id_field("name", &request.name)?);
         self.router
-            .with_shop(&shop_id, |state, now| state.remove_group(&name, now))
+            .with_shop(&shop_id, |state, now| {
+                state.remove_group(&name, now)?;
+                self.record(&shop_id, now, "RemoveGroup", &request, None);
+                Ok(())
+            })
             .await
             .map(|()| Response::new(pb::RemoveGroupResponse {}))
             .map_err(to_status)
@@ -234,6 +245,7 @@ impl Routing for RoutingService {
         self.router
             .with_shop(&shop_id, |state, now| {
                 let account = state.set_account_status(&account_id, status, now)?.clone();
+                self.record(&shop_id, now, "SetAccountStatus", &request, None);
                 let held = state.sessions_by_holder();
                 let ids = held.get(&account.id).map(Vec::as_slice).unwrap_or_default();
                 Ok(wire::wire_account_state(state, &account, ids))
@@ -260,18 +272,9 @@ impl Routing for RoutingService {
             .collect::<Result<Vec<_>, _>>()?;
         self.router
             .with_shop(&shop_id, |state, now| {
-                let presences = state
-                    .heartbeat(&accounts, now)?
-                    .into_iter()
-                    .map(|account| pb::AccountPresence {
-                        account_id: account.id.0.clone(),
-                        status: enum_codes::wire_account_status(account.status) as i32,
-                        presence_expires_at_ms: account
-                            .presence_expires_at
-                            .map(|t| t.as_millis())
-                            .unwrap_or(0),
-                    })
-                    .collect();
+                let beaten = state.heartbeat(&accounts, now)?;
+                self.record(&shop_id, now, "Heartbeat", &request, None);
+                let presences = beaten.into_iter().map(wire::wire_presence).collect();
                 Ok(pb::HeartbeatResponse {
                     accounts: presences,
                 })
@@ -288,18 +291,9 @@ impl Routing for RoutingService {
         let _caller = self.admit(&request, "Route")?;
         let request = request.into_inner();
         let shop_id = checks::shop_id(&request.shop_id)?;
-        let route = RouteRequest {
-            buyer: BuyerId(checks::id_field("buyer_id", &request.buyer_id)?),
-            request_id: RequestId(checks::id_field("request_id", &request.request_id)?),
-            order_status: enum_codes::order_status("order_status", request.order_status)?,
-            addressed: checks::optional_account_id(
-                "addressed_account_id",
-                &request.addressed_account_id,
-            )?,
-            from_bot: request.from_bot,
-        };
+        let (route, options) = checks::route_call(&request)?;
         self.router
-            .route(&shop_id, &route, |state, outcome| {
+            .route_with(&shop_id, &route, options, |state, outcome| {
                 tracing::debug!(
                     shop = %shop_id,
                     buyer = %route.buyer,
@@ -309,20 +303,18 @@ impl Routing for RoutingService {
                     explanation = %outcome.explanation,
                     "routed"
                 );
-                tracing_context::record_reason(
-                    enum_codes::wire_reason(outcome.reason).as_str_name(),
-                );
-                // The session as it was decided, with its live queue position
-                // when it still waits in that queue.
-                let position = state
-                    .session(outcome.session.id)
-                    .filter(|live| live.queue == outcome.session.queue)
-                    .and_then(|live| state.queue_position(live));
+                let reason = enum_codes::wire_reason(outcome.reason);
+                tracing_context::record_reason(reason.as_str_name());
+                if !outcome.replayed {
+                    let decision = RecordedDecision::of(outcome, reason);
+                    self.record(&shop_id, state.clock(), "Route", &request, Some(decision));
+                }
                 pb::RouteResponse {
-                    session: Some(wire::wire_session(&outcome.session, position)),
-                    reason: enum_codes::wire_reason(outcome.reason) as i32,
+                    session: Some(wire::wire_routed_session(state, &outcome.session)),
+                    reason: reason as i32,
                     explanation: outcome.explanation.clone(),
                     replayed: outcome.replayed,
+                    candidates: wire::wire_candidates(&outcome.candidates),
                 }
             })
             .await
@@ -343,6 +335,11 @@ impl Routing for RoutingService {
         self.router
             .with_shop(&shop_id, |state, now| {
                 let session = state.end_session(session_id, actor.as_ref(), now)?.clone();
+                let resolved = pb::EndSessionRequest {
+                    actor_account_id: actor.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+                    ..request.clone()
+                };
+                self.record(&shop_id, now, "EndSession", &resolved, None);
                 Ok(wire::wire_shop_session(state, &session))
             })
             .await
@@ -364,6 +361,11 @@ impl Routing for RoutingService {
         self.router
             .with_shop(&shop_id, |state, now| {
                 let session = state.transfer(session_id, &actor, &to, now)?.clone();
+                let resolved = pb::TransferRequest {
+                    actor_account_id: actor.0.clone(),
+                    ..request.clone()
+                };
+                self.record(&shop_id, now, "Transfer", &resolved, None);
                 Ok(wire::wire_shop_session(state, &session))
             })
             .await
@@ -384,6 +386,7 @@ impl Routing for RoutingService {
         self.router
             .with_shop(&shop_id, |state, now| {
                 let session = state.pull_queued(&account, queue, now)?.clone();
+                self.record(&shop_id, now, "PullQueued", &request, None);
                 Ok(wire::wire_shop_session(state, &session))
             })
             .await
@@ -404,6 +407,32 @@ impl Routing for RoutingService {
                 state.advance_to(now);
                 let session = state.require_session(session_id)?;
                 Ok(wire::wire_shop_session(state, session))
+            })
+            .await
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn record_reply(
+        &self,
+        request: Request<pb::RecordReplyRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let caller = self.admit(&request, "RecordReply")?;
+        let request = request.into_inner();
+        let shop_id = checks::shop_id(&request.shop_id)?;
+        // An agent's token records only its own replies (empty: its own).
+        let account = caller.actor("account_id", &request.account_id)?;
+        let account = checks::account_id("account_id", account)?;
+        let session_id = SessionId(request.session_id);
+        self.router
+            .with_shop(&shop_id, |state, now| {
+                let session = state.record_reply(session_id, &account, now)?.clone();
+                let resolved = pb::RecordReplyRequest {
+                    account_id: account.0.clone(),
+                    ..request.clone()
+                };
+                self.record(&shop_id, now, "RecordReply", &resolved, None);
+                Ok(wire::wire_shop_session(state, &session))
             })
             .await
             .map(Response::new)

@@ -1,19 +1,24 @@
 //! Domain → wire: the messages a worker answers with, built from the shop's state
-//! (sessions with their live queue positions, accounts with their occupancy,
-//! settings, the whole shop, and events).
+//! (sessions with their live queue positions and wait estimates, accounts with
+//! their occupancy and R25 counts, settings, the whole shop, explanations, and
+//! events).
 
 use std::time::Duration;
 
 use fenliu_proto::v1 as pb;
 
 use super::enum_codes::{
-    wire_account_status, wire_distribution, wire_offline_policy, wire_order_status, wire_profile,
-    wire_reason, wire_role, wire_routing_mode, wire_session_state,
+    wire_account_status, wire_cause_kind, wire_distribution, wire_offline_policy,
+    wire_order_status, wire_profile, wire_queue_timeout_action, wire_reason, wire_role,
+    wire_routing_mode, wire_session_state, wire_why,
 };
-use crate::engine::{self, AssignCause, Session, ShopEvent, ShopState};
+use crate::engine::{
+    self, AssignCause, Candidate, QueueName, RouteReason, Session, ShopEvent, ShopState, WaitRange,
+    wait_range,
+};
 
-/// A session as the client sees it. `queue_position` comes from the shop when the
-/// session is still queued there.
+/// A session as the client sees it, without what only the live shop knows.
+/// `queue_position` comes from the shop when the session is still queued there.
 pub fn wire_session(session: &Session, queue_position: Option<u32>) -> pb::Session {
     pb::Session {
         session_id: session.id.0,
@@ -33,12 +38,79 @@ pub fn wire_session(session: &Session, queue_position: Option<u32>) -> pb::Sessi
         created_at_ms: session.created_at.as_millis(),
         closes_at_ms: session.closes_at.map(|t| t.as_millis()).unwrap_or(0),
         reason: wire_reason(session.reason) as i32,
+        wait_estimate: None,
+        priority: u32::from(session.priority),
+        reply_due_at_ms: 0,
+        reassignments: session.reassignments,
+        timed_out_account_ids: session.timed_out_on.iter().map(|a| a.0.clone()).collect(),
     }
 }
 
-/// A session of the shop, with its live queue position.
+/// R20's estimate on the wire; unknown when `None`.
+pub fn wire_estimate(estimate: Option<WaitRange>) -> pb::WaitEstimate {
+    match estimate {
+        Some(range) => pb::WaitEstimate {
+            known: true,
+            low_seconds: range.low_seconds,
+            high_seconds: range.high_seconds,
+        },
+        None => pb::WaitEstimate::default(),
+    }
+}
+
+/// A session of the shop as it is now: with its live queue position and a fresh
+/// wait estimate (R20) when it waits, its reply deadline (R22) when one runs.
 pub fn wire_shop_session(state: &ShopState, session: &Session) -> pb::Session {
-    wire_session(session, state.queue_position(session))
+    let position = state.queue_position(session);
+    let estimate = position.map(|_| state.wait_estimate(session));
+    wire_live_session(state, session, position, estimate)
+}
+
+/// A session with what the live shop adds to it: `estimate` is `Some` for a
+/// session that waits in a queue (its inner `None`: unknown).
+fn wire_live_session(
+    state: &ShopState,
+    session: &Session,
+    position: Option<u32>,
+    estimate: Option<Option<WaitRange>>,
+) -> pb::Session {
+    pb::Session {
+        wait_estimate: estimate.map(wire_estimate),
+        reply_due_at_ms: state
+            .reply_due_at(session)
+            .map(|at| at.as_millis())
+            .unwrap_or(0),
+        ..wire_session(session, position)
+    }
+}
+
+/// The session a `Route` decided, with its live position and a fresh estimate
+/// when it still waits in the queue it was decided into, and its reply deadline
+/// while the account it was decided to still holds it.
+pub fn wire_routed_session(state: &ShopState, decided: &Session) -> pb::Session {
+    let live = state.session(decided.id);
+    let waiting = live.filter(|live| live.queue.is_some() && live.queue == decided.queue);
+    let position = waiting.and_then(|live| state.queue_position(live));
+    let reply_due = live
+        .filter(|live| live.account.is_some() && live.account == decided.account)
+        .and_then(|live| state.reply_due_at(live));
+    pb::Session {
+        wait_estimate: waiting.map(|live| wire_estimate(state.wait_estimate(live))),
+        reply_due_at_ms: reply_due.map(|at| at.as_millis()).unwrap_or(0),
+        ..wire_session(decided, position)
+    }
+}
+
+/// R24's explanation on the wire.
+pub fn wire_candidates(candidates: &[Candidate]) -> Vec<pb::Candidate> {
+    candidates
+        .iter()
+        .map(|candidate| pb::Candidate {
+            account_id: candidate.account.0.clone(),
+            chosen: candidate.chosen(),
+            why: wire_why(candidate.why) as i32,
+        })
+        .collect()
 }
 
 pub fn wire_settings(settings: &engine::ShopSettings) -> pb::ShopSettings {
@@ -60,6 +132,12 @@ pub fn wire_settings(settings: &engine::ShopSettings) -> pb::ShopSettings {
         distribution: wire_distribution(settings.distribution) as i32,
         presence_ttl_seconds: duration_seconds(settings.presence_ttl),
         route_rate_limit_per_second: settings.route_rate_limit_per_second,
+        max_queue_wait_seconds: duration_seconds(settings.max_queue_wait),
+        queue_timeout_action: wire_queue_timeout_action(settings.queue_timeout_action) as i32,
+        reply_timeout_seconds: duration_seconds(settings.reply_timeout),
+        reassign_unanswered: settings.reassign_unanswered,
+        max_reassignments: settings.max_reassignments,
+        priority_aging_seconds: duration_seconds(settings.priority_aging),
     }
 }
 
@@ -110,6 +188,22 @@ pub fn wire_account_state(
         ending: account.ending,
         available: account.is_available(),
         session_ids: held.iter().map(|id| id.0).collect(),
+        assigned_by_cause: account
+            .tally
+            .taken_by_cause()
+            .map(|(kind, count)| pb::CauseCount {
+                cause: wire_cause_kind(kind) as i32,
+                count,
+            })
+            .collect(),
+        overflow_by_rule: account
+            .tally
+            .overflow_by_rule()
+            .map(|(rule, count)| pb::RuleCount {
+                rule: rule.id().to_owned(),
+                count,
+            })
+            .collect(),
     }
 }
 
@@ -125,21 +219,37 @@ pub fn wire_group(group: &engine::Group) -> pb::Group {
     }
 }
 
+/// A queue in the order it serves its sessions, each with its position and wait
+/// estimate (the recent rate of the queue's accounts read once for all of them).
+fn wire_queue(state: &ShopState, name: QueueName) -> pb::Queue {
+    let observed = state.observed_frees(name, state.clock());
+    pb::Queue {
+        name: name.name().to_owned(),
+        sessions: state
+            .queue_in_service_order(name)
+            .into_iter()
+            .zip(1u32..)
+            .filter_map(|(id, position)| {
+                let session = state.session(id)?;
+                let estimate = wait_range(position, observed);
+                Some(wire_live_session(
+                    state,
+                    session,
+                    Some(position),
+                    Some(estimate),
+                ))
+            })
+            .collect(),
+    }
+}
+
 pub fn wire_shop_state(state: &ShopState) -> pb::ShopState {
     let held = state.sessions_by_holder();
     let queues = state
         .queues()
-        .map(|(name, ids)| pb::Queue {
-            name: name.name().to_owned(),
-            sessions: ids
-                .iter()
-                .zip(1u32..)
-                .filter_map(|(id, position)| {
-                    state.session(*id).map(|s| wire_session(s, Some(position)))
-                })
-                .collect(),
-        })
+        .map(|(name, _)| wire_queue(state, name))
         .collect();
+    let accuracy = state.estimate_accuracy();
     pb::ShopState {
         shop: Some(wire_shop(state)),
         accounts: state
@@ -157,6 +267,16 @@ pub fn wire_shop_state(state: &ShopState) -> pb::ShopState {
             .filter_map(|id| state.session(*id).map(|s| wire_session(s, None)))
             .collect(),
         now_ms: state.clock().as_millis(),
+        load_spread: state.load_spread(),
+        wait_estimate_accuracy: Some(pb::WaitEstimateAccuracy {
+            samples: accuracy.samples,
+            within_range: accuracy.within_range,
+            unknown: accuracy.unknown,
+            mean_absolute_error_seconds: accuracy
+                .mean_absolute_error()
+                .map(duration_seconds)
+                .unwrap_or(0),
+        }),
     }
 }
 
@@ -179,6 +299,18 @@ pub fn wire_event(sequence: u64, timed: &engine::TimedEvent) -> pb::ShopEvent {
                     (pb::AssignCause::Transfer, None, Some(from.0.clone()), None)
                 }
                 AssignCause::Pull { from } => (pb::AssignCause::Pull, None, None, Some(*from)),
+                AssignCause::QueueTimeout { from } => (
+                    pb::AssignCause::QueueTimeout,
+                    Some(RouteReason::QueueTimeout),
+                    None,
+                    Some(*from),
+                ),
+                AssignCause::ReplyTimeout { from } => (
+                    pb::AssignCause::ReplyTimeout,
+                    None,
+                    Some(from.0.clone()),
+                    None,
+                ),
             };
             Event::SessionAssigned(pb::SessionAssigned {
                 session_id: session.0,
@@ -195,15 +327,40 @@ pub fn wire_event(sequence: u64, timed: &engine::TimedEvent) -> pb::ShopEvent {
             buyer,
             queue,
             position,
+            estimate,
         } => Event::SessionQueued(pb::SessionQueued {
             session_id: session.0,
             buyer_id: buyer.0.clone(),
             queue: queue.name().to_owned(),
             position: *position,
+            wait_estimate: Some(wire_estimate(*estimate)),
         }),
-        ShopEvent::SessionPooled { session, buyer } => Event::SessionPooled(pb::SessionPooled {
+        ShopEvent::SessionPooled {
+            session,
+            buyer,
+            reason,
+        } => Event::SessionPooled(pb::SessionPooled {
             session_id: session.0,
             buyer_id: buyer.0.clone(),
+            reason: wire_reason(*reason) as i32,
+        }),
+        ShopEvent::SessionUnanswered {
+            session,
+            buyer,
+            account,
+            waited,
+            reassigned_to,
+            candidates,
+        } => Event::SessionUnanswered(pb::SessionUnanswered {
+            session_id: session.0,
+            buyer_id: buyer.0.clone(),
+            account_id: account.0.clone(),
+            waited_seconds: duration_seconds(*waited),
+            reassigned_to_account_id: reassigned_to
+                .as_ref()
+                .map(|a| a.0.clone())
+                .unwrap_or_default(),
+            candidates: wire_candidates(candidates),
         }),
         ShopEvent::SessionEnded {
             session,
@@ -234,5 +391,17 @@ pub fn wire_event(sequence: u64, timed: &engine::TimedEvent) -> pb::ShopEvent {
         sequence,
         at_ms: timed.at.as_millis(),
         event: Some(event),
+    }
+}
+
+/// An account's presence, as `Heartbeat` answers it.
+pub fn wire_presence(account: &crate::engine::Account) -> pb::AccountPresence {
+    pb::AccountPresence {
+        account_id: account.id.0.clone(),
+        status: wire_account_status(account.status) as i32,
+        presence_expires_at_ms: account
+            .presence_expires_at
+            .map(|t| t.as_millis())
+            .unwrap_or(0),
     }
 }

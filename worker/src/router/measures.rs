@@ -11,7 +11,10 @@
 //!   available accounts after it (not for R1, which places nobody);
 //! - every assignment that left its account above its capacity, by the rule
 //!   that allowed it;
-//! - every assignment out of a queue (R14, R16, R17): how long it waited.
+//! - every assignment out of a queue (R14, R16, R17, R21): how long it waited,
+//!   and how far that was from the estimate it was told when queued (R20);
+//! - every queued session timed out by R21, as a decision of reason
+//!   `QUEUE_TIMEOUT` (the timer's, not a call's).
 //!
 //! Nothing is measured when the process keeps no metrics.
 
@@ -19,10 +22,11 @@ use fenliu_node::metrics::names::{self, OVER_CAPACITY_RULES, ROUTE_REASONS};
 use fenliu_node::metrics::{Handles, enabled};
 use metrics::{Counter, Histogram};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::engine::{
-    AssignCause, RouteOutcome, RouteReason, ShopEvent, ShopState, TimedEvent, Timestamp,
+    AssignCause, OverflowRule, RouteOutcome, RouteReason, ShopEvent, ShopState, TimedEvent,
+    Timestamp,
 };
 
 /// The router's handles.
@@ -33,6 +37,7 @@ struct RouterMeters {
     /// By [`OVER_CAPACITY_RULES`].
     over_capacity: [Counter; OVER_CAPACITY_RULES.len()],
     queue_wait: Histogram,
+    wait_estimate_error: Histogram,
     load_spread: Histogram,
     commit_duration: Histogram,
     commit_batch_calls: Histogram,
@@ -50,6 +55,7 @@ static METERS: Handles<RouterMeters> = Handles::new(|| {
             OVER_CAPACITY_RULES,
         ),
         queue_wait: metrics::histogram!(names::QUEUE_WAIT),
+        wait_estimate_error: metrics::histogram!(names::WAIT_ESTIMATE_ERROR),
         load_spread: metrics::histogram!(names::LOAD_SPREAD),
         commit_duration: metrics::histogram!(names::COMMIT_DURATION),
         commit_batch_calls: metrics::histogram!(names::COMMIT_BATCH_CALLS),
@@ -74,38 +80,16 @@ fn reason_index(reason: RouteReason) -> usize {
         RouteReason::MessagePool => 10,
         RouteReason::Proxy => 11,
         RouteReason::MainAccount => 12,
+        RouteReason::QueueTimeout => 13,
     }
 }
 
 /// Where the rule that may assign past capacity by `cause` is in
-/// [`OVER_CAPACITY_RULES`]; `None` for the causes that take free slots only
-/// (R7, R8 and R14 pick accounts with a free slot).
+/// [`OVER_CAPACITY_RULES`] (the engine's R25 accounting decides which rule it
+/// is); `None` for the causes that take free slots only (R7, R8, R14, R22).
 fn over_capacity_rule(cause: &AssignCause) -> Option<usize> {
-    let rule = match cause {
-        AssignCause::Rule(RouteReason::Addressed) => 0,
-        AssignCause::Rule(RouteReason::AddressedOffline) => 1,
-        AssignCause::Rule(RouteReason::NoParticipants) => 2,
-        AssignCause::Rule(RouteReason::Affinity) => 3,
-        AssignCause::Rule(RouteReason::OfflineList) => 4,
-        AssignCause::Rule(RouteReason::Proxy) => 5,
-        AssignCause::Rule(RouteReason::MainAccount) => 6,
-        AssignCause::Manual { .. } | AssignCause::Transfer { .. } => 7,
-        AssignCause::Pull { .. } => 8,
-        AssignCause::Rule(_) | AssignCause::Queue { .. } => return None,
-    };
-    Some(rule)
-}
-
-/// Whether an assignment by `cause` took the session out of a queue.
-fn from_a_queue(cause: &AssignCause) -> bool {
-    matches!(
-        cause,
-        AssignCause::Queue { .. }
-            | AssignCause::Pull { .. }
-            | AssignCause::Manual {
-                from_queue: Some(_)
-            }
-    )
+    let rule = cause.overflow_rule()?;
+    OverflowRule::ALL.iter().position(|listed| *listed == rule)
 }
 
 /// Max minus min occupancy ratio among the shop's available accounts; `None`
@@ -131,6 +115,11 @@ pub struct CallMeasures {
     over_capacity: Vec<usize>,
     /// Waits of the sessions assigned out of a queue, in seconds.
     queue_waits: Vec<f64>,
+    /// R20: for those told a wait range when queued, |wait − its middle|, in
+    /// seconds.
+    estimate_errors: Vec<f64>,
+    /// R21: queued sessions timed out (each a `QUEUE_TIMEOUT` decision).
+    queue_timeouts: u64,
 }
 
 impl CallMeasures {
@@ -152,29 +141,45 @@ impl CallMeasures {
             measures.decision = Some((reason_index(outcome.reason), spread));
         }
         for timed in events {
-            let ShopEvent::SessionAssigned {
-                session,
-                account,
-                cause,
-                ..
-            } = &timed.event
-            else {
-                continue;
+            let (session, account, cause) = match &timed.event {
+                ShopEvent::SessionAssigned {
+                    session,
+                    account,
+                    cause,
+                    ..
+                } => (session, account, cause),
+                ShopEvent::SessionPooled {
+                    reason: RouteReason::QueueTimeout,
+                    ..
+                } => {
+                    measures.queue_timeouts += 1;
+                    continue;
+                }
+                _ => continue,
             };
+            if matches!(cause, AssignCause::QueueTimeout { .. }) {
+                measures.queue_timeouts += 1;
+            }
             if let Some(rule) = over_capacity_rule(cause)
                 && let Some(holder) = state.account(account)
                 && holder.occupancy() > state.capacity(holder)
             {
                 measures.over_capacity.push(rule);
             }
-            if from_a_queue(cause)
+            if cause.takes_from_a_queue()
                 && let Some(queued) = state.session(*session)
             {
-                let waited = timed
-                    .at
-                    .as_millis()
-                    .saturating_sub(queued.created_at.as_millis());
-                measures.queue_waits.push(waited as f64 / 1000.0);
+                let waited = Duration::from_millis(
+                    timed
+                        .at
+                        .as_millis()
+                        .saturating_sub(queued.created_at.as_millis()),
+                );
+                measures.queue_waits.push(waited.as_secs_f64());
+                if let Some(estimate) = queued.queued_estimate {
+                    let error = waited.abs_diff(estimate.middle());
+                    measures.estimate_errors.push(error.as_secs_f64());
+                }
             }
         }
         measures
@@ -195,6 +200,10 @@ impl CallMeasures {
         for wait in self.queue_waits {
             meters.queue_wait.record(wait);
         }
+        for error in self.estimate_errors {
+            meters.wait_estimate_error.record(error);
+        }
+        meters.decisions[reason_index(RouteReason::QueueTimeout)].increment(self.queue_timeouts);
     }
 }
 
@@ -251,13 +260,18 @@ mod tests {
             );
         }
         assert_eq!(
-            reason_index(RouteReason::MainAccount),
+            reason_index(RouteReason::QueueTimeout),
             ROUTE_REASONS.len() - 1
         );
     }
 
     #[test]
     fn over_capacity_rules_are_the_rules_that_ignore_capacity() {
+        let ids: Vec<&str> = OverflowRule::ALL.iter().map(|rule| rule.id()).collect();
+        assert_eq!(
+            ids, OVER_CAPACITY_RULES,
+            "R25's rules are the label's values"
+        );
         let rule = |cause| over_capacity_rule(&cause).map(|i| OVER_CAPACITY_RULES[i]);
         assert_eq!(rule(AssignCause::Rule(RouteReason::Addressed)), Some("R2"));
         assert_eq!(rule(AssignCause::Rule(RouteReason::Affinity)), Some("R5"));
@@ -278,11 +292,20 @@ mod tests {
             from: QueueName::Shop,
         };
         assert_eq!(rule(pull), Some("R17"));
+        let timed_out = AssignCause::QueueTimeout {
+            from: QueueName::Shop,
+        };
+        assert!(timed_out.takes_from_a_queue());
+        assert_eq!(rule(timed_out), Some("R21"));
+        let unanswered = AssignCause::ReplyTimeout {
+            from: AccountId::from("a"),
+        };
+        assert_eq!(rule(unanswered), None);
         assert_eq!(rule(AssignCause::Rule(RouteReason::Even)), None);
         let drained = AssignCause::Queue {
             from: QueueName::Shop,
         };
-        assert!(from_a_queue(&drained));
+        assert!(drained.takes_from_a_queue());
         assert_eq!(rule(drained), None);
     }
 }

@@ -30,9 +30,10 @@ mod measures;
 mod rate_limit;
 pub mod seams;
 mod shop_cell;
+mod timers;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use fenliu_node::tracing_context::{self, CallTrace};
@@ -44,8 +45,10 @@ use self::deadlines::Deadlines;
 use self::measures::CallMeasures;
 use self::shop_cell::{Loaded, ShopCell, Verdict};
 use crate::engine::{
-    BuyerId, EngineError, RequestId, RouteOutcome, RouteRequest, ShopId, ShopState, Timestamp,
+    BuyerId, EngineError, RequestId, RouteOptions, RouteOutcome, RouteRequest, ShopId, ShopState,
+    Timestamp,
 };
+use crate::recording::Recorder;
 use crate::store::StoreError;
 use crate::store::redis_store::{CommitOutcome, RememberedRoute};
 
@@ -62,14 +65,12 @@ pub use self::seams::{
 /// retry that round trip. An hour in memory would grow a busy worker by gigabytes.
 const REDIS_MEMORY_RETENTION: Duration = Duration::from_secs(10);
 
-/// How soon a shop whose wake failed (its store was unavailable) is tried again.
-const WAKE_RETRY: Duration = Duration::from_millis(200);
-
 /// What a call came to.
 enum Executed<T> {
     Done(T),
-    /// A `Route` whose request id was answered before (by any owner).
-    Replayed(BuyerId, RouteOutcome),
+    /// A `Route` whose request id was answered before (by any owner). Boxed: a
+    /// rare outcome, and an answer is large.
+    Replayed(BuyerId, Box<RouteOutcome>),
 }
 
 /// The shops of this node and their timers.
@@ -89,6 +90,8 @@ pub struct Router {
     deadlines: Arc<Deadlines>,
     /// How far one shop may go: its `Route` rate and the caps every shop gets.
     quotas: Quotas,
+    /// R26: where chosen shops' calls are recorded, when they are.
+    recorder: OnceLock<Arc<Recorder>>,
 }
 
 impl Router {
@@ -116,11 +119,28 @@ impl Router {
             clock,
             deadlines: Arc::new(Deadlines::default()),
             quotas,
+            recorder: OnceLock::new(),
         })
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Records the calls of the shops `recorder` chooses from now on (R26); a
+    /// router records to one recorder at most.
+    pub fn record_to(&self, recorder: Arc<Recorder>) -> anyhow::Result<()> {
+        self.recorder
+            .set(recorder)
+            .map_err(|_| anyhow::anyhow!("this router records already"))
+    }
+
+    /// The recorder, if `shop_id`'s calls are recorded.
+    pub fn recorder_for(&self, shop_id: &ShopId) -> Option<&Recorder> {
+        self.recorder
+            .get()
+            .map(Arc::as_ref)
+            .filter(|recorder| recorder.records(shop_id))
     }
 
     fn cell(&self, shop_id: &ShopId) -> Arc<ShopCell> {
@@ -251,11 +271,23 @@ impl Router {
         request: &RouteRequest,
         present: impl Fn(&ShopState, &RouteOutcome) -> T,
     ) -> Result<T, RouterError> {
+        self.route_with(shop_id, request, RouteOptions::default(), present)
+            .await
+    }
+
+    /// [`Router::route`] with a priority (R23) or an explanation (R24).
+    pub async fn route_with<T>(
+        &self,
+        shop_id: &ShopId,
+        request: &RouteRequest,
+        options: RouteOptions,
+        present: impl Fn(&ShopState, &RouteOutcome) -> T,
+    ) -> Result<T, RouterError> {
         let executed = self
             .execute(
                 shop_id,
                 |state, now| {
-                    let outcome = state.route(request, now)?;
+                    let outcome = state.route_with(request, options, now)?;
                     let reply = present(state, &outcome);
                     Ok((outcome, reply))
                 },
@@ -343,6 +375,7 @@ impl Router {
                 }),
                 _ => None,
             };
+            let unchanged_next = state.next_deadline();
             // A call that changed nothing answers at once, unless it may have seen
             // decisions of other calls that are not stored yet.
             let in_flight = loaded.has_unstored_decisions();
@@ -350,6 +383,11 @@ impl Router {
                 measures.record();
                 cell.events
                     .publish(&mut loaded.last_sequence, events, shop_id);
+                // Everything this state holds is stored, so its deadline may be
+                // armed: a shop just loaded (a shard taken over, a restart) gets
+                // its timers here, with nothing to commit.
+                drop(loaded);
+                self.deadlines.arm(shop_id, unchanged_next);
                 return Ok(Executed::Done(result?));
             }
 
@@ -441,54 +479,5 @@ impl Router {
             return Err(RouterError::UnknownShop(shop_id.clone()));
         }
         Ok(self.cell(shop_id).events.subscribe())
-    }
-
-    /// Wakes shops at their deadlines until `shutdown` resolves. Run it once per
-    /// router, on the runtime that serves it.
-    pub async fn run_timers(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                (now, due) = self.deadlines.next_due(self.clock.as_ref()) => {
-                    self.wake_shops(now, due).await;
-                }
-            }
-        }
-    }
-
-    /// Wakes the shops whose deadline has come, all at once: each wake commits to
-    /// the store, and shops due together must not queue behind each other.
-    async fn wake_shops(self: &Arc<Self>, now: Timestamp, due: Vec<ShopId>) {
-        let wakes: Vec<_> = due
-            .into_iter()
-            .map(|shop_id| {
-                let router = self.clone();
-                tokio::spawn(async move { router.wake_shop(shop_id, now).await })
-            })
-            .collect();
-        for wake in wakes {
-            let _ = wake.await;
-        }
-    }
-
-    async fn wake_shop(&self, shop_id: ShopId, due_at: Timestamp) {
-        let woken = self
-            .with_shop(&shop_id, |state, now| {
-                let lag = measures::lag_behind_deadline(state, now);
-                state.advance_to(now);
-                Ok(lag)
-            })
-            .await;
-        match woken {
-            Ok(lag) => measures::timer_lag(lag),
-            Err(RouterError::NotOwner(_)) => {
-                tracing::debug!(shop = %shop_id, "deadline of a shop this worker no longer owns");
-            }
-            Err(error) => {
-                tracing::warn!(shop = %shop_id, %error, "could not wake shop at its deadline; retrying shortly");
-                self.deadlines.arm(&shop_id, Some(due_at.plus(WAKE_RETRY)));
-            }
-        }
     }
 }

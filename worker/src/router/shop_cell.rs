@@ -130,8 +130,9 @@ impl PendingCommit {
 #[derive(Clone, Debug)]
 pub enum Verdict {
     Committed,
-    /// This call's request id was answered before (by an earlier owner).
-    Replayed(BuyerId, RouteOutcome),
+    /// This call's request id was answered before (by an earlier owner). Boxed:
+    /// a rare verdict, and an answer is large.
+    Replayed(BuyerId, Box<RouteOutcome>),
     /// Another call of the same commit was a replay, so the state this call was
     /// decided on was dropped without storing anything: decide it again.
     Retry,

@@ -5,8 +5,8 @@
 //! `grpc::enum_codes` checks in a test; both are stable.)
 
 use crate::engine::{
-    AccountStatus, Distribution, OfflinePolicy, OrderStatus, Profile, Role, RouteReason,
-    RoutingMode, SessionState,
+    AccountStatus, CauseKind, Distribution, OfflinePolicy, OrderStatus, OverflowRule, Profile,
+    QueueTimeoutAction, Role, RouteReason, RoutingMode, SessionState,
 };
 
 /// A stored number that no value of the enum has: data this version cannot read.
@@ -128,6 +128,36 @@ stored_codes! {
         MessagePool = 11,
         Proxy = 12,
         MainAccount = 13,
+        QueueTimeout = 14,
+    }
+    QueueTimeoutAction as "queue timeout action" {
+        MessagePool = 1,
+        OfflineList = 2,
+        ProxyAccount = 3,
+        MainAccount = 4,
+        LeastLoaded = 5,
+    }
+    CauseKind as "assign cause" {
+        Rule = 1,
+        Queue = 2,
+        Manual = 3,
+        Transfer = 4,
+        Pull = 5,
+        QueueTimeout = 6,
+        ReplyTimeout = 7,
+    }
+    // The rules of R25's overflow accounting, in the rules page's order.
+    OverflowRule as "overflow rule" {
+        R2 = 1,
+        R3 = 2,
+        R4 = 3,
+        R5 = 4,
+        R13b = 5,
+        R13d = 6,
+        R13e = 7,
+        R16 = 8,
+        R17 = 9,
+        R21 = 10,
     }
 }
 
@@ -161,6 +191,9 @@ mod tests {
         round_trips::<OrderStatus>();
         round_trips::<SessionState>();
         round_trips::<RouteReason>();
+        round_trips::<QueueTimeoutAction>();
+        round_trips::<CauseKind>();
+        round_trips::<OverflowRule>();
     }
 
     #[test]

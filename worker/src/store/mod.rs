@@ -12,12 +12,14 @@
 //! - [`error`]: why the store could not do what it was asked.
 //! - [`keys`]: the key layout of a shop in Redis.
 //! - [`codes`]: the numbers stored for the engine's enums.
-//! - [`records`]: the protobuf records a shop's entities are stored as.
+//! - [`record_messages`]: the protobuf records a shop's entities are stored as.
+//! - [`records`]: the engine's values to and from those records.
 //! - [`redis_store`]: loading a shop and committing its changes, with the scripts.
 
 pub mod codes;
 pub mod error;
 pub mod keys;
+pub mod record_messages;
 pub mod records;
 pub mod redis_store;
 

@@ -1,146 +1,21 @@
-//! How a shop's entities are encoded in Redis: protobuf records (prost), so that
-//! fields can be added without breaking what older nodes stored. Enum values are
-//! the store's own numbers ([`super::codes`]).
+//! How a shop's entities are encoded in Redis: the engine's values to and from the
+//! protobuf records of [`super::record_messages`] (prost), so that fields can be
+//! added without breaking what older nodes stored. Enum values are the store's own
+//! numbers ([`super::codes`]).
 
 use std::time::Duration;
 
 use prost::Message;
 
+pub use super::record_messages::*;
+
 use super::codes::{StoredCode, UnknownCode};
 use crate::engine::{
-    Account, AccountConfig, AccountId, Affinity, BuyerId, Group, GroupName, Profile, QueueName,
-    RouteOutcome, Session, SessionId, ShopCounters, ShopId, ShopSettings, Timestamp,
+    Account, AccountConfig, AccountId, Affinity, AssignTally, BuyerId, CauseKind, EstimateAccuracy,
+    FreeRate, Group, GroupName, OverflowRule, Profile, QueueName, RouteOutcome, Session, SessionId,
+    ShopCounters, ShopId, ShopSettings, Timestamp, WaitRange,
 };
 use crate::store::error::StoreError;
-
-/// What a shop is: written when it is created and when its settings change.
-///
-/// Its counters, which move with nearly every new session, are kept apart in a
-/// [`CountersRecord`] so that they do not rewrite this record each time. Tags 5-7
-/// held the counters before they moved out; nothing stored that way needs reading
-/// (pre-1.0: no stored data was migrated), but the tags stay unused.
-#[derive(Clone, PartialEq, Message)]
-pub struct ShopRecord {
-    #[prost(string, tag = "1")]
-    pub shop_id: String,
-    #[prost(int32, tag = "2")]
-    pub profile: i32,
-    #[prost(string, tag = "3")]
-    pub main_account: String,
-    #[prost(message, optional, tag = "4")]
-    pub settings: Option<SettingsRecord>,
-}
-
-/// A shop's counters (`ShopCounters`), written whenever one of them moves.
-#[derive(Clone, PartialEq, Message)]
-pub struct CountersRecord {
-    #[prost(uint64, tag = "1")]
-    pub next_session_id: u64,
-    #[prost(uint64, tag = "2")]
-    pub assignment_seq: u64,
-    #[prost(uint64, tag = "3")]
-    pub enqueue_seq: u64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct SettingsRecord {
-    #[prost(int32, tag = "1")]
-    pub routing_mode: i32,
-    #[prost(uint64, tag = "2")]
-    pub affinity_window_ms: u64,
-    #[prost(bool, tag = "3")]
-    pub bot_enabled: bool,
-    #[prost(int32, tag = "4")]
-    pub offline_policy: i32,
-    #[prost(string, repeated, tag = "5")]
-    pub offline_list: Vec<String>,
-    #[prost(string, optional, tag = "6")]
-    pub proxy_account: Option<String>,
-    #[prost(bool, tag = "7")]
-    pub offline_forwarding: bool,
-    #[prost(uint64, tag = "8")]
-    pub close_delay_ms: u64,
-    #[prost(uint32, tag = "9")]
-    pub default_max_concurrent: u32,
-    #[prost(int32, tag = "10")]
-    pub distribution: i32,
-    #[prost(uint64, tag = "11")]
-    pub presence_ttl_ms: u64,
-    /// 0 (also what a shop stored before the field existed reads as): the
-    /// deployment's default.
-    #[prost(uint32, tag = "12")]
-    pub route_rate_limit_per_second: u32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct AccountRecord {
-    #[prost(string, tag = "1")]
-    pub id: String,
-    #[prost(string, tag = "2")]
-    pub display_name: String,
-    #[prost(int32, repeated, tag = "3")]
-    pub roles: Vec<i32>,
-    #[prost(bool, tag = "4")]
-    pub non_routing: bool,
-    #[prost(uint32, optional, tag = "5")]
-    pub max_concurrent: Option<u32>,
-    #[prost(bool, tag = "6")]
-    pub pool_permission: bool,
-    #[prost(bool, tag = "7")]
-    pub main_account_participates: bool,
-    /// The status as last set; whether it still holds is the presence key's TTL.
-    #[prost(int32, tag = "8")]
-    pub status: i32,
-    #[prost(uint64, tag = "9")]
-    pub last_assigned_seq: u64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct GroupRecord {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, repeated, tag = "2")]
-    pub members: Vec<String>,
-    #[prost(int32, repeated, tag = "3")]
-    pub order_statuses: Vec<i32>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct SessionRecord {
-    #[prost(uint64, tag = "1")]
-    pub id: u64,
-    #[prost(string, tag = "2")]
-    pub buyer: String,
-    #[prost(int32, tag = "3")]
-    pub state: i32,
-    #[prost(string, optional, tag = "4")]
-    pub account: Option<String>,
-    #[prost(int32, tag = "5")]
-    pub order_status: i32,
-    #[prost(string, optional, tag = "6")]
-    pub queue: Option<String>,
-    #[prost(uint64, tag = "7")]
-    pub enqueued_seq: u64,
-    #[prost(uint64, tag = "8")]
-    pub created_at_ms: u64,
-    #[prost(uint64, optional, tag = "9")]
-    pub closes_at_ms: Option<u64>,
-    #[prost(int32, tag = "10")]
-    pub reason: i32,
-}
-
-/// The answer to a `Route`, kept for an hour under its request id (R1 retries).
-#[derive(Clone, PartialEq, Message)]
-pub struct RouteRecordProto {
-    #[prost(string, tag = "1")]
-    pub buyer: String,
-    #[prost(message, optional, tag = "2")]
-    pub session: Option<SessionRecord>,
-    #[prost(int32, tag = "3")]
-    pub reason: i32,
-    #[prost(string, tag = "4")]
-    pub explanation: String,
-}
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
@@ -184,6 +59,12 @@ pub fn shop_record(
             distribution: settings.distribution.code(),
             presence_ttl_ms: millis(settings.presence_ttl),
             route_rate_limit_per_second: settings.route_rate_limit_per_second,
+            max_queue_wait_ms: millis(settings.max_queue_wait),
+            queue_timeout_action: Some(settings.queue_timeout_action.code()),
+            reply_timeout_ms: millis(settings.reply_timeout),
+            reassign_unanswered: settings.reassign_unanswered,
+            max_reassignments: Some(settings.max_reassignments),
+            priority_aging_ms: millis(settings.priority_aging),
         }),
     }
 }
@@ -192,11 +73,24 @@ pub fn profile_from(value: i32) -> Result<Profile, StoreError> {
     code(value)
 }
 
-pub fn counters_record(counters: ShopCounters) -> CountersRecord {
+pub fn counters_record(counters: ShopCounters, accuracy: EstimateAccuracy) -> CountersRecord {
     CountersRecord {
         next_session_id: counters.next_session_id,
         assignment_seq: counters.assignment_seq,
         enqueue_seq: counters.enqueue_seq,
+        estimate_samples: accuracy.samples,
+        estimate_within_range: accuracy.within_range,
+        estimate_unknown: accuracy.unknown,
+        estimate_absolute_error_ms: accuracy.absolute_error_ms,
+    }
+}
+
+pub fn accuracy_from(record: &CountersRecord) -> EstimateAccuracy {
+    EstimateAccuracy {
+        samples: record.estimate_samples,
+        within_range: record.estimate_within_range,
+        unknown: record.estimate_unknown,
+        absolute_error_ms: record.estimate_absolute_error_ms,
     }
 }
 
@@ -226,6 +120,17 @@ pub fn settings_from(record: &SettingsRecord) -> Result<ShopSettings, StoreError
         distribution: code(record.distribution)?,
         presence_ttl: Duration::from_millis(record.presence_ttl_ms),
         route_rate_limit_per_second: record.route_rate_limit_per_second,
+        max_queue_wait: Duration::from_millis(record.max_queue_wait_ms),
+        queue_timeout_action: match record.queue_timeout_action {
+            Some(action) => code(action)?,
+            None => crate::engine::QueueTimeoutAction::MessagePool,
+        },
+        reply_timeout: Duration::from_millis(record.reply_timeout_ms),
+        reassign_unanswered: record.reassign_unanswered,
+        max_reassignments: record
+            .max_reassignments
+            .unwrap_or(crate::engine::settings::DEFAULT_MAX_REASSIGNMENTS),
+        priority_aging: Duration::from_millis(record.priority_aging_ms),
     })
 }
 
@@ -241,7 +146,37 @@ pub fn account_record(account: &Account) -> AccountRecord {
         main_account_participates: config.main_account_participates,
         status: account.status.code(),
         last_assigned_seq: account.last_assigned_seq,
+        recent_frees_micro: account.frees.micro,
+        recent_frees_at_ms: account.frees.at_ms,
+        taken_by_cause: account
+            .tally
+            .taken_by_cause()
+            .map(|(kind, count)| CountRecord {
+                code: kind.code(),
+                count,
+            })
+            .collect(),
+        overflow_by_rule: account
+            .tally
+            .overflow_by_rule()
+            .map(|(rule, count)| CountRecord {
+                code: rule.code(),
+                count,
+            })
+            .collect(),
     }
+}
+
+/// R25's counts as stored.
+fn tally_from(record: &AccountRecord) -> Result<AssignTally, StoreError> {
+    let mut tally = AssignTally::default();
+    for entry in &record.taken_by_cause {
+        tally.set_taken(code::<CauseKind>(entry.code)?, entry.count);
+    }
+    for entry in &record.overflow_by_rule {
+        tally.set_overflow(code::<OverflowRule>(entry.code)?, entry.count);
+    }
+    Ok(tally)
 }
 
 /// An account as stored; its presence deadline comes from the presence key.
@@ -268,6 +203,11 @@ pub fn account_from(
         assigned: 0,
         ending: 0,
         last_assigned_seq: record.last_assigned_seq,
+        frees: FreeRate {
+            micro: record.recent_frees_micro,
+            at_ms: record.recent_frees_at_ms,
+        },
+        tally: tally_from(record)?,
     })
 }
 
@@ -307,6 +247,13 @@ pub fn session_record(session: &Session) -> SessionRecord {
         created_at_ms: session.created_at.as_millis(),
         closes_at_ms: session.closes_at.map(Timestamp::as_millis),
         reason: session.reason.code(),
+        priority: u32::from(session.priority),
+        queued_estimate_low_seconds: session.queued_estimate.map(|range| range.low_seconds),
+        queued_estimate_high_seconds: session.queued_estimate.map(|range| range.high_seconds),
+        reply_wait_since_ms: session.reply_wait_since.map(Timestamp::as_millis),
+        timed_out_on: session.timed_out_on.iter().map(|a| a.0.clone()).collect(),
+        reassignments: session.reassignments,
+        affinity_pending: session.affinity_pending,
     }
 }
 
@@ -326,6 +273,28 @@ pub fn session_from(record: &SessionRecord) -> Result<Session, StoreError> {
         created_at: Timestamp(record.created_at_ms),
         closes_at: record.closes_at_ms.map(Timestamp),
         reason: code(record.reason)?,
+        priority: u8::try_from(record.priority)
+            .ok()
+            .filter(|priority| *priority <= crate::engine::MAX_PRIORITY)
+            .ok_or_else(|| corrupt("session priority", record.priority))?,
+        queued_estimate: match (
+            record.queued_estimate_low_seconds,
+            record.queued_estimate_high_seconds,
+        ) {
+            (Some(low_seconds), Some(high_seconds)) => Some(WaitRange {
+                low_seconds,
+                high_seconds,
+            }),
+            _ => None,
+        },
+        reply_wait_since: record.reply_wait_since_ms.map(Timestamp),
+        timed_out_on: record
+            .timed_out_on
+            .iter()
+            .map(|a| AccountId(a.clone()))
+            .collect(),
+        reassignments: record.reassignments,
+        affinity_pending: record.affinity_pending,
     })
 }
 
@@ -352,6 +321,7 @@ pub fn route_outcome_from(
             reason: code(record.reason)?,
             explanation: record.explanation.clone(),
             replayed: true,
+            candidates: Vec::new(),
         },
     ))
 }

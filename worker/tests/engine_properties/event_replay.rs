@@ -68,7 +68,8 @@ pub(crate) fn replay(
                     waiting: waiting.clone(),
                 });
                 waiting.remove(session);
-                if let AssignCause::Transfer { from } = cause {
+                // A transfer (R16) or R22's move frees a slot of the account left.
+                if let AssignCause::Transfer { from } | AssignCause::ReplyTimeout { from } = cause {
                     let held = occupancy.get_mut(from);
                     prop_assert!(
                         held.as_ref().is_some_and(|n| **n > 0),
@@ -84,6 +85,10 @@ pub(crate) fn replay(
                 session,
                 account: None,
             } => {
+                waiting.remove(session);
+            }
+            // R21's timeout leaves a message: the session leaves its queue.
+            ShopEvent::SessionPooled { session, .. } => {
                 waiting.remove(session);
             }
             ShopEvent::SessionClosed {

@@ -3,8 +3,8 @@
 
 use fenliu_worker::engine::{
     AccountConfig, AccountId, AccountUpsert, BuyerId, EngineError, OrderStatus, QueueName,
-    RequestId, Role, RouteOutcome, RouteRequest, SessionId, SettingsPatch, ShopLimits, ShopState,
-    TimedEvent, Timestamp, WriteSet,
+    RequestId, Role, RouteOptions, RouteOutcome, RouteRequest, SessionId, SettingsPatch,
+    ShopLimits, ShopState, TimedEvent, Timestamp, WriteSet,
 };
 use proptest::test_runner::TestCaseError;
 
@@ -81,6 +81,18 @@ struct Harness {
     now: u64,
     used_requests: Vec<(RequestId, BuyerId)>,
     next_request: u64,
+    /// R23: the priority of each route in turn (none: every route normal).
+    priorities: Vec<u8>,
+    /// Routes made so far, to give each its priority.
+    routes: usize,
+}
+
+/// What the properties of R20–R25 add to a scenario: settings turned on after the
+/// shop is built, and the priority each route gives in turn.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras {
+    pub(crate) settings: SettingsPatch,
+    pub(crate) priorities: Vec<u8>,
 }
 
 impl Harness {
@@ -145,7 +157,16 @@ impl Harness {
                     addressed: addressed.map(|i| self.account(i)),
                     from_bot: *from_bot,
                 };
-                let result = self.state.route(&request, now);
+                let priority = match self.priorities.as_slice() {
+                    [] => 0,
+                    levels => levels[self.routes % levels.len()],
+                };
+                self.routes += 1;
+                let options = RouteOptions {
+                    priority,
+                    explain: false,
+                };
+                let result = self.state.route_with(&request, options, now);
                 Call::Route {
                     request,
                     reused,
@@ -314,16 +335,53 @@ pub(crate) fn run(
 pub(crate) fn run_with_limits(
     scenario: &Scenario,
     limits: ShopLimits,
+    check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    run_with(scenario, limits, &Extras::default(), check)
+}
+
+/// [`run`] with R20–R25's extras: their settings on from the first step (a
+/// queue-timeout action whose target this shop lacks is left at its default),
+/// and priorities on the routes.
+pub(crate) fn run_with_extras(
+    scenario: &Scenario,
+    extras: &Extras,
+    check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    run_with(scenario, ShopLimits::default(), extras, check)
+}
+
+fn run_with(
+    scenario: &Scenario,
+    limits: ShopLimits,
+    extras: &Extras,
     mut check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>,
 ) -> Result<(), TestCaseError> {
     let (mut state, ids) = build_shop(&scenario.setup);
     state.set_limits(limits);
+    if extras.settings != SettingsPatch::default() {
+        let refused = state.update_settings(&extras.settings, Timestamp(T0));
+        if refused.is_err() {
+            // The queue-timeout action's target is missing here: the rest stays.
+            let without_action = SettingsPatch {
+                queue_timeout_action: None,
+                ..extras.settings.clone()
+            };
+            state
+                .update_settings(&without_action, Timestamp(T0))
+                .expect("the extras' other settings are valid");
+        }
+        state.take_events();
+        state.take_write_set();
+    }
     let mut harness = Harness {
         state,
         ids,
         now: T0,
         used_requests: Vec::new(),
         next_request: 0,
+        priorities: extras.priorities.clone(),
+        routes: 0,
     };
     for (index, op) in scenario.ops.iter().enumerate() {
         let before = harness.state.clone();

@@ -17,8 +17,9 @@
 //! - `oracle`: the rules restated over a shop's state, to judge the engine by.
 //! - The properties' checks, by what they check: `occupancy` (recount, capacity, free
 //!   slots), `placement` (R1, R2–R13, R11, R12), `distribution` (R9), `queues` (R14,
-//!   R18), `lifecycle` (R15, R16, R19), `persistence` (write set, restore) and
-//!   `limits` (the caps on a shop's size).
+//!   R18), `lifecycle` (R15, R16, R19), `persistence` (write set, restore),
+//!   `limits` (the caps on a shop's size) and `beyond` (R21–R25, with their
+//!   settings on and priorities on the routes).
 //!
 //! The `#[test]` functions live here, at the crate root, so that the properties keep
 //! their plain names (a test in a module is named `module::name`); each calls the
@@ -30,6 +31,7 @@ mod oracle;
 mod shop;
 mod strategies;
 
+mod beyond;
 mod distribution;
 mod lifecycle;
 mod limits;
@@ -41,6 +43,7 @@ mod queues;
 use fenliu_worker::engine::{Distribution, Profile};
 use proptest::prelude::*;
 
+use crate::beyond::{extras_strategy, queue_scenario_strategy};
 use crate::distribution::{buyers_strategy, even_run, spread};
 use crate::strategies::{config, scenario_strategy};
 
@@ -179,5 +182,48 @@ proptest! {
         let counts = even_run(Distribution::RoundRobin, profile, accounts, &buyers)?;
         prop_assert_eq!(counts.iter().sum::<usize>(), buyers.len());
         prop_assert!(spread(&counts) <= 1, "counts {:?}", counts);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    // R21–R25 with their settings on; each is the `check_` function of the same
+    // name in `beyond`.
+
+    #[test]
+    fn r23_an_aged_session_is_overtaken_by_no_later_arrival(
+        scenario in queue_scenario_strategy(true),
+    ) {
+        beyond::check_r23_an_aged_session_is_overtaken_by_no_later_arrival(&scenario)?;
+    }
+
+    #[test]
+    fn r23_aging_alone_keeps_queues_fifo(scenario in queue_scenario_strategy(false)) {
+        beyond::check_r23_aging_alone_keeps_queues_fifo(&scenario)?;
+    }
+
+    #[test]
+    fn r24_explain_never_changes_a_decision(
+        scenario in scenario_strategy(),
+        extras in extras_strategy(true),
+    ) {
+        beyond::check_r24_explain_never_changes_a_decision(&scenario, &extras)?;
+    }
+
+    #[test]
+    fn r25_overflow_is_counted_by_the_rule_that_allowed_it(
+        scenario in scenario_strategy(),
+        extras in extras_strategy(true),
+    ) {
+        beyond::check_r25_overflow_is_counted_by_the_rule_that_allowed_it(&scenario, &extras)?;
+    }
+
+    #[test]
+    fn r21_r22_deadlines_survive_a_restore(
+        scenario in scenario_strategy(),
+        extras in extras_strategy(true),
+    ) {
+        beyond::check_r21_r22_deadlines_survive_a_restore(&scenario, &extras)?;
     }
 }

@@ -43,8 +43,8 @@ fn effective_policy(state: &ShopState) -> OfflinePolicy {
     }
 }
 
-/// Placed by a route with an exception to capacity (R2, R3, R4, R5, R13b/d/e), or by
-/// hand (R16, R17).
+/// Placed by a route with an exception to capacity (R2, R3, R4, R5, R13b/d/e), by
+/// hand (R16, R17), or by a queue timeout's action (R21).
 pub(crate) fn may_exceed_capacity(cause: &AssignCause) -> bool {
     match cause {
         AssignCause::Rule(reason) => matches!(
@@ -60,7 +60,9 @@ pub(crate) fn may_exceed_capacity(cause: &AssignCause) -> bool {
         AssignCause::Transfer { .. } | AssignCause::Manual { .. } | AssignCause::Pull { .. } => {
             true
         }
-        AssignCause::Queue { .. } => false,
+        // R21's timeout actions take full accounts; R22 moves only into a free slot.
+        AssignCause::QueueTimeout { .. } => true,
+        AssignCause::Queue { .. } | AssignCause::ReplyTimeout { .. } => false,
     }
 }
 

@@ -283,7 +283,9 @@ pub(crate) fn check_r11_non_routing_never_assigned_automatically(
                 }
                 AssignCause::Transfer { .. }
                 | AssignCause::Manual { .. }
-                | AssignCause::Pull { .. } => None,
+                | AssignCause::Pull { .. }
+                | AssignCause::QueueTimeout { .. }
+                | AssignCause::ReplyTimeout { .. } => None,
             };
             if let Some(holder) = expected_holder {
                 prop_assert_eq!(

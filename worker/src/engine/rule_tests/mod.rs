@@ -8,6 +8,9 @@ mod r05_r09;
 mod r10_r13;
 mod r14_r15;
 mod r16_r19;
+mod r20_r21;
+mod r22;
+mod r23_r25;
 mod snapshot;
 
 use std::time::Duration;

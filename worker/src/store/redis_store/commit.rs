@@ -24,8 +24,9 @@ pub enum CommitOutcome {
         route: usize,
         /// The buyer of the first answer.
         buyer: BuyerId,
-        /// The first answer, as it was stored.
-        outcome: RouteOutcome,
+        /// The first answer, as it was stored. Boxed: a rare outcome, and an
+        /// answer is large.
+        outcome: Box<RouteOutcome>,
     },
     /// Creating a shop that another call created meanwhile: nothing was written.
     AlreadyExists,
@@ -180,7 +181,7 @@ fn read_reply(reply: Value, prepared: PreparedCommit) -> Result<CommitOutcome, S
             Ok(CommitOutcome::Replay {
                 route,
                 buyer,
-                outcome,
+                outcome: Box::new(outcome),
             })
         }
         b"fenced" => Err(StoreError::fenced(

@@ -206,7 +206,10 @@ pub(super) fn add_writes(
     commit.list(Key::Sessions, b'h');
     if create || changed.counters {
         let values = commit.item().arg(COUNTERS_FIELD);
-        record_arg(values, &records::counters_record(state.counters()));
+        record_arg(
+            values,
+            &records::counters_record(state.counters(), state.estimate_accuracy()),
+        );
     }
     for session in changed.sessions.iter().filter_map(stored) {
         let values = commit.item().arg(session.id.0);

@@ -53,19 +53,20 @@ pub(super) async fn load_shop(
     let account_records: Vec<records::AccountRecord> = hash_values("account", &accounts)?;
     let group_records: Vec<records::GroupRecord> = hash_values("group", &groups)?;
     // The sessions hash also holds the shop's counters (see `keys`).
-    let mut counters = None;
+    let mut counters_record = None;
     let mut session_records = Vec::with_capacity(sessions.len() / 2);
     for pair in sessions.chunks_exact(2) {
         if pair[0] == COUNTERS_FIELD.as_bytes() {
-            counters = Some(records::counters_from(&decode("counters", &pair[1])?));
+            counters_record = Some(decode::<records::CountersRecord>("counters", &pair[1])?);
         } else {
             session_records.push(decode::<records::SessionRecord>("session", &pair[1])?);
         }
     }
     // A shop stored before the counters moved out of its record has none here:
     // pre-1.0, no such data is kept anywhere, so it is refused, not migrated.
-    let counters =
-        counters.ok_or_else(|| StoreError::Corrupt("shop without counters".to_owned()))?;
+    let counters_record =
+        counters_record.ok_or_else(|| StoreError::Corrupt("shop without counters".to_owned()))?;
+    let counters = records::counters_from(&counters_record);
     let session_list = session_records
         .iter()
         .map(records::session_from)
@@ -146,6 +147,7 @@ pub(super) async fn load_shop(
             .collect::<Result<_, _>>()?,
         sessions: session_list,
         affinities,
+        estimate_accuracy: records::accuracy_from(&counters_record),
     };
     Ok(Some(ShopState::restore(snapshot, now)))
 }
