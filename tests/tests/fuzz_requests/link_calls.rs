@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fenliu_node::link::ATTEMPT_TIMED_OUT_METADATA;
+use fenliu_node::overload::OVERLOADED_METADATA;
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
 use fenliu_tests::*;
@@ -134,7 +135,9 @@ impl FuzzLinkCall {
 /// What the answer to `call` may be: OK; UNIMPLEMENTED when the method number is
 /// no linked method (as gRPC answers a method a server lacks: a newer
 /// dispatcher's method at an older worker); CANCELLED only when marked as the
-/// call's own deadline running out; INVALID_ARGUMENT when the bytes are no request
+/// call's own deadline running out; RESOURCE_EXHAUSTED only when marked as
+/// admission control's (the worker's bound, or a deadline passed before the
+/// call's turn); INVALID_ARGUMENT when the bytes are no request
 /// of the method; else the refusals of a direct call, naming a field.
 fn check_answer(call: &link::LinkCall, answer: &link::LinkAnswer) -> TestCaseResult {
     let described = format!("{call:?}\nanswered {answer:?}");
@@ -154,6 +157,25 @@ fn check_answer(call: &link::LinkCall, answer: &link::LinkAnswer) -> TestCaseRes
             .any(|entry| entry.key == ATTEMPT_TIMED_OUT_METADATA);
         prop_assert!(marked && call.timeout_us > 0, "{}", described);
         return Ok(());
+    }
+    // Admission control answers before reading the request: past the worker's
+    // bound on calls in flight, or when the call's own deadline passed while it
+    // waited for its turn (so only a call with a deadline).
+    if code == Code::ResourceExhausted {
+        let bound = answer
+            .metadata
+            .iter()
+            .find(|entry| entry.key == OVERLOADED_METADATA)
+            .map(|entry| entry.value.as_str());
+        match bound {
+            Some("deadline") => {
+                prop_assert!(call.timeout_us > 0, "{}", described);
+                return Ok(());
+            }
+            Some("node") => return Ok(()),
+            // Otherwise a quota of the shop, refused naming it as a direct call is.
+            _ => {}
+        }
     }
     match FuzzCall::decode(method, &call.request) {
         Ok(decoded) => check_refusal(
