@@ -3,9 +3,11 @@
 //! and the invariants every shop keeps.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 
+use fenliu_node::link::RETRY_AFTER_METADATA;
 use fenliu_proto::v1 as pb;
 
 use crate::calls::{Client, Routed, try_get_session, try_shop_state};
@@ -167,4 +169,18 @@ pub async fn check_shop_invariants(client: &mut Client, shop: &str) -> Vec<u64> 
         }
     }
     all
+}
+
+/// How long a refusal asks its caller to wait before retrying
+/// (`fenliu-retry-after-ms`); panics when it does not say.
+pub fn retry_after(status: &Status) -> Duration {
+    let millis: u64 = status
+        .metadata()
+        .get(RETRY_AFTER_METADATA)
+        .unwrap_or_else(|| panic!("no {RETRY_AFTER_METADATA} on {status:?}"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    Duration::from_millis(millis)
 }

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use fenliu_node::link::RETRY_AFTER_METADATA;
 use fenliu_tests::*;
 use fenliu_worker::engine::ShopLimits;
 use fenliu_worker::router::Quotas;
@@ -50,18 +49,6 @@ async fn assert_cap_refused<T: std::fmt::Debug>(
         before,
         "the refused call ({status:?}) changed the shop"
     );
-}
-
-fn retry_after(status: &Status) -> Duration {
-    let millis: u64 = status
-        .metadata()
-        .get(RETRY_AFTER_METADATA)
-        .unwrap_or_else(|| panic!("no {RETRY_AFTER_METADATA} on {status:?}"))
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    Duration::from_millis(millis)
 }
 
 #[tokio::test]
