@@ -4,6 +4,7 @@
 //! hook sees any panic of a server of this process (a panicked handler shows to a
 //! client only as a dropped call, or not at all behind the link).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
@@ -22,11 +23,21 @@ const SHRINK_LIMIT_MS: u32 = 60_000;
 /// Every panic message of this process since the hook was installed.
 static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+thread_local! {
+    /// Set on a test's own thread while it reports its failure: that panic is the
+    /// test failing, not a server panicking, and must not fail the properties that
+    /// run beside it in this process.
+    static REPORTING_FAILURE: Cell<bool> = const { Cell::new(false) };
+}
+
 fn watch_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let report = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            if REPORTING_FAILURE.get() {
+                return report(info);
+            }
             PANICS.lock().expect("panics lock").push(info.to_string());
             report(info);
         }));
@@ -84,6 +95,7 @@ pub fn run_property<S: proptest::strategy::Strategy>(
     });
     runtime.block_on(bounded(deployment.node.stop()));
     if let Err(failure) = result {
+        REPORTING_FAILURE.set(true);
         panic!("{failure}");
     }
 }
