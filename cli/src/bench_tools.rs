@@ -128,6 +128,7 @@ async fn drain_rounds(
     let mut events = client
         .watch_shop(pb::WatchShopRequest {
             shop_id: shop.clone(),
+            from_sequence: None,
         })
         .await?
         .into_inner();

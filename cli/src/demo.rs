@@ -300,6 +300,7 @@ impl Demo {
             .client
             .watch_shop(pb::WatchShopRequest {
                 shop_id: self.shop.clone(),
+                from_sequence: None,
             })
             .await?
             .into_inner();

@@ -29,7 +29,10 @@ pub async fn state(args: ShopArgs) -> anyhow::Result<()> {
 pub async fn watch(args: ShopArgs) -> anyhow::Result<()> {
     let mut client = client::connect(&args.addr, &args.caller).await?;
     let mut events = client
-        .watch_shop(pb::WatchShopRequest { shop_id: args.shop })
+        .watch_shop(pb::WatchShopRequest {
+            shop_id: args.shop,
+            from_sequence: None,
+        })
         .await?
         .into_inner();
     loop {

@@ -16,16 +16,19 @@
 //! span context to the worker, whose span is its child. `WatchShop` streams are
 //! not traced.
 //!
-//! `WatchShop` streams resume on the shop's new owner when the shard moves; the
-//! events of the handover itself may be missed, and `sequence` restarts on the new
-//! owner, so a client that sees it go back reads `GetShopState` to resynchronise.
+//! `WatchShop` streams resume on the shop's new owner when the shard moves or its
+//! worker fails: the dispatcher asks the new owner for the events after the last
+//! one it passed on (`from_sequence`), which the shop's numbering (kept with its
+//! state) makes exact: the caller sees every event once, in order.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fenliu_node::ShutdownSignal;
-use fenliu_node::link::{LinkedCall, is_attempt_timed_out, is_not_owner, rpc_name};
+use fenliu_node::link::{
+    EVENT_SEQUENCE_METADATA, LinkedCall, is_attempt_timed_out, is_not_owner, rpc_name,
+};
 use fenliu_node::metrics::meters::watch_stream_open;
 use fenliu_node::tracing_context::{self, Role};
 use fenliu_proto::v1 as pb;
@@ -208,10 +211,17 @@ impl Forwarder {
     async fn watch(
         &self,
         request: Request<pb::WatchShopRequest>,
-    ) -> Result<ReceiverStream<Result<pb::ShopEvent, Status>>, Status> {
-        let (metadata, _, message) = request.into_parts();
+    ) -> Result<Response<ReceiverStream<Result<pb::ShopEvent, Status>>>, Status> {
+        let (metadata, _, mut message) = request.into_parts();
         // The first subscription's refusals (an unknown shop) go to the caller.
-        let mut upstream = self.subscribe(&metadata, &message).await?;
+        let upstream = self.subscribe(&metadata, &message).await?;
+        let start = upstream.metadata().get(EVENT_SEQUENCE_METADATA).cloned();
+        // Where a resumed subscription follows on from: the last event passed on,
+        // or, before the first, the point the first subscription started after.
+        let mut resume_after = start
+            .as_ref()
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        let mut upstream = upstream.into_inner();
         let (sender, receiver) = mpsc::channel(64);
         let forwarder = self.clone();
         let stopping = self.stopping.clone().raised();
@@ -232,6 +242,7 @@ impl Forwarder {
                 };
                 let ended = match item {
                     Ok(Some(event)) => {
+                        resume_after = Some(event.sequence);
                         if sender.send(Ok(event)).await.is_err() {
                             return;
                         }
@@ -245,9 +256,10 @@ impl Forwarder {
                     let _ = sender.send(Err(ended)).await;
                     return;
                 }
-                tracing::info!(shop = %message.shop_id, "watch stream lost its worker; resuming on the current owner");
+                tracing::info!(shop = %message.shop_id, after = ?resume_after, "watch stream lost its worker; resuming on the current owner");
+                message.from_sequence = resume_after;
                 match forwarder.subscribe(&metadata, &message).await {
-                    Ok(resumed) => upstream = resumed,
+                    Ok(resumed) => upstream = resumed.into_inner(),
                     Err(status) => {
                         let _ = sender.send(Err(status)).await;
                         return;
@@ -255,14 +267,20 @@ impl Forwarder {
                 }
             }
         });
-        Ok(ReceiverStream::new(receiver))
+        let mut response = Response::new(ReceiverStream::new(receiver));
+        if let Some(start) = start {
+            response
+                .metadata_mut()
+                .insert(EVENT_SEQUENCE_METADATA, start);
+        }
+        Ok(response)
     }
 
     async fn subscribe(
         &self,
         metadata: &MetadataMap,
         message: &pb::WatchShopRequest,
-    ) -> Result<tonic::Streaming<pb::ShopEvent>, Status> {
+    ) -> Result<Response<tonic::Streaming<pb::ShopEvent>>, Status> {
         let mut request = Request::new(message.clone());
         *request.metadata_mut() = metadata.clone();
         self.forward(
@@ -278,7 +296,6 @@ impl Forwarder {
             },
         )
         .await
-        .map(Response::into_inner)
     }
 }
 
@@ -337,7 +354,7 @@ macro_rules! forwarding_impl {
                 request: Request<pb::WatchShopRequest>,
             ) -> Result<Response<Self::WatchShopStream>, Status> {
                 let request = self.admission.admit(request, |r| r.shop_id.as_str())?;
-                self.watch(request).await.map(Response::new)
+                self.watch(request).await
             }
         }
     };

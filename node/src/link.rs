@@ -23,6 +23,10 @@ pub const RETRY_AFTER_METADATA: &str = "fenliu-retry-after-ms";
 /// Metadata key marking an answer the worker gave because the attempt's time (the
 /// `timeout_us` of its [`link::LinkCall`]) ran out before the call finished.
 pub const ATTEMPT_TIMED_OUT_METADATA: &str = "fenliu-attempt-timed-out";
+/// The response header of a `WatchShop` stream: the sequence of the shop's
+/// event it follows on from (what a dispatcher resumes from when the stream
+/// breaks before its first event, and what a client may keep).
+pub const EVENT_SEQUENCE_METADATA: &str = "fenliu-event-sequence";
 
 /// The worker's answer to a call whose attempt ran out of time: CANCELLED, as
 /// tonic answers a direct call whose `grpc-timeout` ran out, and marked so that the

@@ -106,6 +106,7 @@ pub async fn watch(client: &mut Client, shop_id: &str) -> Streaming<pb::ShopEven
     client
         .watch_shop(pb::WatchShopRequest {
             shop_id: shop_id.to_owned(),
+            from_sequence: None,
         })
         .await
         .unwrap_or_else(|status| panic!("watch {shop_id}: {status:?}"))

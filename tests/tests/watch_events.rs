@@ -341,6 +341,7 @@ async fn watching_an_unknown_shop_is_not_found() {
         let refused = client
             .watch_shop(pb::WatchShopRequest {
                 shop_id: "nowhere".to_owned(),
+                from_sequence: None,
             })
             .await
             .map(|_| ());

@@ -129,6 +129,7 @@ async fn stored_shop(store: &RedisStore, token: u64) -> ShopState {
         .await
         .unwrap()
         .expect("the shop is stored")
+        .state
 }
 
 /// R9 and R1 through group commits: 64 buyers writing to one shop at once are

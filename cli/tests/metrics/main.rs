@@ -68,6 +68,7 @@ async fn metrics_after_a_known_sequence_of_calls_are_exact_on_dispatcher_and_wor
         let watch = client
             .watch_shop(pb::WatchShopRequest {
                 shop_id: shop.to_owned(),
+                from_sequence: None,
             })
             .await;
         let watch = tally.note("WatchShop", watch).expect("watch the shop");

@@ -65,11 +65,11 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// Failed attempts of any code but `UNAVAILABLE`.
+    /// Failed attempts of any code but `UNAVAILABLE`, bar a lost connection.
     pub fn non_retryable_failures(&self) -> u64 {
         self.failures
             .iter()
-            .filter(|(code, _)| code.as_str() != "Unavailable")
+            .filter(|(code, _)| !matches!(code.as_str(), "Unavailable" | LOST_CONNECTION))
             .map(|(_, count)| count)
             .sum()
     }
@@ -222,18 +222,21 @@ async fn run_caller(
                     break;
                 }
                 Err(status) => {
-                    *report
-                        .failures
-                        .entry(format!("{:?}", status.code()))
-                        .or_default() += 1;
+                    let retryable = status.code() == Code::Unavailable || lost_connection(&status);
+                    let code = if lost_connection(&status) {
+                        LOST_CONNECTION.to_owned()
+                    } else {
+                        format!("{:?}", status.code())
+                    };
+                    *report.failures.entry(code.clone()).or_default() += 1;
                     first_failure.get_or_insert_with(Instant::now);
-                    if status.code() != Code::Unavailable {
+                    if !retryable {
                         report
                             .examples
-                            .entry(format!("{:?}", status.code()))
+                            .entry(code)
                             .or_insert_with(|| status.message().to_owned());
                     }
-                    if status.code() != Code::Unavailable || started.elapsed() > GIVE_UP_AFTER {
+                    if !retryable || started.elapsed() > GIVE_UP_AFTER {
                         report.abandoned += 1;
                         break;
                     }
@@ -243,4 +246,19 @@ async fn run_caller(
         }
     }
     report
+}
+
+/// How a failure by [`lost_connection`] is counted.
+const LOST_CONNECTION: &str = "ConnectionLost";
+
+/// Whether the call failed because the connection to its dispatcher broke (the
+/// dispatcher died mid-call: tonic reports the stream reset as INTERNAL or
+/// UNKNOWN "h2 protocol error"/"transport error", not from any server). Its
+/// outcome is unknown, as with UNAVAILABLE, and a client retries it the same way
+/// (a `Route` keeps its request id, so it is decided once).
+fn lost_connection(status: &tonic::Status) -> bool {
+    matches!(status.code(), Code::Internal | Code::Unknown)
+        && ["h2 protocol error", "transport error"]
+            .iter()
+            .any(|sign| status.message().contains(sign))
 }

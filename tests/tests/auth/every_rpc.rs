@@ -159,7 +159,10 @@ pub async fn call(client: &mut Client, rpc: Rpc, shop: &str) -> Result<(), Statu
             .await
             .map(drop),
         Rpc::WatchShop => client
-            .watch_shop(pb::WatchShopRequest { shop_id })
+            .watch_shop(pb::WatchShopRequest {
+                shop_id,
+                from_sequence: None,
+            })
             .await
             .map(drop),
         Rpc::RecordReply => client

@@ -18,17 +18,18 @@ use crate::fixture::{Case, Snapshot};
 /// NOT_FOUND: an unknown shop, account, session, group; FAILED_PRECONDITION: valid
 /// but the shop's state or settings forbid it; PERMISSION_DENIED: the acting account
 /// may not (R19); ALREADY_EXISTS and RESOURCE_EXHAUSTED: what the API and quotas may
-/// answer (the latter also ends a lagging watch). Never INTERNAL or UNKNOWN (a bug,
+/// answer; OUT_OF_RANGE: a watch's resume point the shop's events do not reach. Never INTERNAL or UNKNOWN (a bug,
 /// or a panicked handler), nor UNAVAILABLE, CANCELLED or DEADLINE_EXCEEDED (nothing
 /// is down or slow here: these mean a call was lost, as a panicked handler behind
 /// the link is).
-pub const REFUSALS: [Code; 6] = [
+pub const REFUSALS: [Code; 7] = [
     Code::InvalidArgument,
     Code::NotFound,
     Code::FailedPrecondition,
     Code::PermissionDenied,
     Code::AlreadyExists,
     Code::ResourceExhausted,
+    Code::OutOfRange,
 ];
 
 thread_local! {

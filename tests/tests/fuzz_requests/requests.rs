@@ -145,7 +145,7 @@ fuzz_calls! {
     PullQueued: pull_queued(PullQueuedRequest), false, ["shop_id", "account_id", "queue"];
     GetSession: get_session(GetSessionRequest), true, ["shop_id", "session_id"];
     GetShopState: get_shop_state(GetShopStateRequest), true, ["shop_id"];
-    WatchShop: watch_shop(WatchShopRequest), true, ["shop_id"];
+    WatchShop: watch_shop(WatchShopRequest), true, ["shop_id", "from_sequence"];
     RecordReply: record_reply(RecordReplyRequest), false, [
         "shop_id", "session_id", "account_id"
     ];

@@ -397,7 +397,12 @@ pub fn call(wild: Wild) -> impl Strategy<Value = FuzzCall> {
         1 => shop_id(wild).prop_map(|shop_id| {
             FuzzCall::GetShopState(pb::GetShopStateRequest { shop_id })
         }),
-        1 => shop_id(wild).prop_map(|shop_id| FuzzCall::WatchShop(pb::WatchShopRequest { shop_id })),
+        1 => (shop_id(wild), proptest::option::of(prop_oneof![0..4u64, any::<u64>()])).prop_map(
+            |(shop_id, from_sequence)| FuzzCall::WatchShop(pb::WatchShopRequest {
+                shop_id,
+                from_sequence,
+            })
+        ),
         1 => (shop_id(wild), session_id(wild), maybe_account_id(wild)).prop_map(
             |(shop_id, session_id, account_id)| {
                 FuzzCall::RecordReply(pb::RecordReplyRequest {

@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use fenliu_node::ShutdownSignal;
-use fenliu_node::metrics::meters::{watch_events_dropped, watch_stream_open};
+use fenliu_node::link::EVENT_SEQUENCE_METADATA;
+use fenliu_node::metrics::meters::watch_stream_open;
 use fenliu_node::shutdown::until_shutdown;
 use fenliu_node::tracing_context;
 use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::routing_server::Routing;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
@@ -21,7 +21,9 @@ use super::status::{self, to_status};
 use super::{checks, enum_codes, wire};
 use crate::engine::{EngineError, GroupName, SessionId, ShopId, ShopState, Timestamp};
 use crate::recording::{RecordedCall, RecordedDecision};
-use crate::router::Router;
+use crate::router::{Router, RouterError, WatchedEvent};
+use crate::store::StoreError;
+use crate::store::redis_store::StoredEvent;
 
 /// Serves the routing API from this node's shops.
 #[derive(Debug, Clone)]
@@ -445,11 +447,13 @@ impl Routing for RoutingService {
     ) -> Result<Response<pb::ShopState>, Status> {
         let _caller = self.admit(&request, "GetShopState")?;
         let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
-        self.router
-            .read_shop(&shop_id, wire::wire_shop_state)
+        let (mut state, sequence) = self
+            .router
+            .read_shop_sequenced(&shop_id, wire::wire_shop_state)
             .await
-            .map(Response::new)
-            .map_err(to_status)
+            .map_err(to_status)?;
+        state.event_sequence = sequence;
+        Ok(Response::new(state))
     }
 
     type WatchShopStream = EventStream;
@@ -460,22 +464,36 @@ impl Routing for RoutingService {
     ) -> Result<Response<Self::WatchShopStream>, Status> {
         let _caller = self.admit(&request, "WatchShop")?;
         let shop_id = checks::shop_id(&request.get_ref().shop_id)?;
-        let events = self.router.subscribe(&shop_id).await.map_err(to_status)?;
+        let after = request.get_ref().from_sequence;
+        let watch = self
+            .router
+            .watch(&shop_id, after)
+            .await
+            .map_err(to_status)?;
         // Counted as open while the stream lives (the guard goes with it).
         let open = watch_stream_open();
-        let events = BroadcastStream::new(events).map(move |item| {
+        let events = ReceiverStream::new(watch.events).map(move |item| {
             let _open = &open;
-            match item {
-                Ok(event) => Ok(wire::wire_event(event.sequence, &event.event)),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    watch_events_dropped(missed);
-                    Err(Status::resource_exhausted(format!(
-                        "the watcher fell {missed} events behind; resubscribe and read GetShopState"
-                    )))
-                }
+            match item.map_err(to_status)? {
+                WatchedEvent::Decided(event) => Ok(wire::wire_event(event.sequence, &event.event)),
+                WatchedEvent::Stored(event) => stored_event(&event),
             }
         });
         let stream = until_shutdown(events, self.stopping.clone());
-        Ok(Response::new(Box::pin(stream)))
+        let mut response = Response::new(Box::pin(stream) as EventStream);
+        response
+            .metadata_mut()
+            .insert(EVENT_SEQUENCE_METADATA, watch.start.into());
+        Ok(response)
     }
+}
+
+/// A stored event back in its wire form, which it was stored in.
+fn stored_event(event: &StoredEvent) -> Result<pb::ShopEvent, Status> {
+    prost::Message::decode(event.bytes.as_slice()).map_err(|error| {
+        to_status(RouterError::Store(StoreError::Corrupt(format!(
+            "stored event {}: {error}",
+            event.sequence
+        ))))
+    })
 }

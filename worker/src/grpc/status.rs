@@ -18,6 +18,9 @@ use crate::store::StoreError;
 pub fn to_status(error: RouterError) -> Status {
     match error {
         RouterError::UnknownShop(_) => Status::not_found(error.to_string()),
+        RouterError::EventsNotKept { .. } | RouterError::EventsAhead { .. } => {
+            Status::out_of_range(error.to_string())
+        }
         RouterError::Engine(engine_error) => engine_status(&engine_error),
         RouterError::Store(store_error) => store_status(&store_error),
         RouterError::NotOwner(ref not_owner) => {

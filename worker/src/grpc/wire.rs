@@ -268,6 +268,8 @@ pub fn wire_shop_state(state: &ShopState) -> pb::ShopState {
             .collect(),
         now_ms: state.clock().as_millis(),
         load_spread: state.load_spread(),
+        // Known to the router, not the state: set by GetShopState.
+        event_sequence: 0,
         wait_estimate_accuracy: Some(pb::WaitEstimateAccuracy {
             samples: accuracy.samples,
             within_range: accuracy.within_range,

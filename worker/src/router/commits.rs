@@ -14,6 +14,10 @@
 //! fails with it, so a decision that was not stored is never answered nor built
 //! upon; the next call reloads the truth.
 //!
+//! A commit stores the events of the calls it carries in the shop's stream, in
+//! their public form (`fenliu.v1.ShopEvent`, which any version of a reader
+//! decodes); they are published to the live watchers once it has landed.
+//!
 //! [`PendingCommit`]: super::shop_cell::PendingCommit
 
 use std::sync::Arc;
@@ -23,12 +27,14 @@ use tracing::Instrument;
 
 use super::deadlines::Deadlines;
 use super::error::RouterError;
+use super::feed::SequencedEvent;
 use super::measures;
 use super::seams::Clock;
 use super::shop_cell::{ShopCell, Verdict};
 use crate::engine::{ShopId, ShopState};
+use crate::grpc::wire::wire_event;
 use crate::store::RedisStore;
-use crate::store::redis_store::CommitOutcome;
+use crate::store::redis_store::{CommitExtras, CommitOutcome, StoredEvent};
 
 /// What a shop's committer task needs: it outlives the call that started it.
 #[derive(Debug, Clone)]
@@ -63,12 +69,17 @@ impl Committer {
                     return;
                 };
                 let state = loaded.state.as_ref().expect("a committing shop is loaded");
+                let events = stored_events(&pending.events);
+                let extras = CommitExtras {
+                    routes: &pending.routes,
+                    events: &events,
+                };
                 let prepared = self.store.prepare_commit(
                     state,
                     &pending.writes,
                     loaded.token,
                     self.clock.now(),
-                    &pending.routes,
+                    extras,
                     false,
                 );
                 (prepared, pending)
@@ -98,9 +109,7 @@ impl Committer {
                     if current {
                         let next = loaded.state.as_ref().and_then(ShopState::next_deadline);
                         let events = std::mem::take(&mut pending.events);
-                        self.cell
-                            .events
-                            .publish(&mut loaded.last_sequence, events, &self.shop_id);
+                        self.cell.events.publish(events, &self.shop_id, 0);
                         self.deadlines.arm(&self.shop_id, next);
                     }
                     drop(loaded);
@@ -146,4 +155,15 @@ impl Committer {
             }
         }
     }
+}
+
+/// The events as the store keeps them: numbered, in their public wire form.
+fn stored_events(events: &[SequencedEvent]) -> Vec<StoredEvent> {
+    events
+        .iter()
+        .map(|event| StoredEvent {
+            sequence: event.sequence,
+            bytes: prost::Message::encode_to_vec(&wire_event(event.sequence, &event.event)),
+        })
+        .collect()
 }

@@ -46,4 +46,30 @@ pub enum RouterError {
         /// Its bound.
         limit: usize,
     },
+    /// `WatchShop` from a sequence whose next events are no longer kept (the
+    /// stream keeps the shop's latest only): the watcher resynchronises.
+    #[error(
+        "from_sequence: the events of shop {shop_id} after {after} are no longer kept{}; read GetShopState and watch from its event_sequence",
+        .oldest.map(|oldest| format!(" (the oldest kept is {oldest})")).unwrap_or_default()
+    )]
+    EventsNotKept {
+        shop_id: ShopId,
+        /// The last event the watcher has.
+        after: u64,
+        /// The oldest event kept, if any.
+        oldest: Option<u64>,
+    },
+    /// `WatchShop` from a sequence the shop has not reached: not this shop's
+    /// numbering, or its store lost acknowledged events (a Redis restarted from
+    /// an older state).
+    #[error(
+        "from_sequence: shop {shop_id} has no event {after}: its last is {last}; read GetShopState and watch from its event_sequence"
+    )]
+    EventsAhead {
+        shop_id: ShopId,
+        /// The resume point asked for.
+        after: u64,
+        /// The shop's last event.
+        last: u64,
+    },
 }

@@ -12,13 +12,15 @@
 //!
 //! - [`seams`]: ownership, persistence and the clock, which deployments and tests
 //!   choose.
-//! - `shop_cell`: one shop as held in memory, with its pending commit.
+//! - `shop_cell`: one shop as held in memory, with its pending commit;
+//!   `shop_map`: the cells by shop id.
 //! - `commits`: the committer task that sends a shop's group commits.
 //! - `deadlines`: when each shop must be woken with nobody calling.
 //! - `rate_limit`: each shop's `Route` rate limit, a token bucket in its cell.
 //! - `measures`: what a call decided, for the metrics, counted once stored;
 //!   `gauges`: each shop's queued and pooled sessions, summed at a scrape.
-//! - [`feed`]: a shop's live event feed for `WatchShop`.
+//! - [`feed`]: a shop's live event feed; `watch`: following it for `WatchShop`,
+//!   from a resume point.
 //! - [`error`]: why a router call failed.
 
 mod commits;
@@ -30,27 +32,31 @@ mod measures;
 mod rate_limit;
 pub mod seams;
 mod shop_cell;
+mod shop_map;
 mod timers;
+mod watch;
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use fenliu_node::tracing_context::{self, CallTrace};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use self::commits::Committer;
 use self::deadlines::Deadlines;
+use self::feed::EventFeed;
 use self::measures::CallMeasures;
 use self::shop_cell::{Loaded, ShopCell, Verdict};
+use self::shop_map::ShopMap;
+use self::watch::History;
 use crate::engine::{
     BuyerId, EngineError, RequestId, RouteOptions, RouteOutcome, RouteRequest, ShopId, ShopState,
     Timestamp,
 };
 use crate::recording::Recorder;
 use crate::store::StoreError;
-use crate::store::redis_store::{CommitOutcome, RememberedRoute};
+use crate::store::redis_store::{CommitOutcome, EVENTS_KEPT, RememberedRoute};
 
 pub use self::error::RouterError;
 pub use self::feed::SequencedEvent;
@@ -58,6 +64,7 @@ pub use self::seams::{
     Clock, DEFAULT_MAX_IN_FLIGHT_PER_SHOP, DEFAULT_ROUTE_RATE_LIMIT, NotOwner, Ownership,
     Persistence, Quotas, SoleOwner, SystemClock,
 };
+pub use self::watch::{Watch, WatchedEvent};
 
 /// How long a shop kept in Redis holds answered request ids and closed sessions in
 /// memory. Redis remembers every answer for the hour R1 promises (a retry this
@@ -67,7 +74,9 @@ const REDIS_MEMORY_RETENTION: Duration = Duration::from_secs(10);
 
 /// What a call came to.
 enum Executed<T> {
-    Done(T),
+    /// The call's result, and the sequence of the shop's last event as of its
+    /// decision (a read's state reflects every event up to it).
+    Done(T, u64),
     /// A `Route` whose request id was answered before (by any owner). Boxed: a
     /// rare outcome, and an answer is large.
     Replayed(BuyerId, Box<RouteOutcome>),
@@ -78,7 +87,7 @@ enum Executed<T> {
 pub struct Router {
     /// Every shop this node has touched, in memory or not; a shop's cell is its
     /// lock, so a load and the calls waiting for it share one.
-    shops: RwLock<HashMap<ShopId, Arc<ShopCell>>>,
+    shops: ShopMap,
     /// Where shops live between calls (memory only, or Redis).
     persistence: Persistence,
     /// Which shops this node may serve, and under which fencing token.
@@ -113,7 +122,7 @@ impl Router {
         quotas: Quotas,
     ) -> Arc<Router> {
         Arc::new(Router {
-            shops: RwLock::new(HashMap::new()),
+            shops: ShopMap::default(),
             persistence,
             ownership,
             clock,
@@ -144,14 +153,7 @@ impl Router {
     }
 
     fn cell(&self, shop_id: &ShopId) -> Arc<ShopCell> {
-        if let Some(cell) = self.shops.read().expect("shop map lock").get(shop_id) {
-            return cell.clone();
-        }
-        let mut shops = self.shops.write().expect("shop map lock");
-        shops
-            .entry(shop_id.clone())
-            .or_insert_with(|| ShopCell::new(self.quotas.max_in_flight_per_shop))
-            .clone()
+        self.shops.cell(shop_id, self.quotas.max_in_flight_per_shop)
     }
 
     /// The shop's fencing token and cell, if this node owns the shop.
@@ -169,6 +171,7 @@ impl Router {
         &self,
         shop_id: &ShopId,
         loaded: &mut Loaded,
+        feed: &EventFeed,
         token: u64,
     ) -> Result<bool, RouterError> {
         if loaded.state.is_some() && loaded.token == token {
@@ -182,9 +185,12 @@ impl Router {
         let Persistence::Redis(store) = &self.persistence else {
             return Ok(false);
         };
-        let Some(mut state) = store.load(shop_id, token, self.now()).await? else {
+        let Some(stored) = store.load(shop_id, token, self.now()).await? else {
             return Ok(false);
         };
+        let mut state = stored.state;
+        loaded.last_sequence = stored.last_event_sequence;
+        feed.loaded_at(stored.last_event_sequence);
         state.limit_memory_retention(REDIS_MEMORY_RETENTION);
         state.set_limits(self.quotas.shop_limits);
         tracing::debug!(shop = %shop_id, token, "shop loaded from redis");
@@ -198,7 +204,8 @@ impl Router {
     pub async fn shop_exists(&self, shop_id: &ShopId) -> Result<bool, RouterError> {
         let (token, cell) = self.owned_cell(shop_id)?;
         let mut loaded = cell.loaded.lock().await;
-        self.ensure_loaded(shop_id, &mut loaded, token).await
+        self.ensure_loaded(shop_id, &mut loaded, &cell.events, token)
+            .await
     }
 
     /// Adds a new shop, fully configured by the caller. Returns `false` (and drops
@@ -207,7 +214,10 @@ impl Router {
         let shop_id = state.shop_id().clone();
         let (token, cell) = self.owned_cell(&shop_id)?;
         let mut loaded = cell.loaded.lock().await;
-        if self.ensure_loaded(&shop_id, &mut loaded, token).await? {
+        if self
+            .ensure_loaded(&shop_id, &mut loaded, &cell.events, token)
+            .await?
+        {
             return Ok(false);
         }
         state.set_limits(self.quotas.shop_limits);
@@ -244,7 +254,7 @@ impl Router {
         call: impl FnMut(&mut ShopState, Timestamp) -> Result<T, EngineError>,
     ) -> Result<T, RouterError> {
         match self.execute(shop_id, call, None, |_| None).await? {
-            Executed::Done(value) => Ok(value),
+            Executed::Done(value, _) => Ok(value),
             Executed::Replayed(..) => unreachable!("only a Route remembers a request id"),
         }
     }
@@ -255,11 +265,24 @@ impl Router {
         shop_id: &ShopId,
         read: impl Fn(&ShopState) -> T,
     ) -> Result<T, RouterError> {
-        self.with_shop(shop_id, |state, now| {
+        Ok(self.read_shop_sequenced(shop_id, read).await?.0)
+    }
+
+    /// [`Router::read_shop`], with the sequence of the shop's last event that
+    /// the state read reflects: a watch from it misses nothing and repeats nothing.
+    pub async fn read_shop_sequenced<T>(
+        &self,
+        shop_id: &ShopId,
+        read: impl Fn(&ShopState) -> T,
+    ) -> Result<(T, u64), RouterError> {
+        let reading = |state: &mut ShopState, now| {
             state.advance_to(now);
             Ok(read(state))
-        })
-        .await
+        };
+        match self.execute(shop_id, reading, None, |_| None).await? {
+            Executed::Done(value, sequence) => Ok((value, sequence)),
+            Executed::Replayed(..) => unreachable!("only a Route remembers a request id"),
+        }
     }
 
     /// Routes a buyer's message. The answer is remembered with the commit, so a
@@ -296,7 +319,7 @@ impl Router {
             )
             .await?;
         match executed {
-            Executed::Done((_, reply)) => Ok(reply),
+            Executed::Done((_, reply), _) => Ok(reply),
             Executed::Replayed(buyer, outcome) => {
                 if buyer != request.buyer {
                     return Err(EngineError::invalid(
@@ -333,7 +356,10 @@ impl Router {
                 shop_permit = Some(cell.admit_call(shop_id)?);
             }
             let mut loaded = cell.loaded.lock().await;
-            if !self.ensure_loaded(shop_id, &mut loaded, token).await? {
+            if !self
+                .ensure_loaded(shop_id, &mut loaded, &cell.events, token)
+                .await?
+            {
                 drop(loaded);
                 self.forget_if_absent(shop_id);
                 return Err(RouterError::UnknownShop(shop_id.clone()));
@@ -342,6 +368,7 @@ impl Router {
             let Loaded {
                 state,
                 route_bucket,
+                last_sequence,
                 ..
             } = &mut *loaded;
             let state = state.as_mut().expect("loaded above");
@@ -359,15 +386,16 @@ impl Router {
             cell.gauges.update(state);
             let decided = result.as_ref().ok().filter(|_| request_id.is_some());
             let measures = CallMeasures::of(state, &events, decided.and_then(&remember));
+            let events = feed::number(last_sequence, events);
+            let sequence = *last_sequence;
 
             let Persistence::Redis(store) = &self.persistence else {
                 measures.record();
                 let next = state.next_deadline();
-                cell.events
-                    .publish(&mut loaded.last_sequence, events, shop_id);
+                cell.events.publish(events, shop_id, EVENTS_KEPT as usize);
                 drop(loaded);
                 self.deadlines.arm(shop_id, next);
-                return Ok(Executed::Done(result?));
+                return Ok(Executed::Done(result?, sequence));
             };
             let route = match (&result, request_id) {
                 (Ok(value), Some(request_id)) => remember(value).map(|outcome| {
@@ -379,29 +407,19 @@ impl Router {
             // A call that changed nothing answers at once, unless it may have seen
             // decisions of other calls that are not stored yet.
             let in_flight = loaded.has_unstored_decisions();
-            if writes.is_empty() && route.is_none() && !in_flight {
+            if writes.is_empty() && route.is_none() && events.is_empty() && !in_flight {
                 measures.record();
-                cell.events
-                    .publish(&mut loaded.last_sequence, events, shop_id);
                 // Everything this state holds is stored, so its deadline may be
                 // armed: a shop just loaded (a shard taken over, a restart) gets
                 // its timers here, with nothing to commit.
                 drop(loaded);
                 self.deadlines.arm(shop_id, unchanged_next);
-                return Ok(Executed::Done(result?));
+                return Ok(Executed::Done(result?, sequence));
             }
 
             let (answer, verdict) = oneshot::channel();
             let pending = loaded.pending.get_or_insert_default();
-            pending.writes.merge(writes);
-            pending.events.extend(events);
-            if let Some(route) = route {
-                pending.route_waiters.push(pending.waiters.len());
-                pending.routes.push(route);
-            }
-            pending.waiters.push(answer);
-            pending.measures.push(measures);
-            pending.traces.extend(CallTrace::current());
+            pending.add(writes, events, route, answer, measures);
             if !loaded.committing {
                 loaded.committing = true;
                 let committer = Committer {
@@ -424,7 +442,7 @@ impl Router {
                 )))
             });
             match verdict {
-                Verdict::Committed => return Ok(Executed::Done(result?)),
+                Verdict::Committed => return Ok(Executed::Done(result?, sequence)),
                 Verdict::Replayed(buyer, outcome) => {
                     return Ok(Executed::Replayed(buyer, outcome));
                 }
@@ -438,46 +456,41 @@ impl Router {
     /// memory is freed and their event streams end, so that watchers reconnect to
     /// the new owner. Their state stays in the store for the next owner.
     pub fn drop_shops(&self, moved: impl Fn(&ShopId) -> bool) -> usize {
-        let mut shops = self.shops.write().expect("shop map lock");
-        let before = shops.len();
-        shops.retain(|shop_id, _| !moved(shop_id));
-        let dropped = before - shops.len();
-        drop(shops);
+        let dropped = self.shops.drop_where(&moved);
         self.deadlines.disarm_where(moved);
         dropped
     }
 
-    /// Drops an empty cell left by a lookup of a shop that does not exist.
     fn forget_if_absent(&self, shop_id: &ShopId) {
-        let mut shops = self.shops.write().expect("shop map lock");
-        let unused = shops.get(shop_id).is_some_and(|cell| {
-            cell.events.watchers() == 0
-                && cell
-                    .loaded
-                    .try_lock()
-                    .is_ok_and(|loaded| loaded.state.is_none())
-        });
-        if unused {
-            shops.remove(shop_id);
-        }
+        self.shops.forget_if_absent(shop_id);
     }
 
     /// Sets the gauges over this node's shops (queued sessions, the longest
     /// wait, message pools): run before each scrape of the metrics.
     pub fn publish_gauges(&self) {
-        let shops = self.shops.read().expect("shop map lock");
-        gauges::publish(shops.values().map(|cell| &cell.gauges), self.now());
+        self.shops.publish_gauges(self.now());
     }
 
-    /// Subscribes to the shop's events from now on.
-    pub async fn subscribe(
-        &self,
-        shop_id: &ShopId,
-    ) -> Result<broadcast::Receiver<SequencedEvent>, RouterError> {
-        if !self.shop_exists(shop_id).await? {
+    /// Opens a watch of the shop's events after `after` (replayed from where
+    /// they are kept), then live; `None`: from now on.
+    pub async fn watch(&self, shop_id: &ShopId, after: Option<u64>) -> Result<Watch, RouterError> {
+        let (token, cell) = self.owned_cell(shop_id)?;
+        let mut loaded = cell.loaded.lock().await;
+        if !self
+            .ensure_loaded(shop_id, &mut loaded, &cell.events, token)
+            .await?
+        {
+            drop(loaded);
             self.forget_if_absent(shop_id);
             return Err(RouterError::UnknownShop(shop_id.clone()));
         }
-        Ok(self.cell(shop_id).events.subscribe())
+        let subscription = cell.events.subscribe();
+        let decided = loaded.last_sequence;
+        drop(loaded);
+        let history = match &self.persistence {
+            Persistence::Redis(store) => History::Stored(store.clone()),
+            _ => History::Kept(Arc::downgrade(&cell)),
+        };
+        watch::open(shop_id.clone(), subscription, decided, after, history)
     }
 }

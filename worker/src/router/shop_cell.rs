@@ -9,11 +9,11 @@ use fenliu_node::tracing_context::CallTrace;
 use tokio::sync::oneshot;
 
 use super::error::RouterError;
-use super::feed::EventFeed;
+use super::feed::{EventFeed, SequencedEvent};
 use super::gauges::ShopGauges;
 use super::measures::CallMeasures;
 use super::rate_limit::TokenBucket;
-use crate::engine::{BuyerId, RouteOutcome, ShopId, ShopState, TimedEvent, WriteSet};
+use crate::engine::{BuyerId, RouteOutcome, ShopId, ShopState, WriteSet};
 use crate::store::redis_store::RememberedRoute;
 
 /// A shop's place in the router's map. The map holds it even while the shop is not
@@ -63,8 +63,9 @@ pub struct Loaded {
     /// The fencing token the state was loaded or created under; a different
     /// token means ownership changed hands meanwhile and the state is stale.
     pub token: u64,
-    /// The sequence number of the last event published, so that watchers see
-    /// the shop's events numbered in order across calls.
+    /// The sequence of the last event decided on this state (stored, or in the
+    /// pending commit): the next event is numbered after it. Set from the
+    /// store's stream at a load, so that the numbering goes on across owners.
     pub last_sequence: u64,
     /// Bumped whenever `state` is replaced or dropped, so that a commit of an
     /// older state never touches a newer one.
@@ -106,8 +107,8 @@ pub struct PendingCommit {
     /// For each remembered route, the index of its caller in `waiters`, so that
     /// a replay found by the commit answers the right caller.
     pub route_waiters: Vec<usize>,
-    /// The events to publish once the commit has landed.
-    pub events: Vec<TimedEvent>,
+    /// The events to store with the commit and publish once it has landed.
+    pub events: Vec<SequencedEvent>,
     /// One per call carried: each is answered once the commit lands or fails.
     pub waiters: Vec<oneshot::Sender<Verdict>>,
     /// What the calls carried decided, counted once the commit lands.
@@ -118,6 +119,27 @@ pub struct PendingCommit {
 }
 
 impl PendingCommit {
+    /// Adds one decided call: its changes, its events, its answer to remember
+    /// (a `Route`), the caller waiting for the commit, and its trace.
+    pub fn add(
+        &mut self,
+        writes: WriteSet,
+        events: Vec<SequencedEvent>,
+        route: Option<RememberedRoute>,
+        waiter: oneshot::Sender<Verdict>,
+        measures: CallMeasures,
+    ) {
+        self.writes.merge(writes);
+        self.events.extend(events);
+        if let Some(route) = route {
+            self.route_waiters.push(self.waiters.len());
+            self.routes.push(route);
+        }
+        self.waiters.push(waiter);
+        self.measures.push(measures);
+        self.traces.extend(CallTrace::current());
+    }
+
     pub fn answer_all(self, verdict: &Verdict) {
         for waiter in self.waiters {
             // A caller that went away meanwhile no longer needs its answer.

@@ -18,6 +18,7 @@
 //! | `fenliu:{S}:affinity:<buyer>` | string | the buyer's last account | affinity window |
 //! | `fenliu:{S}:affinities` | set | buyers that may have an affinity key (index) | pruned |
 //! | `fenliu:{S}:request:<request_id>` | string | `RouteRecord` of a Route | 1 hour |
+//! | `fenliu:{S}:events` | stream | the shop's events for `WatchShop`, entry id `<sequence>-0`, field `e` → a `fenliu.v1.ShopEvent` | capped at about [`EVENTS_KEPT`](super::redis_store::EVENTS_KEPT) entries |
 //!
 //! The shop's counters sit in the sessions hash because they move with the
 //! sessions (a new session takes the next id, an assignment or a queue entry the
@@ -74,6 +75,7 @@ pub enum Key<'a> {
     Affinity(&'a str),
     AffinityIndex,
     Request(&'a str),
+    Events,
 }
 
 impl Key<'_> {
@@ -90,6 +92,7 @@ impl Key<'_> {
             Key::Affinity(_) => "affinity",
             Key::AffinityIndex => "affinities",
             Key::Request(_) => "request",
+            Key::Events => "events",
         }
     }
 }
@@ -153,7 +156,8 @@ impl fmt::Display for KeyName<'_, '_> {
             | Key::Accounts
             | Key::Groups
             | Key::Sessions
-            | Key::AffinityIndex => Ok(()),
+            | Key::AffinityIndex
+            | Key::Events => Ok(()),
         }
     }
 }
@@ -208,6 +212,9 @@ impl ShopKeys {
     }
     pub fn request(&self, request_id: &str) -> String {
         self.name(Key::Request(request_id)).to_string()
+    }
+    pub fn events(&self) -> String {
+        self.name(Key::Events).to_string()
     }
 }
 

@@ -34,7 +34,12 @@ pub(crate) async fn presence_affinity_and_close_delay_are_keys_with_their_deadli
         .command(&["DEL", "fenliu:{s1}:presence:a", "fenliu:{s1}:ending:1"])
         .unwrap();
     let later = NOW.plus(Duration::from_secs(120));
-    let mut loaded = store.load(shop.shop_id(), 1, later).await.unwrap().unwrap();
+    let mut loaded = store
+        .load(shop.shop_id(), 1, later)
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
     loaded.advance_to(later);
     assert_eq!(
         loaded.account(&AccountId::from("a")).unwrap().status,
@@ -159,7 +164,8 @@ pub(crate) async fn counters_move_apart_from_the_settings_and_the_shop_loads_bac
         .load(shop.shop_id(), 1, NOW)
         .await
         .unwrap()
-        .expect("the shop exists");
+        .expect("the shop exists")
+        .state;
     loaded.check_invariants().unwrap();
     let (_, loaded_rest) = split_deadlines(loaded.snapshot());
     let (_, rest) = split_deadlines(shop.snapshot());

@@ -9,11 +9,13 @@
 //! - `refusals`: an old owner fenced out, a shop gone from Redis.
 //! - `replay`: remembered `Route` answers, alone and in a group commit.
 //! - `key_layout`: where a shop's parts land in Redis, TTL keys included.
+//! - `events`: the shop's stored events, numbered on across owners.
 //!
 //! The `#[tokio::test]` functions live here, at the crate root, so that the tests
 //! keep their plain names (a test in a module is named `module::name`); each
 //! calls the function of the same name in its module.
 
+mod events;
 mod key_layout;
 mod refusals;
 mod replay;
@@ -58,4 +60,9 @@ async fn presence_affinity_and_close_delay_are_keys_with_their_deadlines_as_ttl(
 #[tokio::test]
 async fn counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same() {
     key_layout::counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same().await;
+}
+
+#[tokio::test]
+async fn events_are_stored_with_the_commit_and_numbered_on_across_loads() {
+    events::events_are_stored_with_the_commit_and_numbered_on_across_loads().await;
 }

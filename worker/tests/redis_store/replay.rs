@@ -97,7 +97,8 @@ pub(crate) async fn a_group_commit_with_one_answered_request_writes_nothing_and_
         .load(&ShopId::from("s1"), 1, NOW)
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .state;
     assert!(
         loaded.session(fresh_outcome.session.id).is_none(),
         "the fresh route's session was not stored"

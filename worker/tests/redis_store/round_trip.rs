@@ -24,7 +24,8 @@ pub(crate) async fn a_committed_shop_loads_back_as_the_same_shop() {
         .load(shop.shop_id(), 1, NOW)
         .await
         .unwrap()
-        .expect("the shop exists");
+        .expect("the shop exists")
+        .state;
     loaded.check_invariants().unwrap();
     // Deadlines come back from the keys' remaining TTLs, which shrink with the
     // real milliseconds this test takes; everything else comes back exactly.
@@ -91,7 +92,7 @@ pub(crate) async fn a_commit_of_hundreds_of_entities_loads_back_the_same() {
         let expected = split_deadlines(shop.snapshot()).1;
         let shop_id = shop.shop_id().clone();
         async move {
-            let loaded = store.load(&shop_id, 1, at).await.unwrap().unwrap();
+            let loaded = store.load(&shop_id, 1, at).await.unwrap().unwrap().state;
             loaded.check_invariants().unwrap();
             assert_eq!(split_deadlines(loaded.snapshot()).1, expected);
         }

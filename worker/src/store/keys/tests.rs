@@ -55,7 +55,7 @@ fn decode(name: &str) -> Option<Parts> {
 }
 
 /// Every kind word, as [`Key::kind`] writes them.
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 11] = [
     "fence",
     "shop",
     "accounts",
@@ -66,6 +66,7 @@ const KINDS: [&str; 10] = [
     "affinity",
     "affinities",
     "request",
+    "events",
 ];
 
 /// The hash tag by the Redis Cluster rule: what lies between the first `{`
@@ -120,6 +121,7 @@ fn key_of((kind, id, session): &(usize, String, u64)) -> Key<'_> {
         "ending" => Key::Ending(*session),
         "affinity" => Key::Affinity(id),
         "affinities" => Key::AffinityIndex,
+        "events" => Key::Events,
         _ => Key::Request(id),
     }
 }

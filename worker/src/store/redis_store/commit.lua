@@ -1,4 +1,4 @@
--- COMMIT v4: one group commit of one or more calls' writes to one shop, if the
+-- COMMIT v5: one group commit of one or more calls' writes to one shop, if the
 -- shop's fence still allows the committer's token. Every key is one shop's (one
 -- hash slot, so Redis Cluster works); the key layout is in store/keys.rs.
 --
@@ -19,9 +19,12 @@
 --   x n   HDEL                                      n fields
 --   a n   SADD                                      n members
 --   r n   SREM                                      n members
+--   e n   XADD MAXLEN ~ EVENTS_KEPT, n events       n (entry id, event) pairs
 --
--- The q steps come first. A creation's first step after them writes the shop
--- record: that key is the one checked for the shop already existing.
+-- The q steps come first, then the e steps (the shop's events, numbered by the
+-- committer: entry id '<sequence>-0', field 'e'). A creation's first step after
+-- them writes the shop record: that key is the one checked for the shop already
+-- existing.
 --
 -- Reply:
 --   1                       committed: the fence is set to ARGV[1] if lower or
@@ -35,12 +38,17 @@
 --                           it are deleted again (a batch never holds one
 --                           request id twice: the engine answers a repeat from
 --                           memory, and a replay is not kept)
+--   {'sequence', error}     the first event's entry id is not above the
+--                           stream's last: the committer's numbering is behind
+--                           what is stored (it reloads the shop); the answers
+--                           stored by the q steps are deleted again
 -- Every reply but 1 leaves the keys as they were (a replay sets the fence to
 -- the value it holds). An unknown step (a bug of the
 -- caller) is an error reply, after the steps before it ran.
 --
--- REQUEST_RETENTION_SECONDS is not Lua: the number of seconds a remembered
--- answer is kept is put in its place before the script is loaded (scripts.rs).
+-- REQUEST_RETENTION_SECONDS and EVENTS_KEPT are not Lua: the number of seconds
+-- a remembered answer is kept and the number of events a shop's stream keeps
+-- are put in their place before the script is loaded (scripts.rs).
 
 local raw = redis.call('GET', KEYS[1])
 local fence = tonumber(raw or '0')
@@ -49,7 +57,7 @@ if fence > token then return {'fenced', tostring(fence)} end
 local plan = ARGV[2]
 local byte = string.byte
 if byte(plan, 1) == 49 then
-  if redis.call('EXISTS', KEYS[string.find(plan, '[^q]', 2) or #plan + 1]) == 1 then
+  if redis.call('EXISTS', KEYS[string.find(plan, '[^qe]', 2) or #plan + 1]) == 1 then
     return {'exists'}
   end
 elseif not raw then
@@ -68,6 +76,23 @@ while step == 113 do
     return {'replay', tostring(k - 2), earlier}
   end
   p, k, a = p + 1, k + 1, a + 1
+  step = byte(plan, p)
+end
+-- The events' ids rise within a commit, so only the first XADD can be refused
+-- (an id not above the stream's last), before anything else is written.
+local first_event = true
+while step == 101 do
+  local n = byte(plan, p + 1)
+  for i = 1, n do
+    local added = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', EVENTS_KEPT, ARGV[a], 'e', ARGV[a + 1])
+    if first_event and type(added) == 'table' and added.err then
+      for j = 2, k - 1 do redis.call('DEL', KEYS[j]) end
+      return {'sequence', added.err}
+    end
+    first_event = false
+    a = a + 2
+  end
+  p, k = p + 2, k + 1
   step = byte(plan, p)
 end
 if fence < token or not raw then redis.call('SET', KEYS[1], ARGV[1]) end

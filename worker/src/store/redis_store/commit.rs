@@ -5,6 +5,7 @@ use fenliu_node::redis_connection::RedisConnection;
 use redis::{Cmd, ErrorKind, ServerErrorKind, Value};
 
 use super::commit_plan::{CommitBuilder, add_writes};
+use super::events::{StoredEvent, entry_id};
 use super::scripts::COMMIT;
 use crate::engine::{BuyerId, RequestId, RouteOutcome, ShopId, ShopState, Timestamp, WriteSet};
 use crate::store::error::StoreError;
@@ -72,21 +73,37 @@ impl std::fmt::Debug for PreparedCommit {
     }
 }
 
+/// What one commit carries besides the state's changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitExtras<'c> {
+    /// The `Route` answers to remember under their request ids (R1).
+    pub routes: &'c [RememberedRoute],
+    /// The events the commit's calls caused, numbered on from the shop's last.
+    pub events: &'c [StoredEvent],
+}
+
 /// The `EVALSHA` of a commit to the shop whose keys are `keys`: a `q` step per
-/// remembered route, then the steps of `writes` (`commit_plan`), their values
-/// read from `state` now.
+/// remembered route, the `e` steps of the events, then the steps of `writes`
+/// (`commit_plan`), their values read from `state` now.
 pub(super) fn prepare(
     keys: &ShopKeys,
     state: &ShopState,
     writes: &WriteSet,
     token: u64,
     now: Timestamp,
-    routes: &[RememberedRoute],
+    extras: CommitExtras<'_>,
     create: bool,
 ) -> PreparedCommit {
     let mut commit = CommitBuilder::new(keys, create);
-    for route in routes {
+    for route in extras.routes {
         commit.remember(Key::Request(route.request_id.as_str()), &route.record);
+    }
+    commit.list(Key::Events, b'e');
+    for event in extras.events {
+        commit
+            .item()
+            .arg(entry_id(event.sequence))
+            .arg(event.bytes.as_slice());
     }
     add_writes(&mut commit, state, writes, now, create);
     PreparedCommit {
@@ -184,6 +201,12 @@ fn read_reply(reply: Value, prepared: PreparedCommit) -> Result<CommitOutcome, S
                 outcome: Box::new(outcome),
             })
         }
+        // Behind the stream: a commit whose answer was lost (a timeout) landed
+        // after all. The shop is reloaded, numbering on from what is stored.
+        b"sequence" => Err(StoreError::Unavailable(format!(
+            "the events of shop {} are numbered behind its stored stream ({detail}); reloading",
+            prepared.shop_id
+        ))),
         b"fenced" => Err(StoreError::fenced(
             prepared.shop_id.0,
             detail.parse().unwrap_or(u64::MAX),

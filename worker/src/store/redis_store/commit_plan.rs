@@ -83,13 +83,13 @@ impl<'k> CommitBuilder<'k> {
     /// Starts a list step (`h`, `x`, `a` or `r`) on `key`: [`item`](Self::item)
     /// adds to it. A list with no item writes nothing; a long one is cut into
     /// steps of at most 255 items (Lua's `unpack` has its limits too).
-    fn list(&mut self, key: Key<'static>, step: u8) {
+    pub(super) fn list(&mut self, key: Key<'static>, step: u8) {
         self.list = Some((key, step, None));
     }
 
     /// Adds an item to the list step started last; its values (a field and a
     /// value for `h`, a name otherwise) follow in the returned buffer.
-    fn item(&mut self) -> &mut Cmd {
+    pub(super) fn item(&mut self) -> &mut Cmd {
         let (key, step, count) = self.list.expect("an item belongs to a list");
         match count {
             Some(at) if self.plan[at] < u8::MAX => self.plan[at] += 1,

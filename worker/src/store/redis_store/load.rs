@@ -4,11 +4,22 @@
 use fenliu_node::redis_connection::RedisConnection;
 use redis::Value;
 
+use super::events;
 use super::scripts::LOAD;
 use crate::engine::{BuyerId, SessionId, SessionState, ShopId, ShopSnapshot, ShopState, Timestamp};
 use crate::store::error::StoreError;
 use crate::store::keys::{COUNTERS_FIELD, ShopKeys};
 use crate::store::records::{self, decode};
+
+/// A shop as loaded: its state, and where its events' numbering stands.
+#[derive(Debug)]
+pub struct StoredShop {
+    /// The shop restored at the time of the load.
+    pub state: ShopState,
+    /// The sequence of the shop's last stored event (0: none yet), which its
+    /// next event follows whichever worker decides it.
+    pub last_event_sequence: u64,
+}
 
 /// `LOAD` on the keys of shop `shop_id` with `token`, then the TTL pipeline, then
 /// the shop restored at `now` (`Ok(None)`: there is no such shop).
@@ -18,7 +29,7 @@ pub(super) async fn load_shop(
     shop_id: &ShopId,
     token: u64,
     now: Timestamp,
-) -> Result<Option<ShopState>, StoreError> {
+) -> Result<Option<StoredShop>, StoreError> {
     type Loaded = (
         String,
         Option<Vec<u8>>,
@@ -27,14 +38,16 @@ pub(super) async fn load_shop(
         Vec<Vec<u8>>,
         Vec<String>,
         String,
+        String,
     );
-    let (status, shop, accounts, groups, sessions, buyers, fence): Loaded = LOAD
+    let (status, shop, accounts, groups, sessions, buyers, fence, last_event): Loaded = LOAD
         .key(keys.fence())
         .key(keys.shop())
         .key(keys.accounts())
         .key(keys.groups())
         .key(keys.sessions())
         .key(keys.affinity_index())
+        .key(keys.events())
         .arg(token)
         .invoke_async(&mut connection)
         .await?;
@@ -149,7 +162,10 @@ pub(super) async fn load_shop(
         affinities,
         estimate_accuracy: records::accuracy_from(&counters_record),
     };
-    Ok(Some(ShopState::restore(snapshot, now)))
+    Ok(Some(StoredShop {
+        state: ShopState::restore(snapshot, now),
+        last_event_sequence: events::sequence_of(&last_event)?,
+    }))
 }
 
 /// Decodes HGETALL's flat [field, value, field, value, ...] into the values.

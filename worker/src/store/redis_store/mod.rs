@@ -23,16 +23,22 @@
 //! - `commit`: [`CommitOutcome`], [`RememberedRoute`], [`PreparedCommit`]:
 //!   preparing a commit, sending it and reading the script's reply.
 //! - `commit_plan`: turning a [`WriteSet`] into the steps of `COMMIT`.
+//! - `events`: the shop's stored events (a capped stream `COMMIT` appends to),
+//!   read back to replay what a watcher missed.
 //!
-//! They depend on one another one way only: `commit` on `commit_plan`, both it
-//! and `load` on `scripts`, and nothing of them on this module.
+//! They depend on one another one way only: `commit` on `commit_plan` and
+//! `events`, both it and `load` on `scripts`, and nothing of them on this module.
 
 mod commit;
 mod commit_plan;
+mod events;
 mod load;
 mod scripts;
 
-pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute, Replication};
+pub use commit::{CommitExtras, CommitOutcome, PreparedCommit, RememberedRoute, Replication};
+pub use events::StoredEvent;
+pub use load::StoredShop;
+pub use scripts::EVENTS_KEPT;
 
 use std::sync::Arc;
 
@@ -80,13 +86,14 @@ impl RedisStore {
         shop_id: &ShopId,
         token: u64,
         now: Timestamp,
-    ) -> Result<Option<ShopState>, StoreError> {
+    ) -> Result<Option<StoredShop>, StoreError> {
         let keys = self.keys(shop_id);
         load::load_shop(self.connection(), &keys, shop_id, token, now).await
     }
 
-    /// Commits what one or more calls changed, if the shop's fence still allows
-    /// `token`. `create`: the shop is new and must not exist in Redis yet.
+    /// Commits what one or more calls changed, with no events (a creation has
+    /// none), if the shop's fence still allows `token`. `create`: the shop is
+    /// new and must not exist in Redis yet.
     pub async fn commit(
         &self,
         state: &ShopState,
@@ -96,7 +103,11 @@ impl RedisStore {
         routes: &[RememberedRoute],
         create: bool,
     ) -> Result<CommitOutcome, StoreError> {
-        let prepared = self.prepare_commit(state, writes, token, now, routes, create);
+        let extras = CommitExtras {
+            routes,
+            events: &[],
+        };
+        let prepared = self.prepare_commit(state, writes, token, now, extras, create);
         self.send_commit(prepared).await
     }
 
@@ -108,11 +119,23 @@ impl RedisStore {
         writes: &WriteSet,
         token: u64,
         now: Timestamp,
-        routes: &[RememberedRoute],
+        extras: CommitExtras<'_>,
         create: bool,
     ) -> PreparedCommit {
         let keys = self.keys(state.shop_id());
-        commit::prepare(&keys, state, writes, token, now, routes, create)
+        commit::prepare(&keys, state, writes, token, now, extras, create)
+    }
+
+    /// The shop's stored events numbered after `after`, oldest first, at most
+    /// `limit`: what a watcher resuming from `after` missed, as far as the stream
+    /// still keeps it.
+    pub async fn events_after(
+        &self,
+        shop_id: &ShopId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        events::read_after(self.connection(), &self.keys(shop_id), after, limit).await
     }
 
     /// Acknowledges commits only once `min_replicas` replicas have them, waiting

@@ -18,14 +18,21 @@ use redis::Script;
 /// text in place of `REQUEST_RETENTION_SECONDS`.
 const REQUEST_RETENTION_SECONDS: u64 = 3600;
 
-/// `LOAD` v1 (`load.lua`): raises a shop's fence to the loader's token (refusing
+/// How many events a shop's stream keeps, about (`XADD MAXLEN ~` trims whole
+/// nodes of the stream): what a `WatchShop` resuming from a sequence can be
+/// replayed. A watcher cut off by a failover (two seconds) misses far fewer; one
+/// further behind reads `GetShopState` and watches from its `event_sequence`. Put
+/// into `COMMIT`'s text in place of `EVENTS_KEPT`.
+pub const EVENTS_KEPT: u64 = 1000;
+
+/// `LOAD` v2 (`load.lua`): raises a shop's fence to the loader's token (refusing
 /// if a newer token already touched it) and returns the shop's entities.
 pub(super) static LOAD: LazyLock<Script> =
     LazyLock::new(|| Script::new(without_header(include_str!("load.lua"))));
 
-/// `COMMIT` v4 (`commit.lua`): checks the fence, then the request ids of the
-/// `Route`s it carries, then applies the writes, as the steps of a plan (built by
-/// `commit_plan`).
+/// `COMMIT` v5 (`commit.lua`): checks the fence, then the request ids of the
+/// `Route`s it carries, appends the events, then applies the writes, as the steps
+/// of a plan (built by `commit_plan`).
 ///
 /// Gone (a Redis that restarted without its data) is refused rather than leaving a
 /// partial shop behind; it is told by the fence key, which the shop's creation
@@ -40,10 +47,14 @@ pub(super) static LOAD: LazyLock<Script> =
 /// than a command name, constants in the script rather than arguments, one call
 /// per hash or set, and a bare 1 on success.
 pub(super) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&without_header(include_str!("commit.lua")).replace(
-        "REQUEST_RETENTION_SECONDS",
-        &REQUEST_RETENTION_SECONDS.to_string(),
-    ))
+    Script::new(
+        &without_header(include_str!("commit.lua"))
+            .replace(
+                "REQUEST_RETENTION_SECONDS",
+                &REQUEST_RETENTION_SECONDS.to_string(),
+            )
+            .replace("EVENTS_KEPT", &EVENTS_KEPT.to_string()),
+    )
 });
 
 /// A script file without its header: the lines it opens with that are Lua
@@ -78,8 +89,8 @@ mod tests {
     #[test]
     fn each_file_opens_with_its_header_and_the_script_follows_it() {
         for (file, title) in [
-            (include_str!("load.lua"), "-- LOAD v1:"),
-            (include_str!("commit.lua"), "-- COMMIT v4:"),
+            (include_str!("load.lua"), "-- LOAD v2:"),
+            (include_str!("commit.lua"), "-- COMMIT v5:"),
         ] {
             assert!(file.starts_with(title), "{title}");
             let script = without_header(file);
