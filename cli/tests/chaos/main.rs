@@ -23,7 +23,8 @@
 //!
 //! Modules: [`calls`] (the fault tests' deadline helpers), [`deployment`] (the processes and proxies), [`shops`], [`workload`]
 //! and [`client`] (the calls), [`history`], [`nemesis`], [`leases`] (shard
-//! moves), [`final_read`], [`checker`], [`report`], [`rng`].
+//! moves), [`event_watch`] (a `WatchShop` per shop, checked for every event once
+//! in order), [`final_read`], [`checker`], [`report`], [`rng`].
 
 // The fault tests' deadline helpers (a gRPC deadline, bounded on this side
 // too); the rest of that file is theirs.
@@ -33,6 +34,7 @@ mod calls;
 mod checker;
 mod client;
 mod deployment;
+mod event_watch;
 mod final_read;
 mod history;
 mod leases;
@@ -185,7 +187,9 @@ async fn run(config: Config) -> anyhow::Result<bool> {
         setup.elapsed().as_secs_f64()
     );
 
-    // The chaos: workload, nemesis and lease watcher at once.
+    // The chaos: workload, nemesis, lease watcher and event watchers at once.
+    let shop_ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
+    let event_watchers = event_watch::start(&urls, &shop_ids);
     let history = Arc::new(History::new(Instant::now()));
     let stop_watch = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(leases::watch(
@@ -236,10 +240,15 @@ async fn run(config: Config) -> anyhow::Result<bool> {
     stop_watch.store(true, Ordering::SeqCst);
     let lease_log = watcher.await?;
     let ops = history.ops();
-    let shop_ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
     let reading = Instant::now();
     let last = final_read::read_back(&urls[0], &shop_ids, &ops).await;
     let replays = final_read::replay_acknowledged(&urls, &ops).await;
+    let last_events = last
+        .shops
+        .iter()
+        .map(|(shop, state)| (shop.clone(), state.event_sequence))
+        .collect();
+    let watched = event_watchers.finish(&last_events, config.fsync).await;
     let read_time = reading.elapsed();
 
     // Check and report.
@@ -262,6 +271,7 @@ async fn run(config: Config) -> anyhow::Result<bool> {
     };
     let mut verdicts = vec![recovery];
     verdicts.extend(checker::check_all(&evidence));
+    verdicts.push(watched);
     report::faults(&records);
     report::operations(&ops);
     report::unavailability(&ops, &specs, chaos_end, &records);

@@ -71,7 +71,7 @@ impl Invariant {
     }
 
     /// Records a violation, or an excused one if `excused`.
-    fn flag(&mut self, excused: bool, what: String) {
+    pub fn flag(&mut self, excused: bool, what: String) {
         if excused {
             self.excused.push(what);
         } else {
