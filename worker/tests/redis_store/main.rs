@@ -9,11 +9,13 @@
 //! - `refusals`: an old owner fenced out, a shop gone from Redis.
 //! - `replay`: remembered `Route` answers, alone and in a group commit.
 //! - `key_layout`: where a shop's parts land in Redis, TTL keys included.
+//! - `formats`: record formats across releases (rolling upgrades).
 //!
 //! The `#[tokio::test]` functions live here, at the crate root, so that the tests
 //! keep their plain names (a test in a module is named `module::name`); each
 //! calls the function of the same name in its module.
 
+mod formats;
 mod key_layout;
 mod refusals;
 mod replay;
@@ -58,4 +60,24 @@ async fn presence_affinity_and_close_delay_are_keys_with_their_deadlines_as_ttl(
 #[tokio::test]
 async fn counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same() {
     key_layout::counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same().await;
+}
+
+#[tokio::test]
+async fn a_shop_stored_by_a_newer_release_is_refused_at_load_and_left_as_it_was() {
+    formats::a_shop_stored_by_a_newer_release_is_refused_at_load_and_left_as_it_was().await;
+}
+
+#[tokio::test]
+async fn a_shop_of_the_previous_release_is_read_and_stamped_before_it_is_served() {
+    formats::a_shop_of_the_previous_release_is_read_and_stamped_before_it_is_served().await;
+}
+
+#[tokio::test]
+async fn a_shop_record_without_a_format_reads_as_the_first() {
+    formats::a_shop_record_without_a_format_reads_as_the_first().await;
+}
+
+#[tokio::test]
+async fn undecodable_bytes_are_corruption_not_a_newer_format() {
+    formats::undecodable_bytes_are_corruption_not_a_newer_format().await;
 }

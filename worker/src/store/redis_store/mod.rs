@@ -37,6 +37,7 @@ pub use commit::{CommitOutcome, PreparedCommit, RememberedRoute, Replication};
 use std::sync::Arc;
 
 use fenliu_node::redis_connection::RedisConnection;
+use fenliu_node::versions::{Versions, Window};
 
 use super::keys::ShopKeys;
 use crate::engine::{ShopId, ShopState, Timestamp, WriteSet};
@@ -53,6 +54,9 @@ pub struct RedisStore {
     namespace: Arc<str>,
     /// How many replicas must have a commit before its calls are answered.
     replication: Replication,
+    /// The record formats this worker reads; it writes the newest. A shop
+    /// stored in a newer one is refused at load, never overwritten.
+    formats: Window,
 }
 
 impl RedisStore {
@@ -61,7 +65,15 @@ impl RedisStore {
             connection,
             replication: Replication::default(),
             namespace: namespace.into(),
+            formats: Versions::CURRENT.records,
         }
+    }
+
+    /// Reads the record formats of `formats` and writes its newest (this
+    /// build's by default; the next release's for tests of rolling upgrades).
+    pub fn with_record_formats(mut self, formats: Window) -> Self {
+        self.formats = formats;
+        self
     }
 
     pub fn connection(&self) -> RedisConnection {
@@ -74,7 +86,11 @@ impl RedisStore {
     }
 
     /// Loads a shop for the owner holding `token`, fencing out older owners.
-    /// `Ok(None)`: the shop does not exist.
+    /// `Ok(None)`: the shop does not exist. A shop stored in a record format
+    /// newer than this worker reads is refused ([`StoreError::NewerFormat`]);
+    /// one stored in an older format is read, and its shop record rewritten in
+    /// this worker's format before it is served, so that from its first
+    /// commit on no worker of the older release misreads it.
     pub async fn load(
         &self,
         shop_id: &ShopId,
@@ -82,7 +98,19 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<Option<ShopState>, StoreError> {
         let keys = self.keys(shop_id);
-        load::load_shop(self.connection(), &keys, shop_id, token, now).await
+        let loaded =
+            load::load_shop(self.connection(), &keys, shop_id, token, now, self.formats).await?;
+        let Some((state, format)) = loaded else {
+            return Ok(None);
+        };
+        if format < self.formats.newest {
+            let stamp = WriteSet {
+                settings: true,
+                ..WriteSet::default()
+            };
+            self.commit(&state, &stamp, token, now, &[], false).await?;
+        }
+        Ok(Some(state))
     }
 
     /// Commits what one or more calls changed, if the shop's fence still allows
@@ -112,7 +140,11 @@ impl RedisStore {
         create: bool,
     ) -> PreparedCommit {
         let keys = self.keys(state.shop_id());
-        commit::prepare(&keys, state, writes, token, now, routes, create)
+        let target = commit::CommitTarget {
+            keys: &keys,
+            format: self.formats.newest,
+        };
+        commit::prepare(target, state, writes, token, now, routes, create)
     }
 
     /// Acknowledges commits only once `min_replicas` replicas have them, waiting
