@@ -1,5 +1,7 @@
 //! Nodes of two releases meeting, as in a rolling upgrade (the next release is
-//! this build with its versions bumped): a worker meeting a shop stored by the
+//! this build with its versions bumped): every dispatcher reaches every worker
+//! whatever their releases, and a shop of the older release is upgraded when a
+//! worker of the newer one takes it over; a worker meeting a shop stored by the
 //! newer release refuses it as retryable (`UNAVAILABLE`, naming both record
 //! formats) and changes nothing, where undecodable bytes stay `INTERNAL`; a
 //! link between releases agrees on the newest version both speak, and one
@@ -15,6 +17,8 @@ use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
 use fenliu_testkit::resp::{Reply, request};
 use fenliu_tests::mixed_fleet::MixedFleet;
 use fenliu_tests::*;
+use fenliu_worker::store::records::ShopRecord;
+use prost::Message;
 use tonic::Code;
 
 const SHOP: &str = "upgraded-shop";
@@ -52,6 +56,70 @@ fn stored_shop(fleet: &MixedFleet) -> BTreeMap<Vec<u8>, Vec<u8>> {
     }
     assert!(!stored.is_empty(), "the shop is stored");
     stored
+}
+
+/// The record format `shop_id` is stored in.
+fn stored_format(fleet: &MixedFleet, shop_id: &str) -> u32 {
+    let key = format!("fenliu:{{{shop_id}}}:shop");
+    let Ok(Reply::Bulk(Some(bytes))) = request(fleet.redis().addr(), &["GET", &key]) else {
+        panic!("GET {key}");
+    };
+    ShopRecord::decode(bytes.as_slice()).unwrap().format
+}
+
+/// A shop id whose shard `worker-<index>` owns among `workers` workers.
+fn shop_of_worker(index: usize, workers: usize) -> String {
+    use fenliu_node::sharding::{owner_of, shard_of};
+    let names: Vec<String> = (0..workers).map(|i| format!("worker-{i}")).collect();
+    (0..)
+        .map(|n| format!("shop-{n}"))
+        .find(|shop| {
+            let owner = owner_of(
+                shard_of(shop, TEST_SHARDS),
+                names.iter().map(String::as_str),
+            );
+            owner == Some(names[index].as_str())
+        })
+        .expect("some shop id lands on every worker")
+}
+
+/// (a) Dispatchers of both releases reach workers of both, each worker stores
+/// in its own format, and a shop of the older release is served by a worker of
+/// the newer one that takes its shard over, upgraded to the newer format as it
+/// is loaded.
+#[tokio::test]
+async fn dispatchers_and_workers_of_two_releases_serve_together_and_shops_move_forward() {
+    bounded(async {
+        let releases = [Versions::CURRENT, Versions::BUMPED];
+        let mut fleet = MixedFleet::start(&releases, &releases).await;
+        let shops = [shop_of_worker(0, 2), shop_of_worker(1, 2)];
+        for (worker, shop) in shops.iter().enumerate() {
+            for dispatcher in 0..2 {
+                let mut client = fleet.dispatcher_client(dispatcher).await;
+                if dispatcher == 0 {
+                    ShopBuilder::kuaishou(shop)
+                        .cs("a", 5)
+                        .online(&["a"])
+                        .create(&mut client)
+                        .await;
+                }
+                let buyer = format!("buyer-{dispatcher}");
+                assert_eq!(route_new(&mut client, shop, &buyer).await.account(), "a");
+            }
+            let written = releases[worker].records.newest;
+            assert_eq!(stored_format(&fleet, shop), written, "{shop}");
+        }
+        assert_eq!(stored_format(&fleet, &shops[0]), RECORD_FORMAT);
+
+        // The older worker goes (its pod replaced): the newer one takes its shop.
+        fleet.stop_worker(0).await;
+        let mut client = fleet.dispatcher_client(0).await;
+        let state = shop_state(&mut client, &shops[0]).await;
+        assert_eq!(account(&state, "a").session_ids.len(), 2);
+        assert_eq!(stored_format(&fleet, &shops[0]), RECORD_FORMAT + 1);
+        fleet.stop().await;
+    })
+    .await;
 }
 
 /// (b) A shop stored by the next release meets a worker of this one: refused
