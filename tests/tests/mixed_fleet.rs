@@ -34,6 +34,8 @@ async fn shop_with_a_session(client: &mut Client) -> u64 {
 }
 
 /// Every key of the shop but its fence, with its `DUMP` (its value, exactly).
+/// The fence is left out: any load raises it to the loading lease holder's
+/// token, a refused one too, and the next owner's token is higher.
 fn stored_shop(fleet: &MixedFleet) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let address = fleet.redis().addr();
     let pattern = format!("fenliu:{{{SHOP}}}:*");

@@ -17,7 +17,9 @@ use crate::support::{NOW, busy_shop, full_write_set, split_deadlines, start_redi
 const SHOP_KEY: &str = "fenliu:{s1}:shop";
 const FENCE_KEY: &str = "fenliu:{s1}:fence";
 
-/// Every key in Redis but the fence, with its `DUMP` (its value, exactly).
+/// Every key in Redis but the fence, with its `DUMP` (its value, exactly). The
+/// fence is left out: any load raises it to the loader's token, a refused one
+/// too, and the next owner's token is higher.
 async fn stored_data(store: &RedisStore) -> BTreeMap<String, Vec<u8>> {
     let mut connection = store.connection();
     let keys: Vec<String> = redis::cmd("KEYS")
