@@ -8,6 +8,7 @@ use fenliu_node::auth::AuthOptions;
 use fenliu_node::metrics::{MetricsOptions, Role};
 use fenliu_node::registry::Registry;
 use fenliu_node::tls::TlsOptions;
+use fenliu_node::versions::Versions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
 use crate::{Admission, DispatcherOptions, ShardedWorkers, WorkerDialer, Workers};
@@ -64,7 +65,7 @@ async fn serve_configured(config: DispatcherConfig) -> anyhow::Result<()> {
     let metrics = config.metrics.bind(Role::Dispatcher).await?;
     let admission = Admission::new(config.auth.verifier()?);
     let tls = config.tls.tls()?;
-    let dialer = WorkerDialer::new(tls.clone());
+    let dialer = WorkerDialer::new(tls.clone()).with_link_versions(Versions::from_env().link);
     let workers = if !config.cluster.uses_redis() {
         let worker = dialer
             .dial(&config.worker_url)

@@ -13,9 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use fenliu_node::link::{LinkedCall, entries_of, metadata_from};
+use fenliu_node::link::{
+    LinkedCall, agreed_link_version, entries_of, metadata_from, offer_link_versions,
+};
 use fenliu_node::metrics::meters::link_call_in_flight;
 use fenliu_node::tracing_context;
+use fenliu_node::versions::Window;
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_client::WorkerLinkClient;
 use prost::Message;
@@ -49,6 +52,9 @@ pub struct Link {
     /// the old one. The old stream ends when its connection is closed; its calls
     /// were answered long before.
     max_age: Option<Duration>,
+    /// The link versions offered when a stream opens; the worker answers with
+    /// the one agreed, or refuses a dispatcher it shares none with.
+    versions: Window,
 }
 
 /// One open `Exchange` stream and the calls waiting for their answers on it.
@@ -106,14 +112,15 @@ fn not_opened(status: Status) -> Status {
 
 impl Link {
     /// A link over `channel`; with `max_age`, each stream takes new calls for
-    /// that long.
-    pub fn new(channel: Channel, max_age: Option<Duration>) -> Link {
+    /// that long. Each stream offers the link versions of `versions`.
+    pub fn new(channel: Channel, max_age: Option<Duration>, versions: Window) -> Link {
         Link {
             channel,
             open: RwLock::new(None),
             opening: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
             max_age,
+            versions,
         }
     }
 
@@ -178,11 +185,14 @@ impl Link {
         let (calls, outgoing) = mpsc::channel(CALL_BUFFER);
         let mut client =
             WorkerLinkClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER_BYTES);
-        let answers = client
-            .exchange(ReceiverStream::new(outgoing))
-            .await
-            .map_err(not_opened)?
-            .into_inner();
+        let mut opening = tonic::Request::new(ReceiverStream::new(outgoing));
+        offer_link_versions(self.versions, opening.metadata_mut());
+        // A refusal for versions (UNAVAILABLE, naming both ends') keeps its code:
+        // the forwarder retries as on any worker that cannot serve the call yet.
+        let answers = client.exchange(opening).await.map_err(not_opened)?;
+        let version = agreed_link_version(answers.metadata());
+        tracing::debug!(?version, "worker link opened");
+        let answers = answers.into_inner();
         let stream = Arc::new(LinkStream {
             calls,
             opened_at: tokio::time::Instant::now(),

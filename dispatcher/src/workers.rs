@@ -12,6 +12,7 @@ use std::time::Duration;
 use fenliu_node::redis_connection::RedisFailure;
 use fenliu_node::registry::{Member, Registry};
 use fenliu_node::sharding::{ShardId, owner_of, shard_of};
+use fenliu_node::versions::{Versions, Window};
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
 
@@ -45,24 +46,41 @@ pub fn worker_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
 pub struct WorkerDialer {
     /// `None`: plaintext.
     tls: Option<Tls>,
+    /// The link versions offered to workers (this build's unless told).
+    link_versions: Option<Window>,
 }
 
 impl WorkerDialer {
     pub fn new(tls: Option<Tls>) -> WorkerDialer {
-        WorkerDialer { tls }
+        WorkerDialer {
+            tls,
+            link_versions: None,
+        }
+    }
+
+    /// Offers `versions` on every link (the next release's, for tests of
+    /// rolling upgrades).
+    pub fn with_link_versions(mut self, versions: Window) -> WorkerDialer {
+        self.link_versions = Some(versions);
+        self
     }
 
     /// A worker at `url`, connected lazily.
     pub fn dial(&self, url: &str) -> Result<Worker, tonic::transport::Error> {
         let endpoint = worker_endpoint(url)?;
+        let versions = self.link_versions.unwrap_or(Versions::CURRENT.link);
         let Some(tls) = &self.tls else {
-            return Ok(Worker::new(endpoint.connect_lazy()));
+            return Ok(Worker::with_link(endpoint.connect_lazy(), None, versions));
         };
         let channel =
             endpoint.connect_with_connector_lazy(WorkerConnector::new(tls.identity.clone()));
         // The link moves to a fresh stream (and, once the worker has closed the
         // old connection, a fresh connection with fresh certificates) in time.
-        Ok(Worker::with_link_age(channel, Some(tls.link_max_age())))
+        Ok(Worker::with_link(
+            channel,
+            Some(tls.link_max_age()),
+            versions,
+        ))
     }
 }
 
@@ -78,13 +96,14 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(channel: Channel) -> Worker {
-        Worker::with_link_age(channel, None)
+        Worker::with_link(channel, None, Versions::CURRENT.link)
     }
 
-    /// A worker whose link stream is replaced once it is `link_max_age` old.
-    pub fn with_link_age(channel: Channel, link_max_age: Option<Duration>) -> Worker {
+    /// A worker whose link stream is replaced once it is `link_max_age` old,
+    /// each stream offering the link versions of `versions`.
+    pub fn with_link(channel: Channel, link_max_age: Option<Duration>, versions: Window) -> Worker {
         Worker {
-            link: Arc::new(Link::new(channel.clone(), link_max_age)),
+            link: Arc::new(Link::new(channel.clone(), link_max_age, versions)),
             channel,
         }
     }

@@ -32,6 +32,8 @@
 //! - [`sharding`]: shop → shard → worker (FNV-1a and rendezvous hashing).
 //! - [`registry`]: worker membership and shard leases in Redis.
 //! - [`link`]: what both ends of the dispatcher–worker link agree on.
+//! - [`versions`]: the link and record versions a node speaks, and the rule
+//!   for meeting a node of another release (rolling upgrades).
 //! - [`undecodable`]: a request that cannot be decoded is refused with
 //!   INVALID_ARGUMENT, not tonic's INTERNAL.
 
@@ -54,6 +56,7 @@ pub mod trace_export;
 pub mod tracing_context;
 pub mod transport;
 pub mod undecodable;
+pub mod versions;
 
 pub use cluster_options::ClusterOptions;
 pub use server_limits::ServerLimits;

@@ -3,11 +3,18 @@
 //! [`LinkMethod`](link::LinkMethod), how metadata crosses, and the markers a worker
 //! puts on a refusal so the dispatcher knows what to do next. A marker is read by
 //! its metadata key, never by a status message's words.
+//!
+//! A stream opens with the link versions the dispatcher speaks
+//! (`fenliu-link-version`, `fenliu-link-oldest-version`); the worker answers with
+//! the version agreed, or refuses the stream with `UNAVAILABLE` naming both ends'
+//! versions ([`crate::versions`] holds the policy).
 
 use fenliu_proto::internal::v1 as link;
 use prost::Message;
 use tonic::metadata::{KeyAndValueRef, MetadataKey, MetadataMap, MetadataValue};
 use tonic::{Code, Status};
+
+use crate::versions::{OLDEST_LINK_VERSION, Window};
 
 /// Metadata key marking a refusal because this worker does not own the shop's
 /// shard; its value is the shard number. The status is UNAVAILABLE, so any client
@@ -27,6 +34,66 @@ pub const ATTEMPT_TIMED_OUT_METADATA: &str = "fenliu-attempt-timed-out";
 /// event it follows on from (what a dispatcher resumes from when the stream
 /// breaks before its first event, and what a client may keep).
 pub const EVENT_SEQUENCE_METADATA: &str = "fenliu-event-sequence";
+
+/// Metadata key of a link stream's opening: the newest link version the
+/// dispatcher speaks. On the worker's answer headers: the version agreed, which
+/// the stream speaks.
+pub const LINK_VERSION_METADATA: &str = "fenliu-link-version";
+/// Metadata key of a link stream's opening: the oldest link version the
+/// dispatcher still speaks.
+pub const LINK_OLDEST_VERSION_METADATA: &str = "fenliu-link-oldest-version";
+
+/// Puts the link versions a dispatcher speaks on a stream's opening metadata.
+pub fn offer_link_versions(window: Window, metadata: &mut MetadataMap) {
+    metadata.insert(LINK_VERSION_METADATA, window.newest.into());
+    metadata.insert(LINK_OLDEST_VERSION_METADATA, window.oldest.into());
+}
+
+/// The link version a worker that speaks `ours` agrees on with the dispatcher
+/// whose stream opened with `metadata`. A dispatcher that names no version is
+/// from before versions existed and speaks the first only. Windows apart:
+/// `UNAVAILABLE` naming both (a node of a matching release may take the call
+/// soon, as in a rolling upgrade), never `INTERNAL`.
+pub fn agree_link_version(ours: Window, metadata: &MetadataMap) -> Result<u32, Status> {
+    let newest = version_in(metadata, LINK_VERSION_METADATA)?;
+    let oldest = version_in(metadata, LINK_OLDEST_VERSION_METADATA)?;
+    let theirs = match (oldest, newest) {
+        (_, None) => Window {
+            oldest: OLDEST_LINK_VERSION,
+            newest: OLDEST_LINK_VERSION,
+        },
+        (oldest, Some(newest)) => Window {
+            oldest: oldest.unwrap_or(newest).min(newest),
+            newest,
+        },
+    };
+    ours.agree(theirs).ok_or_else(|| {
+        Status::unavailable(format!(
+            "{LINK_VERSION_METADATA}: this worker speaks link version {ours}, the dispatcher \
+             {theirs}; no version in common (a rolling upgrade across more than one release?)"
+        ))
+    })
+}
+
+/// The version a worker agreed on, from its answer's headers (`None`: a worker
+/// from before versions existed, which speaks the first).
+pub fn agreed_link_version(metadata: &MetadataMap) -> Option<u32> {
+    version_in(metadata, LINK_VERSION_METADATA).ok().flatten()
+}
+
+/// The version under `key`, if any; a value that is no version is refused
+/// naming the key.
+fn version_in(metadata: &MetadataMap, key: &str) -> Result<Option<u32>, Status> {
+    let Some(value) = metadata.get(key) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| Status::invalid_argument(format!("{key}: not a version number: {value:?}")))
+}
 
 /// The worker's answer to a call whose attempt ran out of time: CANCELLED, as
 /// tonic answers a direct call whose `grpc-timeout` ran out, and marked so that the
@@ -206,6 +273,39 @@ mod tests {
             .metadata_mut()
             .insert(ATTEMPT_TIMED_OUT_METADATA, "1".parse().unwrap());
         assert!(!is_attempt_timed_out(&other_code));
+    }
+
+    #[test]
+    fn a_stream_agrees_on_the_newest_link_version_both_ends_speak() {
+        use crate::versions::Versions;
+        let mut opening = MetadataMap::new();
+        offer_link_versions(Versions::BUMPED.link, &mut opening);
+        let agreed = agree_link_version(Versions::CURRENT.link, &opening).unwrap();
+        assert_eq!(agreed, Versions::CURRENT.link.newest);
+        let agreed = agree_link_version(Versions::BUMPED.link, &opening).unwrap();
+        assert_eq!(agreed, Versions::BUMPED.link.newest);
+        // A dispatcher from before versions existed speaks the first.
+        let agreed = agree_link_version(Versions::BUMPED.link, &MetadataMap::new()).unwrap();
+        assert_eq!(agreed, OLDEST_LINK_VERSION);
+    }
+
+    #[test]
+    fn a_link_version_outside_the_window_is_refused_as_retryable_naming_both() {
+        let mut opening = MetadataMap::new();
+        opening.insert(LINK_VERSION_METADATA, "9".parse().unwrap());
+        opening.insert(LINK_OLDEST_VERSION_METADATA, "8".parse().unwrap());
+        let ours = Window {
+            oldest: 1,
+            newest: 2,
+        };
+        let refused = agree_link_version(ours, &opening).unwrap_err();
+        assert_eq!(refused.code(), Code::Unavailable);
+        assert!(refused.message().contains("1 to 2"), "{refused:?}");
+        assert!(refused.message().contains("8 to 9"), "{refused:?}");
+        opening.insert(LINK_VERSION_METADATA, "next".parse().unwrap());
+        let refused = agree_link_version(ours, &opening).unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(refused.message().starts_with(LINK_VERSION_METADATA));
     }
 
     #[test]

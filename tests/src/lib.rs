@@ -9,7 +9,9 @@
 //!   per-connection limits and authentication of a test's own), connect ([`TestNode::client`] to the
 //!   dispatcher, [`TestNode::worker_client`] to the worker), stop gracefully, and
 //!   [`TestNode::restart`] on the same Redis (every shop loaded again);
-//!   [`start_redis`] and [`unique_namespace`] for deployments on Redis.
+//!   [`start_redis`] and [`unique_namespace`] for deployments on Redis;
+//!   [`mixed_fleet::MixedFleet`]: workers and dispatchers of this build and of
+//!   the next release (a version bump) on one Redis, as in a rolling upgrade.
 //! - [`secured_redis`]: Redis over TLS with fenliu's ACL user
 //!   ([`SecuredRedis`], [`SecuredCluster`], the README's [`README_ACL_RULE`]),
 //!   for [`TestNode::start_on_secured_redis`] and tests of rotation and refusals.

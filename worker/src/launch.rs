@@ -11,6 +11,7 @@ use fenliu_node::auth::AuthOptions;
 use fenliu_node::metrics::{MetricsEndpoint, MetricsOptions, Role};
 use fenliu_node::registry::Registry;
 use fenliu_node::tls::TlsOptions;
+use fenliu_node::versions::Versions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
 use crate::grpc::access::Access;
@@ -141,6 +142,7 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
     let metrics = config.metrics.bind(Role::Worker).await?;
     let access = Access::new(config.auth.verifier()?);
     let tls = config.tls.tls()?;
+    let versions = Versions::from_env();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
@@ -151,6 +153,7 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
             access,
             limits: config.server_limits,
             tls,
+            versions,
         };
         let router = server::embedded_router_with(config.quotas.quotas());
         record(&config.record, &router)?;
@@ -183,10 +186,12 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
     );
     let router = Router::with_quotas(
         Persistence::Redis(
-            RedisStore::new(connection, &config.cluster.redis_namespace).requiring_replicas(
-                config.redis_min_replicas,
-                Duration::from_millis(config.redis_replica_timeout_ms),
-            ),
+            RedisStore::new(connection, &config.cluster.redis_namespace)
+                .requiring_replicas(
+                    config.redis_min_replicas,
+                    Duration::from_millis(config.redis_replica_timeout_ms),
+                )
+                .with_record_formats(versions.records),
         ),
         ownership.clone() as Arc<_>,
         Arc::new(SystemClock),
@@ -199,6 +204,7 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
         access,
         limits: config.server_limits,
         tls,
+        versions,
     };
     let metrics = serve_metrics(metrics, &router);
     let served = server::serve_worker(listener, router, options, shutdown::requested_by_os()).await;

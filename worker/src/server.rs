@@ -13,6 +13,7 @@ use fenliu_node::tls::Tls;
 use fenliu_node::tls::identity::Callers;
 use fenliu_node::transport::serve_routes;
 use fenliu_node::undecodable::RefuseUndecodable;
+use fenliu_node::versions::Versions;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1::worker_link_server::WorkerLinkServer;
 use fenliu_proto::v1::routing_server::RoutingServer;
@@ -62,6 +63,9 @@ pub struct ServeOptions {
     pub limits: ServerLimits,
     /// TLS (mutual: callers must be the fleet's dispatchers); `None`: plaintext.
     pub tls: Option<Tls>,
+    /// The link versions it accepts from dispatchers (this build's by default;
+    /// the next release's for tests of rolling upgrades).
+    pub versions: Versions,
 }
 
 /// [`serve`], with `options`. A worker among many first stops serving its shards
@@ -78,6 +82,7 @@ pub async fn serve_worker(
         access,
         limits,
         tls,
+        versions,
     } = options;
     let (stopping, raise_stopping) = ShutdownSignal::new();
     let timers = tokio::spawn(router.clone().run_timers(stopping.clone().raised()));
@@ -91,8 +96,13 @@ pub async fn serve_worker(
     let streams = limits.concurrent_streams(WORKER_CONCURRENT_STREAMS);
     let (request_bytes, link_call_bytes) = (limits.request_bytes(), limits.link_call_bytes());
     routes.add_service(
-        WorkerLinkServer::new(LinkService::new(service.clone(), stopping.clone(), limits))
-            .max_decoding_message_size(link_call_bytes),
+        WorkerLinkServer::new(LinkService::new(
+            service.clone(),
+            stopping.clone(),
+            limits,
+            versions.link,
+        ))
+        .max_decoding_message_size(link_call_bytes),
     );
     routes.add_service(MeasuredRpcs::new(
         Role::Worker,

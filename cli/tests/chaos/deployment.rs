@@ -43,6 +43,11 @@ pub struct WorkerSlot {
     pub process: Option<ChildProcess>,
     /// Whether it is frozen (SIGSTOP).
     pub paused: bool,
+    /// Whether it runs as the next release (`FENLIU_TEST_VERSION_BUMP=1`: link
+    /// and record format one higher). Set by the rolling restart, which so
+    /// upgrades the fleet under load, and kept across later restarts: a
+    /// rollout does not go back.
+    pub upgraded: bool,
 }
 
 /// One dispatcher: its port and process.
@@ -90,6 +95,7 @@ impl Deployment {
                 redis_link: FaultProxy::start(deployment.redis.addr()).await?,
                 process: None,
                 paused: false,
+                upgraded: false,
             });
             deployment.start_worker(index)?;
         }
@@ -124,7 +130,8 @@ impl Deployment {
         self.redis.port()
     }
 
-    /// Starts worker `index` (again) on its port, behind its proxies.
+    /// Starts worker `index` (again) on its port, behind its proxies, as the
+    /// next release once it was upgraded.
     pub fn start_worker(&mut self, index: usize) -> anyhow::Result<()> {
         let slot = &self.workers[index];
         let redis_url = format!("redis://{}/", slot.redis_link.addr());
@@ -139,7 +146,7 @@ impl Deployment {
             "--lease-ttl-ms".to_owned(),
             LEASE_TTL.as_millis().to_string(),
         ];
-        let process = spawn(&args, &redis_url, &self.namespace)?;
+        let process = spawn(&args, &redis_url, &self.namespace, slot.upgraded)?;
         let slot = &mut self.workers[index];
         slot.process = Some(process);
         slot.paused = false;
@@ -154,7 +161,7 @@ impl Deployment {
             "--listen".to_owned(),
             listen.to_string(),
         ];
-        let process = spawn(&args, &self.redis.url(), &self.namespace)?;
+        let process = spawn(&args, &self.redis.url(), &self.namespace, false)?;
         self.dispatchers[index].process = Some(process);
         Ok(())
     }
@@ -291,7 +298,12 @@ impl Deployment {
 
 /// Spawns `fenliu <args>` on the deployment's Redis URL, namespace, shards and
 /// Redis timeout.
-fn spawn(args: &[String], redis_url: &str, namespace: &str) -> anyhow::Result<ChildProcess> {
+fn spawn(
+    args: &[String],
+    redis_url: &str,
+    namespace: &str,
+    upgraded: bool,
+) -> anyhow::Result<ChildProcess> {
     let mut args = args.to_vec();
     args.extend([
         "--redis-url".to_owned(),
@@ -303,11 +315,11 @@ fn spawn(args: &[String], redis_url: &str, namespace: &str) -> anyhow::Result<Ch
         "--redis-timeout-ms".to_owned(),
         REDIS_TIMEOUT_MS.to_string(),
     ]);
-    ChildProcess::spawn(
-        Path::new(env!("CARGO_BIN_EXE_fenliu")),
-        args,
-        [("RUST_LOG", fenliu_node::telemetry::DEFAULT_FILTER)],
-    )
+    let mut envs = vec![("RUST_LOG", fenliu_node::telemetry::DEFAULT_FILTER)];
+    if upgraded {
+        envs.push((fenliu_node::versions::VERSION_BUMP_ENV, "1"));
+    }
+    ChildProcess::spawn(Path::new(env!("CARGO_BIN_EXE_fenliu")), args, envs)
 }
 
 /// `NS:{meta}:lease:<shard>`.

@@ -3,7 +3,8 @@
 //! worker past its lease then SIGCONT, SIGKILL and restart of a dispatcher,
 //! latency, resets and blackholes on the fault proxies (dispatchers → a worker,
 //! a worker → Redis), SIGKILL of Redis and its restart from its append-only file,
-//! and a rolling restart of every worker (SIGTERM, start, wait for its leases).
+//! and a rolling restart of every worker (SIGTERM, start as the next release:
+//! a version bump, so the fleet is upgraded under load; wait for its leases).
 //!
 //! The first round plays every kind (each proxy mode on each path) in a seeded
 //! order, one at a time, so even a short run injects each; then kinds are drawn
@@ -71,7 +72,9 @@ impl Fault {
             Fault::FrontProxy { mode: m, .. } => format!("dispatcher→worker {}", mode(m)),
             Fault::RedisProxy { mode: m, .. } => format!("worker→Redis {}", mode(m)),
             Fault::KillRedis { .. } => "SIGKILL Redis, restart from AOF".to_owned(),
-            Fault::RollingRestart { .. } => "rolling restart of every worker".to_owned(),
+            Fault::RollingRestart { .. } => {
+                "rolling restart of every worker, upgrading it (version bump)".to_owned()
+            }
         }
     }
 
@@ -346,14 +349,17 @@ fn undo(deployment: &mut Deployment, fault: &Fault) -> anyhow::Result<()> {
 }
 
 /// Stops each worker politely (SIGTERM: it hands its shards over), starts it
-/// again `down` later and waits (at most 10 s) until it listens and every shard
-/// is leased by its rendezvous owner again before the next one, as a Kubernetes
-/// rolling update does with a readiness gate.
+/// again `down` later as the next release (a version bump: link and record
+/// format one higher, so the fleet is upgraded under load and dispatchers of
+/// this release meet workers of the next) and waits (at most 10 s) until it
+/// listens and every shard is leased by its rendezvous owner again before the
+/// next one, as a Kubernetes rolling update does with a readiness gate.
 async fn rolling_restart(deployment: &mut Deployment, down: Duration) -> anyhow::Result<()> {
     let ids = deployment.worker_ids();
     for index in 0..deployment.workers.len() {
         deployment.stop_worker(index)?;
         tokio::time::sleep(down).await;
+        deployment.workers[index].upgraded = true;
         deployment.start_worker(index)?;
         let listen = deployment.workers[index].listen;
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use fenliu_node::redis_connection::{RedisAccess, RedisConnection};
+use fenliu_node::versions::Versions;
 
 use crate::auth::TestAuth;
 use crate::calls::Client;
@@ -19,7 +20,12 @@ use crate::limits::STOP_TIMEOUT;
 use crate::tls::TestTls;
 use crate::waits::wait_for;
 
+pub mod mixed_fleet;
+mod redis_home;
 mod secured;
+
+pub use redis_home::{RedisBacking, TEST_SHARDS, start_redis, unique_namespace};
+use redis_home::{RedisHome, shared_cluster};
 
 pub type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
@@ -62,6 +68,9 @@ pub struct NodeSettings {
     /// Replicas that must have a commit before its calls are answered (the
     /// workers' `--redis-min-replicas`, waited for 200 ms as by default).
     pub redis_min_replicas: u32,
+    /// The link and record versions the nodes claim: this build's, or the next
+    /// release's ([`Versions::BUMPED`]) for a mixed fleet.
+    pub versions: Versions,
 }
 
 impl NodeSettings {
@@ -84,61 +93,8 @@ impl NodeSettings {
 
     /// How the node's dispatcher reaches its workers.
     pub fn dialer(&self) -> fenliu_dispatcher::WorkerDialer {
-        fenliu_dispatcher::WorkerDialer::new(self.node_tls())
+        fenliu_dispatcher::WorkerDialer::new(self.node_tls()).with_link_versions(self.versions.link)
     }
-}
-
-/// A sharded node's state: the Redis, its URLs and the node's namespace.
-#[derive(Debug)]
-struct RedisHome {
-    /// Kept alive with the node.
-    _backing: RedisBacking,
-    /// What the workers and the dispatcher connect to.
-    urls: Vec<String>,
-    /// The first part of every key of the node.
-    namespace: String,
-}
-
-/// Where a node's state lives.
-#[derive(Debug)]
-pub enum RedisBacking {
-    /// A redis-server of this node's own.
-    Single(fenliu_testkit::RedisServer),
-    /// A namespace of its own on the Redis Cluster shared by a test binary.
-    Cluster(&'static fenliu_testkit::RedisCluster),
-    /// A TLS-only redis-server of this node's own, fenliu logging in as its ACL user.
-    Secured(Box<crate::secured_redis::SecuredRedis>),
-    /// A namespace of its own on the TLS Redis Cluster shared by a test binary,
-    /// fenliu logging in as its ACL user.
-    SecuredCluster(&'static crate::secured_redis::SecuredCluster),
-}
-
-/// Shards in test deployments: enough to spread shops, few enough to claim fast.
-pub const TEST_SHARDS: u32 = 64;
-
-/// The Redis Cluster of 3 masters shared by every node of a test binary (a
-/// cluster takes seconds to form; nodes keep apart by namespace).
-fn shared_cluster() -> &'static fenliu_testkit::RedisCluster {
-    static CLUSTER: std::sync::OnceLock<fenliu_testkit::RedisCluster> = std::sync::OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        fenliu_testkit::RedisCluster::start(3).expect("start a Redis Cluster of 3 masters")
-    })
-}
-
-/// A Redis namespace `<label>-<pid>-<n>` that no other node or test (of this or
-/// another test process) uses.
-pub fn unique_namespace(label: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{label}-{}-{n}", std::process::id())
-}
-
-/// Starts a redis-server of the caller's own (off the async threads).
-pub async fn start_redis() -> fenliu_testkit::RedisServer {
-    tokio::task::spawn_blocking(fenliu_testkit::RedisServer::start)
-        .await
-        .expect("start redis")
-        .expect("start redis-server")
 }
 
 impl TestNode {
@@ -382,6 +338,7 @@ fn serve_options(
         access: fenliu_worker::grpc::access::Access::new(verifier),
         limits: settings.worker.clone(),
         tls: settings.node_tls(),
+        versions: settings.versions,
     }
 }
 
@@ -450,7 +407,8 @@ pub async fn start_redis_worker_with(
     let router = Router::with_quotas(
         Persistence::Redis(
             RedisStore::new(connection, namespace)
-                .requiring_replicas(settings.redis_min_replicas, Duration::from_millis(200)),
+                .requiring_replicas(settings.redis_min_replicas, Duration::from_millis(200))
+                .with_record_formats(settings.versions.records),
         ),
         ownership.clone(),
         std::sync::Arc::new(SystemClock),

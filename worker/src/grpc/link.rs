@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fenliu_node::link::{
-    LinkedCall, attempt_timed_out, entries_of, metadata_from, routing_method_name, rpc_name,
+    LINK_VERSION_METADATA, LinkedCall, agree_link_version, attempt_timed_out, entries_of,
+    metadata_from, routing_method_name, rpc_name,
 };
 use fenliu_node::metrics::Role;
 use fenliu_node::metrics::meters::link_call_in_flight;
@@ -21,6 +22,7 @@ use fenliu_node::metrics::rpc::record_call;
 use fenliu_node::overload::{Bound, InFlightLimit, overloaded};
 use fenliu_node::server_limits::WORKER_MAX_IN_FLIGHT;
 use fenliu_node::tracing_context;
+use fenliu_node::versions::Window;
 use fenliu_node::{ServerLimits, ShutdownSignal};
 use fenliu_proto::internal::v1 as link;
 use fenliu_proto::internal::v1::worker_link_server::WorkerLink;
@@ -50,16 +52,25 @@ pub struct LinkService {
     /// The linked calls being served, from all dispatchers together, bounded
     /// by `--max-in-flight`.
     in_flight: Arc<InFlightLimit>,
+    /// The link versions this worker speaks: a dispatcher of a release whose
+    /// versions are all outside them is refused when its stream opens.
+    versions: Window,
 }
 
 impl LinkService {
-    pub fn new(routing: RoutingService, stopping: ShutdownSignal, limits: ServerLimits) -> Self {
+    pub fn new(
+        routing: RoutingService,
+        stopping: ShutdownSignal,
+        limits: ServerLimits,
+        versions: Window,
+    ) -> Self {
         let in_flight = InFlightLimit::new(limits.max_in_flight(WORKER_MAX_IN_FLIGHT));
         LinkService {
             routing,
             stopping,
             limits: Arc::new(limits),
             in_flight: Arc::new(in_flight),
+            versions,
         }
     }
 }
@@ -72,10 +83,20 @@ impl WorkerLink for LinkService {
         &self,
         request: Request<Streaming<link::LinkCall>>,
     ) -> Result<Response<Self::ExchangeStream>, Status> {
+        // Refused before a call is read: calls of a version this worker does
+        // not speak could mean something else than they say.
+        let version =
+            agree_link_version(self.versions, request.metadata()).inspect_err(|refusal| {
+                tracing::warn!(message = refusal.message(), "link stream refused");
+            })?;
         let calls = request.into_inner();
         let (answers, stream) = mpsc::channel(ANSWER_BUFFER);
         tokio::spawn(take_calls(calls, answers, self.clone()));
-        Ok(Response::new(ReceiverStream::new(stream)))
+        let mut response = Response::new(ReceiverStream::new(stream));
+        response
+            .metadata_mut()
+            .insert(LINK_VERSION_METADATA, version.into());
+        Ok(response)
     }
 }
 

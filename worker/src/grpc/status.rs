@@ -3,7 +3,8 @@
 //! (`INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION`, `PERMISSION_DENIED`),
 //! anything transient gets `UNAVAILABLE` (clients retry it), a shop over one of
 //! its quotas gets `RESOURCE_EXHAUSTED` naming it (with `fenliu-retry-after-ms`
-//! for the `Route` rate limit), and unreadable stored data gets `INTERNAL`. A store error is never a client error: a Redis that is
+//! for the `Route` rate limit), unreadable stored data gets `INTERNAL` (but a
+//! shop stored by a newer release, `UNAVAILABLE`). A store error is never a client error: a Redis that is
 //! unreachable, loading or failing over must not look like a bad request.
 
 use fenliu_node::link::{NOT_OWNER_METADATA, OWNER_METADATA, RETRY_AFTER_METADATA};
@@ -61,13 +62,15 @@ pub fn engine_status(error: &EngineError) -> Status {
 }
 
 /// A store that is unavailable, or no longer ours to write (fenced: the dispatcher
-/// retries on the shop's new owner), is transient; stored data this version cannot
-/// read is an internal error.
+/// retries on the shop's new owner), is transient; so is a shop stored by a newer
+/// release (a worker of that release may own it soon, as in a rolling upgrade).
+/// Stored data this version cannot decode is an internal error.
 pub fn store_status(error: &StoreError) -> Status {
     match error {
         StoreError::Unavailable(_)
         | StoreError::Fenced { .. }
-        | StoreError::NotReplicated { .. } => Status::unavailable(error.to_string()),
+        | StoreError::NotReplicated { .. }
+        | StoreError::NewerFormat { .. } => Status::unavailable(error.to_string()),
         StoreError::Corrupt(_) => Status::internal(error.to_string()),
     }
 }

@@ -1,5 +1,6 @@
 //! Why the store could not do what it was asked: Redis was unavailable, a newer
-//! owner fenced this one out, or stored data was unreadable. The gRPC layer maps
+//! owner fenced this one out, stored data was unreadable, or it was stored by a
+//! newer release. The gRPC layer maps
 //! each to a status (`grpc::status`); the store itself knows no gRPC.
 
 use fenliu_node::redis_connection::RedisFailure;
@@ -24,6 +25,19 @@ pub enum StoreError {
     /// Stored data this version cannot read.
     #[error("stored state unreadable: {0}")]
     Corrupt(String),
+    /// The shop was stored by a newer release, in a record format this worker
+    /// does not read: not corruption, and retryable (during a rolling upgrade a
+    /// worker of the newer release may own the shop soon). Refused at load, so
+    /// the shop is never overwritten in an older format.
+    #[error(
+        "shop {shop} is stored in record format {found}, newer than this worker reads \
+         (up to {understood}): a worker of a newer release must serve it"
+    )]
+    NewerFormat {
+        shop: String,
+        found: u32,
+        understood: u32,
+    },
 }
 
 impl StoreError {

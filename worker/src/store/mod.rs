@@ -7,7 +7,9 @@
 //! layer maps to a status (`grpc::status`): a Redis that cannot be reached, is
 //! loading, is failing over or times out is transient (`UNAVAILABLE`), and so is
 //! a write refused by the fence (this worker no longer owns the shop; the
-//! dispatcher retries on the current owner); unreadable data is `INTERNAL`.
+//! dispatcher retries on the current owner); unreadable data is `INTERNAL`, but a
+//! shop stored by a newer release in a record format this worker does not read
+//! is `UNAVAILABLE` (a worker of that release may own it soon).
 //!
 //! - [`error`]: why the store could not do what it was asked.
 //! - [`keys`]: the key layout of a shop in Redis.

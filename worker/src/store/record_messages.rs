@@ -1,6 +1,10 @@
 //! The protobuf records (prost) a shop's entities are stored as in Redis. A field
 //! is only ever added, under a new tag, so that what an older node stored still
-//! reads; [`super::records`] converts them to and from the engine's values.
+//! reads (a missing field reads as its default); a field a newer node added is
+//! skipped by an older one (protobuf's unknown-field rule). What those two rules
+//! cannot carry (a field whose meaning changed) is what the shop record's
+//! `format` is for. [`super::records`] converts them to and from the engine's
+//! values.
 
 use prost::Message;
 
@@ -20,6 +24,12 @@ pub struct ShopRecord {
     pub main_account: String,
     #[prost(message, optional, tag = "4")]
     pub settings: Option<SettingsRecord>,
+    /// The newest record format any of the shop's records was written in
+    /// (`fenliu_node::versions`), so that a worker of an older release refuses
+    /// the shop at load instead of misreading it or overwriting it with an older
+    /// format. 0: written before formats existed, which reads as format 1.
+    #[prost(uint32, tag = "8")]
+    pub format: u32,
 }
 
 /// A shop's counters (`ShopCounters`), written whenever one of them moves.

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use fenliu_node::versions::Window;
 use prost::Message;
 
 pub use super::record_messages::*;
@@ -36,13 +37,16 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The shop record, stamped with `format`, the record format this worker writes.
 pub fn shop_record(
     shop_id: &ShopId,
     profile: Profile,
     main_account: &AccountId,
     settings: &ShopSettings,
+    format: u32,
 ) -> ShopRecord {
     ShopRecord {
+        format,
         shop_id: shop_id.0.clone(),
         profile: profile.code(),
         main_account: main_account.0.clone(),
@@ -68,6 +72,32 @@ pub fn shop_record(
         }),
     }
 }
+
+/// The record format the shop's records were written in, if this worker reads
+/// it (`understood`). A newer format is refused as [`StoreError::NewerFormat`]
+/// (retryable: a worker of the newer release may own the shop soon), before
+/// anything else of the shop is decoded, since its other records may not mean
+/// what this release would read them as.
+pub fn stored_format(record: &ShopRecord, understood: Window) -> Result<u32, StoreError> {
+    let found = record.format.max(FIRST_FORMAT);
+    if found > understood.newest {
+        return Err(StoreError::NewerFormat {
+            shop: record.shop_id.clone(),
+            found,
+            understood: understood.newest,
+        });
+    }
+    if !understood.understands(found) {
+        return Err(corrupt(
+            "shop record format",
+            format!("{found}, older than the oldest this worker reads ({understood})"),
+        ));
+    }
+    Ok(found)
+}
+
+/// What a shop record that names no format was written in.
+const FIRST_FORMAT: u32 = 1;
 
 pub fn profile_from(value: i32) -> Result<Profile, StoreError> {
     code(value)

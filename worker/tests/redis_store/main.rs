@@ -10,12 +10,14 @@
 //! - `replay`: remembered `Route` answers, alone and in a group commit.
 //! - `key_layout`: where a shop's parts land in Redis, TTL keys included.
 //! - `events`: the shop's stored events, numbered on across owners.
+//! - `formats`: record formats across releases (rolling upgrades).
 //!
 //! The `#[tokio::test]` functions live here, at the crate root, so that the tests
 //! keep their plain names (a test in a module is named `module::name`); each
 //! calls the function of the same name in its module.
 
 mod events;
+mod formats;
 mod key_layout;
 mod refusals;
 mod replay;
@@ -65,4 +67,24 @@ async fn counters_move_apart_from_the_settings_and_the_shop_loads_back_the_same(
 #[tokio::test]
 async fn events_are_stored_with_the_commit_and_numbered_on_across_loads() {
     events::events_are_stored_with_the_commit_and_numbered_on_across_loads().await;
+}
+
+#[tokio::test]
+async fn a_shop_stored_by_a_newer_release_is_refused_at_load_and_left_as_it_was() {
+    formats::a_shop_stored_by_a_newer_release_is_refused_at_load_and_left_as_it_was().await;
+}
+
+#[tokio::test]
+async fn a_shop_of_the_previous_release_is_read_and_stamped_before_it_is_served() {
+    formats::a_shop_of_the_previous_release_is_read_and_stamped_before_it_is_served().await;
+}
+
+#[tokio::test]
+async fn a_shop_record_without_a_format_reads_as_the_first() {
+    formats::a_shop_record_without_a_format_reads_as_the_first().await;
+}
+
+#[tokio::test]
+async fn undecodable_bytes_are_corruption_not_a_newer_format() {
+    formats::undecodable_bytes_are_corruption_not_a_newer_format().await;
 }

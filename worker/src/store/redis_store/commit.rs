@@ -82,11 +82,19 @@ pub struct CommitExtras<'c> {
     pub events: &'c [StoredEvent],
 }
 
-/// The `EVALSHA` of a commit to the shop whose keys are `keys`: a `q` step per
-/// remembered route, the `e` steps of the events, then the steps of `writes`
-/// (`commit_plan`), their values read from `state` now.
+/// Which shop a commit writes, and in which record format.
+pub(super) struct CommitTarget<'k> {
+    /// The shop's keys.
+    pub keys: &'k ShopKeys,
+    /// The record format this worker writes, stamped on the shop record.
+    pub format: u32,
+}
+
+/// The `EVALSHA` of a commit to `target`: a `q` step per remembered route, the
+/// `e` steps of the events, then the steps of `writes` (`commit_plan`), their
+/// values read from `state` now.
 pub(super) fn prepare(
-    keys: &ShopKeys,
+    CommitTarget { keys, format }: CommitTarget<'_>,
     state: &ShopState,
     writes: &WriteSet,
     token: u64,
@@ -105,7 +113,7 @@ pub(super) fn prepare(
             .arg(entry_id(event.sequence))
             .arg(event.bytes.as_slice());
     }
-    add_writes(&mut commit, state, writes, now, create);
+    add_writes(&mut commit, state, writes, now, create, format);
     PreparedCommit {
         command: commit.finish(token),
         shop_id: state.shop_id().clone(),

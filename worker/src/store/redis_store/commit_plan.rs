@@ -140,13 +140,15 @@ fn record_arg(args: &mut Cmd, record: &impl prost::Message) {
 /// creation, whose script checks through its first written key that the shop
 /// does not exist yet. The counters are a field of the sessions hash, written
 /// with the sessions that moved them. A buyer's affinity joins the affinity index
-/// only when it is new: a refreshed one is indexed already.
+/// only when it is new: a refreshed one is indexed already. The shop record is
+/// stamped with `format`, the record format this worker writes.
 pub(super) fn add_writes(
     commit: &mut CommitBuilder<'_>,
     state: &ShopState,
     changed: &WriteSet,
     now: Timestamp,
     create: bool,
+    format: u32,
 ) {
     if create || changed.settings {
         commit.set(
@@ -156,6 +158,7 @@ pub(super) fn add_writes(
                 state.profile(),
                 state.main_account(),
                 state.settings(),
+                format,
             ),
         );
     }

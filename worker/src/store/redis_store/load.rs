@@ -2,6 +2,7 @@
 //! pipeline for what the TTL keys have left, and the snapshot the engine restores.
 
 use fenliu_node::redis_connection::RedisConnection;
+use fenliu_node::versions::Window;
 use redis::Value;
 
 use super::events;
@@ -22,14 +23,17 @@ pub struct StoredShop {
 }
 
 /// `LOAD` on the keys of shop `shop_id` with `token`, then the TTL pipeline, then
-/// the shop restored at `now` (`Ok(None)`: there is no such shop).
+/// the shop restored at `now` with the record format it was stored in
+/// (`Ok(None)`: there is no such shop). A format outside `formats` is refused
+/// before anything else of the shop is decoded.
 pub(super) async fn load_shop(
     mut connection: RedisConnection,
     keys: &ShopKeys,
     shop_id: &ShopId,
     token: u64,
     now: Timestamp,
-) -> Result<Option<StoredShop>, StoreError> {
+    formats: Window,
+) -> Result<Option<(StoredShop, u32)>, StoreError> {
     type Loaded = (
         String,
         Option<Vec<u8>>,
@@ -63,6 +67,7 @@ pub(super) async fn load_shop(
         }
     }
     let shop: records::ShopRecord = decode("shop", &shop.unwrap_or_default())?;
+    let format = records::stored_format(&shop, formats)?;
     let account_records: Vec<records::AccountRecord> = hash_values("account", &accounts)?;
     let group_records: Vec<records::GroupRecord> = hash_values("group", &groups)?;
     // The sessions hash also holds the shop's counters (see `keys`).
@@ -162,10 +167,13 @@ pub(super) async fn load_shop(
         affinities,
         estimate_accuracy: records::accuracy_from(&counters_record),
     };
-    Ok(Some(StoredShop {
-        state: ShopState::restore(snapshot, now),
-        last_event_sequence: events::sequence_of(&last_event)?,
-    }))
+    Ok(Some((
+        StoredShop {
+            state: ShopState::restore(snapshot, now),
+            last_event_sequence: events::sequence_of(&last_event)?,
+        },
+        format,
+    )))
 }
 
 /// Decodes HGETALL's flat [field, value, field, value, ...] into the values.

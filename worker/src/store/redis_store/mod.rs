@@ -43,6 +43,7 @@ pub use scripts::EVENTS_KEPT;
 use std::sync::Arc;
 
 use fenliu_node::redis_connection::RedisConnection;
+use fenliu_node::versions::{Versions, Window};
 
 use super::keys::ShopKeys;
 use crate::engine::{ShopId, ShopState, Timestamp, WriteSet};
@@ -59,6 +60,9 @@ pub struct RedisStore {
     namespace: Arc<str>,
     /// How many replicas must have a commit before its calls are answered.
     replication: Replication,
+    /// The record formats this worker reads; it writes the newest. A shop
+    /// stored in a newer one is refused at load, never overwritten.
+    formats: Window,
 }
 
 impl RedisStore {
@@ -67,7 +71,15 @@ impl RedisStore {
             connection,
             replication: Replication::default(),
             namespace: namespace.into(),
+            formats: Versions::CURRENT.records,
         }
+    }
+
+    /// Reads the record formats of `formats` and writes its newest (this
+    /// build's by default; the next release's for tests of rolling upgrades).
+    pub fn with_record_formats(mut self, formats: Window) -> Self {
+        self.formats = formats;
+        self
     }
 
     pub fn connection(&self) -> RedisConnection {
@@ -80,7 +92,11 @@ impl RedisStore {
     }
 
     /// Loads a shop for the owner holding `token`, fencing out older owners.
-    /// `Ok(None)`: the shop does not exist.
+    /// `Ok(None)`: the shop does not exist. A shop stored in a record format
+    /// newer than this worker reads is refused ([`StoreError::NewerFormat`]);
+    /// one stored in an older format is read, and its shop record rewritten in
+    /// this worker's format before it is served, so that from its first
+    /// commit on no worker of the older release misreads it.
     pub async fn load(
         &self,
         shop_id: &ShopId,
@@ -88,7 +104,20 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<Option<StoredShop>, StoreError> {
         let keys = self.keys(shop_id);
-        load::load_shop(self.connection(), &keys, shop_id, token, now).await
+        let loaded =
+            load::load_shop(self.connection(), &keys, shop_id, token, now, self.formats).await?;
+        let Some((stored, format)) = loaded else {
+            return Ok(None);
+        };
+        if format < self.formats.newest {
+            let stamp = WriteSet {
+                settings: true,
+                ..WriteSet::default()
+            };
+            self.commit(&stored.state, &stamp, token, now, &[], false)
+                .await?;
+        }
+        Ok(Some(stored))
     }
 
     /// Commits what one or more calls changed, with no events (a creation has
@@ -123,7 +152,11 @@ impl RedisStore {
         create: bool,
     ) -> PreparedCommit {
         let keys = self.keys(state.shop_id());
-        commit::prepare(&keys, state, writes, token, now, extras, create)
+        let target = commit::CommitTarget {
+            keys: &keys,
+            format: self.formats.newest,
+        };
+        commit::prepare(target, state, writes, token, now, extras, create)
     }
 
     /// The shop's stored events numbered after `after`, oldest first, at most
