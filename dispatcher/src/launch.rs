@@ -74,11 +74,9 @@ async fn serve_configured(config: DispatcherConfig) -> anyhow::Result<()> {
         Workers::Fixed(worker)
     } else {
         let connection = config.cluster.connect().await?;
-        let sharded = ShardedWorkers::new(
-            Registry::new(connection, &config.cluster.redis_namespace),
-            config.cluster.shards,
-            dialer,
-        );
+        let registry = Registry::new(connection, &config.cluster.redis_namespace);
+        registry.check_shard_count(config.cluster.shards).await?;
+        let sharded = ShardedWorkers::new(registry, config.cluster.shards, dialer);
         let live = sharded
             .refresh()
             .await

@@ -17,6 +17,7 @@
 //! | `fenliu:{meta}:lease:{shard}` | `worker:token` of the shard's owner | lease TTL, renewed by the owner |
 //! | `fenliu:{meta}:token:{shard}` | the shard's last fencing token (INCR) | never |
 //! | `fenliu:{meta}:shops:{shard}` | set of the shard's shops, for eager loading | never |
+//! | `fenliu:{meta}:shards` | the deployment's shard count, recorded by the first node to start | never |
 //!
 //! Worker ids come from configuration, never from callers, and shard numbers
 //! are decimal, so they go into names as they are. A *shop* called `meta` has
@@ -32,7 +33,7 @@ use redis::Script;
 
 /// The words that follow `<namespace>:{meta}:` in the keys here: kept apart
 /// from the shop key kinds (see the module's doc).
-pub const META_KEY_KINDS: [&str; 5] = ["members", "member", "lease", "token", "shops"];
+pub const META_KEY_KINDS: [&str; 6] = ["members", "member", "lease", "token", "shops", "shards"];
 
 use crate::redis_connection::{RedisConnection, RedisFailure};
 
@@ -301,6 +302,38 @@ impl Registry {
         Ok(())
     }
 
+    /// Records `shards` as the deployment's shard count if none is yet, and
+    /// returns the count recorded (the first node's): a node whose count differs
+    /// must not serve, since one shop would have two shards, two owners and two
+    /// fencing sequences.
+    pub async fn record_shard_count(&self, shards: u32) -> Result<u32, RedisFailure> {
+        let mut connection = self.connection.clone();
+        let key = shard_count_key(&self.prefix);
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("SET").arg(&key).arg(shards).arg("NX").ignore();
+        pipeline.cmd("GET").arg(&key);
+        let (recorded,): (String,) = pipeline.query_async(&mut connection).await?;
+        recorded.parse().map_err(|_| {
+            RedisFailure::Corrupt(format!(
+                "the recorded shard count {recorded:?} is no number"
+            ))
+        })
+    }
+
+    /// Refuses to go on (naming both counts) unless `shards` is the count the
+    /// deployment recorded at its first start.
+    pub async fn check_shard_count(&self, shards: u32) -> anyhow::Result<()> {
+        let recorded = self.record_shard_count(shards).await?;
+        anyhow::ensure!(
+            recorded == shards,
+            "--shards (FENLIU_SHARDS) is {shards}, but this deployment (its Redis namespace) \
+             was started with {recorded} shards and its leases and fencing tokens are numbered \
+             by those: start every node with --shards {recorded} (the count is fixed for a \
+             deployment's life; to change it, run a second deployment in a namespace of its own)"
+        );
+        Ok(())
+    }
+
     /// The shops of a shard.
     pub async fn shops_of(&self, shard: u32) -> Result<Vec<String>, RedisFailure> {
         let mut connection = self.connection.clone();
@@ -337,6 +370,10 @@ fn shard_shops_key(prefix: &str, shard: u32) -> String {
     format!("{prefix}shops:{shard}")
 }
 
+fn shard_count_key(prefix: &str) -> String {
+    format!("{prefix}shards")
+}
+
 fn lease_key(prefix: &str, shard: u32) -> String {
     format!("{prefix}lease:{shard}")
 }
@@ -364,6 +401,7 @@ mod tests {
             shard_shops_key(prefix, 7),
             lease_key(prefix, 7),
             token_key(prefix, 7),
+            shard_count_key(prefix),
         ] {
             assert!(META_KEY_KINDS.contains(&kind_of(prefix, &name)), "{name}");
         }

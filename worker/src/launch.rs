@@ -177,12 +177,14 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
         ),
         membership_ttl: Duration::from_millis(config.lease_ttl_ms),
     };
+    let registry = Registry::new(connection.clone(), &config.cluster.redis_namespace);
+    registry.check_shard_count(config.cluster.shards).await?;
     let ownership = ShardOwnership::new(
         worker_id.clone(),
         advertised.clone(),
         config.cluster.shards,
         timing,
-        Registry::new(connection.clone(), &config.cluster.redis_namespace),
+        registry,
     );
     let router = Router::with_quotas(
         Persistence::Redis(

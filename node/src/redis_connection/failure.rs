@@ -29,6 +29,21 @@ pub enum RedisFailure {
 /// command or key outside the ACL user's rights.
 const REFUSAL_CODES: [&str; 3] = ["WRONGPASS", "NOAUTH", "NOPERM"];
 
+/// How Redis words a command a script called that the ACL user may not run,
+/// or a key it may not touch (an `ERR`, not `NOPERM`, from inside a script).
+const SCRIPT_REFUSAL: &str = "The user executing the script can't";
+
+/// Whether Redis refused `error` for want of rights or credentials.
+fn is_refusal(error: &RedisError) -> bool {
+    matches!(error.kind(), ErrorKind::Server(ServerErrorKind::NoPerm))
+        || error
+            .code()
+            .is_some_and(|code| REFUSAL_CODES.contains(&code))
+        || error
+            .detail()
+            .is_some_and(|detail| detail.contains(SCRIPT_REFUSAL))
+}
+
 /// Where an operator looks when Redis refuses fenliu.
 const REFUSAL_HINT: &str = "check the ACL user of --redis-url, the password of --redis-password-file, and the user's rights against the README's ACL rule (Security, Redis)";
 
@@ -50,13 +65,8 @@ fn described(error: &RedisError) -> String {
 pub fn error_kind(error: &RedisError) -> Option<&'static str> {
     let kind = match error.kind() {
         ErrorKind::Server(ServerErrorKind::NoScript) => return None,
-        ErrorKind::Server(ServerErrorKind::NoPerm) | ErrorKind::AuthenticationFailed => "refused",
-        _ if error
-            .code()
-            .is_some_and(|code| REFUSAL_CODES.contains(&code)) =>
-        {
-            "refused"
-        }
+        ErrorKind::AuthenticationFailed => "refused",
+        _ if is_refusal(error) => "refused",
         _ if error.is_timeout() => "timeout",
         ErrorKind::Server(
             ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain | ServerErrorKind::MasterDown,
@@ -79,11 +89,7 @@ impl From<RedisError> for RedisFailure {
     /// Every error reaching here is of the transient kind except a script or
     /// protocol error, which is a bug of ours: reported as `Corrupt` (INTERNAL).
     fn from(error: RedisError) -> Self {
-        let refused = matches!(error.kind(), ErrorKind::Server(ServerErrorKind::NoPerm))
-            || error
-                .code()
-                .is_some_and(|code| REFUSAL_CODES.contains(&code));
-        if refused {
+        if is_refusal(&error) {
             return RedisFailure::Unavailable(format!(
                 "Redis refused fenliu: {}; {REFUSAL_HINT}",
                 described(&error)
@@ -137,6 +143,8 @@ mod tests {
             "NOPERM User fenliu has no permissions to run the 'evalsha' command",
             "NOAUTH Authentication required.",
             "WRONGPASS invalid username-password pair or user is disabled.",
+            // A command a script called, outside the user's rights (an ERR).
+            "ERR The user executing the script can't run this command or subcommand script: 40368e94, on @user_script:8.",
         ] {
             let failure = RedisFailure::from(server_error(reply));
             let RedisFailure::Unavailable(message) = &failure else {

@@ -41,7 +41,8 @@
 --   {'sequence', error}     the first event's entry id is not above the
 --                           stream's last: the committer's numbering is behind
 --                           what is stored (it reloads the shop); the answers
---                           stored by the q steps are deleted again
+--                           stored by the q steps are deleted again (so are
+--                           they before any other XADD error, replied as is)
 -- Every reply but 1 leaves the keys as they were (a replay sets the fence to
 -- the value it holds). An unknown step (a bug of the
 -- caller) is an error reply, after the steps before it ran.
@@ -85,8 +86,12 @@ while step == 101 do
   local n = byte(plan, p + 1)
   for i = 1, n do
     local added = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', EVENTS_KEPT, ARGV[a], 'e', ARGV[a + 1])
-    if first_event and type(added) == 'table' and added.err then
+    if type(added) == 'table' and added.err then
       for j = 2, k - 1 do redis.call('DEL', KEYS[j]) end
+      -- Not a numbering behind the stream (an ACL refusal, say): the error as is.
+      if not first_event or not string.find(added.err, 'equal or smaller', 1, true) then
+        return redis.error_reply(added.err)
+      end
       return {'sequence', added.err}
     end
     first_event = false
