@@ -152,7 +152,9 @@ print(f"errors while observed: {observed_errors}; {sink[-1] if sink else 'otlp s
 
 unloaded = json.loads((out / "unloaded.json").read_text())
 overload = json.loads((out / "overload.json").read_text())
-goodput_ratio = overload["decisions_per_second"] / fenliu["decisions_per_second"]
+# The overload pair's own capacity: pinned to one core, the generator on the other.
+capacity = json.loads((out / "overload-capacity.json").read_text())
+goodput_ratio = overload["decisions_per_second"] / capacity["decisions_per_second"]
 p99_ratio = lat(overload, "p99") / lat(unloaded, "p99")
 retryable = {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "ResourceExhausted", "Unavailable"}
 refusals = {}
@@ -160,7 +162,7 @@ for e in overload["errors"]:
     refusals[e["code"]] = refusals.get(e["code"], 0) + e["count"]
 not_retryable = sum(n for code, n in refusals.items() if code not in retryable)
 print()
-print(f'overload: open loop at {overload["rps"]:.0f} Route/s (1.5 × the {fenliu["decisions_per_second"]:.0f}/s answered at 64 in flight) for 20 s')
+print(f'overload (servers pinned to one core, the load generator to the other): open loop at {overload["rps"]:.0f} Route/s (1.5 × the {capacity["decisions_per_second"]:.0f}/s answered at 64 in flight) for 20 s')
 print(f'  goodput {overload["decisions_per_second"]:.0f}/s = {goodput_ratio:.2f} × capacity (target ≥ 0.9: {verdict(goodput_ratio >= 0.9)})')
 print(f'  admitted Route p50 {lat(overload, "p50"):.2f} ms, p99 {lat(overload, "p99"):.2f} ms; unloaded (1,000/s) p99 {lat(unloaded, "p99"):.2f} ms: '
       f'{p99_ratio:.1f} × (target ≤ 10: {verdict(p99_ratio <= 10)})')

@@ -7,7 +7,7 @@
 //! internal marker.
 //!
 //! It also bounds the calls this dispatcher forwards at once
-//! ([`fenliu_node::overload`]): past `--max-in-flight` (1024 by default) a call is refused at
+//! ([`fenliu_node::overload`]): past `--max-in-flight` (256 by default) a call is refused at
 //! once, `RESOURCE_EXHAUSTED` with a time to retry, rather than queued behind
 //! calls its worker cannot answer in time.
 

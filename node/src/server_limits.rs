@@ -34,13 +34,15 @@ pub const DISPATCHER_CONCURRENT_STREAMS: u32 = 1024;
 /// to the worker, so the limit there bounds the watchers one dispatcher can
 /// forward to one worker.
 pub const WORKER_CONCURRENT_STREAMS: u32 = 16 * 1024;
-/// Default of `--max-in-flight` on a dispatcher: what a 2-core machine answers
-/// in about 40 ms (near 25,000 calls/s of all kinds), far above what callers
-/// keep in flight when the machine keeps up (calls in flight grow with
-/// latency: a load of 64 Routes in flight and their later ends reached 256 on
-/// a starved machine), low enough that a call admitted under overload waits
-/// tens of milliseconds, not seconds.
-pub const DISPATCHER_MAX_IN_FLIGHT: usize = 1024;
+/// Default of `--max-in-flight` on a dispatcher: what one dispatcher core
+/// answers in 20–30 ms (about 10,000 Routes and their ends a second on the
+/// 2-core machine), so that a call admitted under overload waits tens of
+/// milliseconds, not seconds (`scripts/bench`'s overload row: at 1,024 an open
+/// loop at 1.5 × capacity had an admitted p99 of 120 × the unloaded one, at 256
+/// about 11 ×); still above what callers keep in flight when the machine keeps
+/// up (64 Routes in flight and their later ends stayed under it with no
+/// refusal). Raise it with the dispatcher's throughput on larger machines.
+pub const DISPATCHER_MAX_IN_FLIGHT: usize = 256;
 /// Default of `--max-in-flight` on a worker: several dispatchers feed it, each
 /// holding to its own bound; this one guards the worker when many do.
 pub const WORKER_MAX_IN_FLIGHT: usize = 4096;
