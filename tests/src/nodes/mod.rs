@@ -169,6 +169,17 @@ impl TestNode {
         Self::start_sharded(workers, home, NodeSettings::default()).await
     }
 
+    /// [`TestNode::start_on_redis_cluster`], once the shared cluster has had
+    /// [`RESHARDED_SLOTS`](redis_home::RESHARDED_SLOTS) of its slots moved live
+    /// to another master (once per test binary): the rule scenarios after a
+    /// migration.
+    pub async fn start_on_resharded_redis_cluster(workers: usize) -> TestNode {
+        tokio::task::spawn_blocking(redis_home::resharded_shared_cluster)
+            .await
+            .expect("reshard the cluster");
+        Self::start_on_redis_cluster(workers).await
+    }
+
     /// Stops the node gracefully and starts as many fresh workers (and a
     /// dispatcher) on the same Redis and namespace: every shop is loaded again
     /// from what was stored, as after a restart of the whole deployment.

@@ -38,6 +38,42 @@ pub(super) fn shared_cluster() -> &'static fenliu_testkit::RedisCluster {
     })
 }
 
+/// How many hash slots [`resharded_shared_cluster`] moves.
+pub const RESHARDED_SLOTS: usize = 1000;
+
+/// The shared cluster, once [`RESHARDED_SLOTS`] of the slots of the master
+/// holding `{meta}` (every lease) have moved to another master with
+/// `redis-cli --cluster reshard` (once per test binary; blocking).
+pub(super) fn resharded_shared_cluster() -> &'static fenliu_testkit::RedisCluster {
+    static MOVED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let cluster = shared_cluster();
+    MOVED.get_or_init(|| {
+        let from = cluster
+            .master_of_key("{meta}")
+            .expect("the master of {meta}");
+        let masters = cluster.master_indices().expect("the masters");
+        let to = *masters
+            .iter()
+            .find(|&&m| m != from)
+            .expect("another master");
+        let before = cluster.slots_of(to).expect("slots of the target");
+        cluster
+            .reshard(
+                from,
+                to,
+                RESHARDED_SLOTS,
+                std::time::Duration::from_secs(120),
+            )
+            .expect("move the slots");
+        assert_eq!(
+            cluster.slots_of(to).expect("slots of the target"),
+            before + RESHARDED_SLOTS,
+            "the slots moved"
+        );
+    });
+    cluster
+}
+
 /// A Redis namespace `<label>-<pid>-<n>` that no other node or test (of this or
 /// another test process) uses.
 pub fn unique_namespace(label: &str) -> String {
