@@ -220,7 +220,8 @@ impl Forwarder {
         // or, before the first, the point the first subscription started after.
         let mut resume_after = start
             .as_ref()
-            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+            .or(message.from_sequence);
         let mut upstream = upstream.into_inner();
         let (sender, receiver) = mpsc::channel(64);
         let forwarder = self.clone();

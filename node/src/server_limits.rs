@@ -68,7 +68,7 @@ pub struct ServerLimits {
     pub max_request_bytes: u32,
     /// Unary calls the server works on at once, all connections together; past
     /// it a call is refused at once with RESOURCE_EXHAUSTED and a time to
-    /// retry (default: 1024 on a dispatcher, 4096 on a worker; 0: no bound).
+    /// retry (default: 256 on a dispatcher, 4096 on a worker; 0: no bound).
     #[arg(long, env = "FENLIU_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
 }

@@ -18,7 +18,7 @@ use fenliu_testkit::{CertFiles, ClientCerts, RedisCluster, RedisServer, RedisTls
 /// Redis), for the user `fenliu`, the password `PASSWORD` and the namespace
 /// `fenliu`. A test checks that the README holds this very text, and every
 /// secured Redis here creates its user from it.
-pub const README_ACL_RULE: &str = "ACL SETUSER fenliu reset on >PASSWORD ~fenliu:* resetchannels -@all +evalsha +script|load +get +set +del +exists +incr +pttl +pexpire +hset +hdel +hgetall +sadd +srem +smembers +xadd +xrange +xrevrange +ping +cluster|slots";
+pub const README_ACL_RULE: &str = "ACL SETUSER fenliu reset on >PASSWORD ~fenliu:* resetchannels -@all +evalsha +script|load +get +set +del +exists +incr +pttl +pexpire +hset +hdel +hgetall +sadd +srem +smembers +xadd +xrange +xrevrange +wait +ping +cluster|slots";
 
 /// How often fenliu looks at its Redis files in tests (production: 2 s).
 pub const TEST_REREAD_EVERY: Duration = Duration::from_millis(200);

@@ -141,6 +141,17 @@ impl Committer {
                     }
                     return;
                 }
+                // Nothing was written: the calls are decided again on the
+                // stored truth, numbering their events on from the stream.
+                Ok(CommitOutcome::Behind) => {
+                    if current {
+                        loaded.discard(&Verdict::Retry);
+                        self.cell.gauges.clear();
+                    }
+                    drop(loaded);
+                    pending.answer_all(&Verdict::Retry);
+                    return;
+                }
                 Ok(CommitOutcome::AlreadyExists) => unreachable!("not a creation"),
                 Err(error) => {
                     let verdict = Verdict::Failed(RouterError::Store(error));

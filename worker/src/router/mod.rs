@@ -162,7 +162,14 @@ impl Router {
             .ownership
             .token_for(shop_id)
             .map_err(RouterError::NotOwner)?;
-        Ok((token, self.cell(shop_id)))
+        let cell = self.cell(shop_id);
+        // The shard may have moved away between the two: a cell made after
+        // its shops were dropped must not be served (its watchers would wait on
+        // a feed nothing publishes to).
+        self.ownership
+            .token_for(shop_id)
+            .map_err(RouterError::NotOwner)?;
+        Ok((token, cell))
     }
 
     /// Makes sure the shop is in memory under `token`, loading it if needed.
@@ -485,12 +492,11 @@ impl Router {
             return Err(RouterError::UnknownShop(shop_id.clone()));
         }
         let subscription = cell.events.subscribe();
-        let decided = loaded.last_sequence;
         drop(loaded);
         let history = match &self.persistence {
             Persistence::Redis(store) => History::Stored(store.clone()),
             _ => History::Kept(Arc::downgrade(&cell)),
         };
-        watch::open(shop_id.clone(), subscription, decided, after, history)
+        watch::open(shop_id.clone(), subscription, after, history)
     }
 }

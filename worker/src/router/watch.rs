@@ -58,10 +58,16 @@ pub enum History {
 }
 
 impl History {
-    async fn after(&self, shop_id: &ShopId, after: u64) -> Result<Vec<WatchedEvent>, RouterError> {
+    /// The kept events after `after` and up to `until` (at most a batch).
+    async fn after(
+        &self,
+        shop_id: &ShopId,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<WatchedEvent>, RouterError> {
         match self {
             History::Stored(store) => Ok(store
-                .events_after(shop_id, after, CATCH_UP_BATCH)
+                .events_after(shop_id, after, until, CATCH_UP_BATCH)
                 .await?
                 .into_iter()
                 .map(WatchedEvent::Stored)
@@ -71,6 +77,7 @@ impl History {
                 .map(|cell| cell.events.recent_after(after, CATCH_UP_BATCH))
                 .unwrap_or_default()
                 .into_iter()
+                .filter(|event| event.sequence <= until)
                 .map(WatchedEvent::Decided)
                 .collect()),
         }
@@ -89,21 +96,22 @@ pub struct Watch {
 }
 
 /// Opens a watch of `shop_id` resuming after `after` (`None`: from now on),
-/// given its fresh `subscription` and the sequence of its last decided event.
+/// given its fresh `subscription`. A watcher can only have seen published
+/// events, so a resume point past the last published one is refused (a
+/// decided event not yet stored may still be lost with its commit).
 pub fn open(
     shop_id: ShopId,
     subscription: Subscription,
-    decided: u64,
     after: Option<u64>,
     history: History,
 ) -> Result<Watch, RouterError> {
     if let Some(after) = after
-        && after > decided
+        && after > subscription.published
     {
         return Err(RouterError::EventsAhead {
             shop_id,
             after,
-            last: decided,
+            last: subscription.published,
         });
     }
     let start = after.unwrap_or(subscription.published);
@@ -174,12 +182,13 @@ impl Follower {
         }
     }
 
-    /// Passes on the kept events up to `until` (and any after it read with them).
+    /// Passes on the kept events up to `until` (an acknowledged event: the last
+    /// published, or the one before a live event).
     async fn catch_up(&mut self, until: u64) -> Result<(), Stop> {
         while self.sent < until {
             let batch = self
                 .history
-                .after(&self.shop_id, self.sent)
+                .after(&self.shop_id, self.sent, until)
                 .await
                 .map_err(Stop::Failed)?;
             let oldest = batch.first().map(WatchedEvent::sequence);

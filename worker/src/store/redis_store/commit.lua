@@ -81,13 +81,14 @@ while step == 113 do
 end
 -- The events' ids rise within a commit, so only the first XADD can be refused
 -- (an id not above the stream's last), before anything else is written.
+local last_q = k - 1
 local first_event = true
 while step == 101 do
   local n = byte(plan, p + 1)
   for i = 1, n do
     local added = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', EVENTS_KEPT, ARGV[a], 'e', ARGV[a + 1])
     if type(added) == 'table' and added.err then
-      for j = 2, k - 1 do redis.call('DEL', KEYS[j]) end
+      for j = 2, last_q do redis.call('DEL', KEYS[j]) end
       -- Not a numbering behind the stream (an ACL refusal, say): the error as is.
       if not first_event or not string.find(added.err, 'equal or smaller', 1, true) then
         return redis.error_reply(added.err)

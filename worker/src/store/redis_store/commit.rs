@@ -31,6 +31,10 @@ pub enum CommitOutcome {
     },
     /// Creating a shop that another call created meanwhile: nothing was written.
     AlreadyExists,
+    /// The events were numbered behind the shop's stored stream (a commit whose
+    /// answer was lost landed after all): nothing was written; the shop is
+    /// reloaded and its calls decided again.
+    Behind,
 }
 
 /// A `Route`'s answer to remember with the commit, encoded when it is decided.
@@ -211,10 +215,7 @@ fn read_reply(reply: Value, prepared: PreparedCommit) -> Result<CommitOutcome, S
         }
         // Behind the stream: a commit whose answer was lost (a timeout) landed
         // after all. The shop is reloaded, numbering on from what is stored.
-        b"sequence" => Err(StoreError::Unavailable(format!(
-            "the events of shop {} are numbered behind its stored stream ({detail}); reloading",
-            prepared.shop_id
-        ))),
+        b"sequence" => Ok(CommitOutcome::Behind),
         b"fenced" => Err(StoreError::fenced(
             prepared.shop_id.0,
             detail.parse().unwrap_or(u64::MAX),

@@ -35,19 +35,22 @@ pub(super) fn entry_id(sequence: u64) -> String {
     format!("{sequence}-0")
 }
 
-/// The stored events numbered after `after`, oldest first, at most `limit` of
-/// them. Entries trimmed from the stream are simply absent: the caller compares
-/// the first sequence returned with `after + 1`.
+/// The stored events numbered after `after` and up to `until`, oldest first, at
+/// most `limit` of them. Entries trimmed from the stream are simply absent: the
+/// caller compares the first sequence returned with `after + 1`. Bounded by
+/// `until` because an entry past the last acknowledged event may belong to a
+/// commit whose `WAIT` for replicas is still to fail.
 pub(super) async fn read_after(
     mut connection: RedisConnection,
     keys: &ShopKeys,
     after: u64,
+    until: u64,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let reply: Value = redis::cmd("XRANGE")
         .arg(keys.events())
         .arg(entry_id(after.saturating_add(1)))
-        .arg("+")
+        .arg(entry_id(until))
         .arg("COUNT")
         .arg(limit)
         .query_async(&mut connection)

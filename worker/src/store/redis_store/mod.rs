@@ -159,16 +159,17 @@ impl RedisStore {
         commit::prepare(target, state, writes, token, now, extras, create)
     }
 
-    /// The shop's stored events numbered after `after`, oldest first, at most
-    /// `limit`: what a watcher resuming from `after` missed, as far as the stream
-    /// still keeps it.
+    /// The shop's stored events numbered after `after` and up to `until`, oldest
+    /// first, at most `limit`: what a watcher resuming from `after` missed, as
+    /// far as the stream still keeps it.
     pub async fn events_after(
         &self,
         shop_id: &ShopId,
         after: u64,
+        until: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        events::read_after(self.connection(), &self.keys(shop_id), after, limit).await
+        events::read_after(self.connection(), &self.keys(shop_id), after, until, limit).await
     }
 
     /// Acknowledges commits only once `min_replicas` replicas have them, waiting
