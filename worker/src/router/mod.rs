@@ -163,9 +163,8 @@ impl Router {
             .token_for(shop_id)
             .map_err(RouterError::NotOwner)?;
         let cell = self.cell(shop_id);
-        // The shard may have moved away between the two: a cell made after
-        // its shops were dropped must not be served (its watchers would wait on
-        // a feed nothing publishes to).
+        // The shard may have moved away meanwhile: a cell made after its shops
+        // were dropped is not served (its watchers would wait on a dead feed).
         self.ownership
             .token_for(shop_id)
             .map_err(RouterError::NotOwner)?;
@@ -368,7 +367,7 @@ impl Router {
                 .await?
             {
                 drop(loaded);
-                self.forget_if_absent(shop_id);
+                self.shops.forget_if_absent(shop_id);
                 return Err(RouterError::UnknownShop(shop_id.clone()));
             }
             let now = self.now();
@@ -468,10 +467,6 @@ impl Router {
         dropped
     }
 
-    fn forget_if_absent(&self, shop_id: &ShopId) {
-        self.shops.forget_if_absent(shop_id);
-    }
-
     /// Sets the gauges over this node's shops (queued sessions, the longest
     /// wait, message pools): run before each scrape of the metrics.
     pub fn publish_gauges(&self) {
@@ -488,7 +483,7 @@ impl Router {
             .await?
         {
             drop(loaded);
-            self.forget_if_absent(shop_id);
+            self.shops.forget_if_absent(shop_id);
             return Err(RouterError::UnknownShop(shop_id.clone()));
         }
         let subscription = cell.events.subscribe();
