@@ -155,12 +155,20 @@ impl RedisCluster {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let info = self.nodes[0]
-                    .command(&["CLUSTER", "INFO"])
-                    .unwrap_or_else(|e| e.to_string());
+                // What the first node not ok thinks of the cluster: its state
+                // and its view of every node (a restarted master that has not
+                // yet learnt its slots moved shows here).
+                let stuck = self
+                    .nodes
+                    .iter()
+                    .find(|n| n.port() == not_ok[0])
+                    .unwrap_or(&self.nodes[0]);
+                let view = |args: &[&str]| stuck.command(args).unwrap_or_else(|e| e.to_string());
                 bail!(
-                    "cluster not ok within {timeout:?} on ports {not_ok:?}; CLUSTER INFO of port {}:\n{info}",
-                    self.nodes[0].port()
+                    "cluster not ok within {timeout:?} on ports {not_ok:?}; port {}: CLUSTER INFO:\n{}\nCLUSTER NODES:\n{}",
+                    stuck.port(),
+                    view(&["CLUSTER", "INFO"]),
+                    view(&["CLUSTER", "NODES"])
                 );
             }
             sleep(Duration::from_millis(50));
