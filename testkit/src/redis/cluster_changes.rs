@@ -151,6 +151,10 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// What `redis-cli --cluster` says, refusing to start, when the nodes' views
+    /// of the slot map differ.
+    const NOT_AGREED: &str = "Nodes don't agree about configuration";
+
     /// Moves `slots` hash slots from the master at `from` to the master at
     /// `to` with `redis-cli --cluster reshard` (their keys move by `MIGRATE`,
     /// slot by slot, while clients are redirected with `ASK`), bounded by
@@ -177,7 +181,22 @@ impl RedisCluster {
             slots.to_string(),
             "--cluster-yes".to_owned(),
         ];
-        run_redis_cli("--cluster reshard", None, &args, &log_path, timeout)
+        // Right after an earlier change the nodes may not agree on the slot map
+        // yet (gossip takes a moment): redis-cli then refuses before moving
+        // anything, and is asked again once they do.
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match run_redis_cli("--cluster reshard", None, &args, &log_path, remaining) {
+                Err(error)
+                    if format!("{error:#}").contains(Self::NOT_AGREED)
+                        && Instant::now() < deadline =>
+                {
+                    sleep(Duration::from_millis(200));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Kills (SIGKILL) the master at `master` and waits until its replica
