@@ -152,23 +152,40 @@ impl Router {
             .filter(|recorder| recorder.records(shop_id))
     }
 
-    fn cell(&self, shop_id: &ShopId) -> Arc<ShopCell> {
-        self.shops.cell(shop_id, self.quotas.max_in_flight_per_shop)
-    }
-
     /// The shop's fencing token and cell, if this node owns the shop.
     fn owned_cell(&self, shop_id: &ShopId) -> Result<(u64, Arc<ShopCell>), RouterError> {
         let token = self
             .ownership
             .token_for(shop_id)
             .map_err(RouterError::NotOwner)?;
-        let cell = self.cell(shop_id);
+        let (cell, made) = self.shops.cell(shop_id, self.quotas.max_in_flight_per_shop);
         // The shard may have moved away meanwhile: a cell made after its shops
         // were dropped is not served (its watchers would wait on a dead feed).
-        self.ownership
-            .token_for(shop_id)
-            .map_err(RouterError::NotOwner)?;
+        if made {
+            self.ownership
+                .token_for(shop_id)
+                .map_err(RouterError::NotOwner)?;
+        }
         Ok((token, cell))
+    }
+
+    /// Locks the shop's cell, its state loaded under `token`; or UnknownShop.
+    async fn lock_loaded<'c>(
+        &self,
+        shop_id: &ShopId,
+        cell: &'c ShopCell,
+        token: u64,
+    ) -> Result<tokio::sync::MutexGuard<'c, Loaded>, RouterError> {
+        let mut loaded = cell.loaded.lock().await;
+        if self
+            .ensure_loaded(shop_id, &mut loaded, &cell.events, token)
+            .await?
+        {
+            return Ok(loaded);
+        }
+        drop(loaded);
+        self.shops.forget_if_absent(shop_id);
+        Err(RouterError::UnknownShop(shop_id.clone()))
     }
 
     /// Makes sure the shop is in memory under `token`, loading it if needed.
@@ -361,15 +378,7 @@ impl Router {
             if shop_permit.is_none() {
                 shop_permit = Some(cell.admit_call(shop_id)?);
             }
-            let mut loaded = cell.loaded.lock().await;
-            if !self
-                .ensure_loaded(shop_id, &mut loaded, &cell.events, token)
-                .await?
-            {
-                drop(loaded);
-                self.shops.forget_if_absent(shop_id);
-                return Err(RouterError::UnknownShop(shop_id.clone()));
-            }
+            let mut loaded = self.lock_loaded(shop_id, &cell, token).await?;
             let now = self.now();
             let Loaded {
                 state,
@@ -477,15 +486,7 @@ impl Router {
     /// they are kept), then live; `None`: from now on.
     pub async fn watch(&self, shop_id: &ShopId, after: Option<u64>) -> Result<Watch, RouterError> {
         let (token, cell) = self.owned_cell(shop_id)?;
-        let mut loaded = cell.loaded.lock().await;
-        if !self
-            .ensure_loaded(shop_id, &mut loaded, &cell.events, token)
-            .await?
-        {
-            drop(loaded);
-            self.shops.forget_if_absent(shop_id);
-            return Err(RouterError::UnknownShop(shop_id.clone()));
-        }
+        let loaded = self.lock_loaded(shop_id, &cell, token).await?;
         let subscription = cell.events.subscribe();
         drop(loaded);
         let history = match &self.persistence {

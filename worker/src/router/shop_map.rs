@@ -18,16 +18,21 @@ pub struct ShopMap {
 
 impl ShopMap {
     /// The shop's cell, made (admitting at most `max_in_flight` calls at once)
-    /// if it has none yet.
-    pub fn cell(&self, shop_id: &ShopId, max_in_flight: usize) -> Arc<ShopCell> {
+    /// if it has none yet; `true` with a cell made by this call.
+    pub fn cell(&self, shop_id: &ShopId, max_in_flight: usize) -> (Arc<ShopCell>, bool) {
         if let Some(cell) = self.cells.read().expect("shop map lock").get(shop_id) {
-            return cell.clone();
+            return (cell.clone(), false);
         }
         let mut cells = self.cells.write().expect("shop map lock");
-        cells
+        let mut made = false;
+        let cell = cells
             .entry(shop_id.clone())
-            .or_insert_with(|| ShopCell::new(max_in_flight))
-            .clone()
+            .or_insert_with(|| {
+                made = true;
+                ShopCell::new(max_in_flight)
+            })
+            .clone();
+        (cell, made)
     }
 
     /// Forgets the shops `moved` selects; how many there were.
