@@ -252,13 +252,22 @@ async fn run_caller(
 const LOST_CONNECTION: &str = "ConnectionLost";
 
 /// Whether the call failed because the connection to its dispatcher broke (the
-/// dispatcher died mid-call: tonic reports the stream reset as INTERNAL or
-/// UNKNOWN "h2 protocol error"/"transport error", not from any server). Its
-/// outcome is unknown, as with UNAVAILABLE, and a client retries it the same way
-/// (a `Route` keeps its request id, so it is decided once).
+/// dispatcher died mid-call) rather than by a status any server sent. tonic
+/// reports it as INTERNAL or UNKNOWN "h2 protocol error"/"transport error", or,
+/// for a call still queued on the connection when it closed, as CANCELLED
+/// "operation was canceled"; a status the client's own transport made carries
+/// that transport error as its source, which one read off the wire never does.
+/// Its outcome is unknown, as with UNAVAILABLE, and a client retries it the same
+/// way (a `Route` keeps its request id, so it is decided once).
 fn lost_connection(status: &tonic::Status) -> bool {
-    matches!(status.code(), Code::Internal | Code::Unknown)
-        && ["h2 protocol error", "transport error"]
-            .iter()
-            .any(|sign| status.message().contains(sign))
+    let made_by_transport = std::error::Error::source(status).is_some()
+        && matches!(
+            status.code(),
+            Code::Internal | Code::Unknown | Code::Cancelled
+        );
+    made_by_transport
+        || (matches!(status.code(), Code::Internal | Code::Unknown)
+            && ["h2 protocol error", "transport error"]
+                .iter()
+                .any(|sign| status.message().contains(sign)))
 }
