@@ -159,6 +159,33 @@ impl Registry {
         }
     }
 
+    /// This registry on a connection a rotation of the Redis credentials does
+    /// not replace: for a claim and the [`Registry::wait_for_replicas`] that
+    /// must follow it on the same connection (`WAIT` counts the replicas that
+    /// have this connection's writes).
+    pub fn pinned(&self) -> Registry {
+        Registry {
+            connection: self.connection.pinned(),
+            prefix: self.prefix.clone(),
+            scripts: std::sync::Arc::clone(&self.scripts),
+        }
+    }
+
+    /// Waits until this connection's writes to the `{meta}` slot (the last
+    /// claim's new fencing tokens) are on `replicas` replicas, for at most
+    /// `timeout`; returns how many have them. A token only the master has would
+    /// be issued again by a replica promoted in its place: a worker serves
+    /// under a new token only once it is on the replicas.
+    pub async fn wait_for_replicas(
+        &self,
+        replicas: u32,
+        timeout: std::time::Duration,
+    ) -> Result<u32, RedisFailure> {
+        self.connection
+            .wait_for_replicas(&self.members_key(), replicas, timeout)
+            .await
+    }
+
     /// Registers (or refreshes) a worker for `ttl_ms`.
     pub async fn heartbeat(
         &self,

@@ -21,6 +21,7 @@ use crate::recording::RecordOptions;
 use crate::router::{Persistence, Router, SystemClock};
 use crate::server::{self, ServeOptions};
 use crate::store::RedisStore;
+use crate::store::redis_store::Replication;
 
 /// The worker's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
@@ -179,20 +180,23 @@ async fn serve_configured(config: WorkerConfig) -> anyhow::Result<()> {
     };
     let registry = Registry::new(connection.clone(), &config.cluster.redis_namespace);
     registry.check_shard_count(config.cluster.shards).await?;
+    // Commits and new fencing tokens wait for the same replicas.
+    let replication = Replication {
+        min_replicas: config.redis_min_replicas,
+        timeout: Duration::from_millis(config.redis_replica_timeout_ms),
+    };
     let ownership = ShardOwnership::new(
         worker_id.clone(),
         advertised.clone(),
         config.cluster.shards,
         timing,
         registry,
+        replication,
     );
     let router = Router::with_quotas(
         Persistence::Redis(
             RedisStore::new(connection, &config.cluster.redis_namespace)
-                .requiring_replicas(
-                    config.redis_min_replicas,
-                    Duration::from_millis(config.redis_replica_timeout_ms),
-                )
+                .requiring_replicas(replication.min_replicas, replication.timeout)
                 .with_record_formats(versions.records),
         ),
         ownership.clone() as Arc<_>,

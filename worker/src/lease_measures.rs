@@ -23,6 +23,9 @@ pub enum LeaseResult {
     Refused = 1,
     /// Redis failed.
     Error = 2,
+    /// Taken under a new fencing token that did not reach
+    /// `--redis-min-replicas` replicas in time: not served yet.
+    Unreplicated = 3,
 }
 
 /// The loop's handles.

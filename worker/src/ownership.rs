@@ -24,6 +24,8 @@ use fenliu_node::sharding::{ShardId, owner_of, shard_of};
 use crate::engine::ShopId;
 use crate::lease_measures::{LeaseOp, LeaseResult, LeaseTally};
 use crate::router::{NotOwner, Ownership, Router};
+use crate::store::StoreError;
+use crate::store::redis_store::Replication;
 
 /// Timing of membership and leases.
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +80,9 @@ pub struct ShardOwnership {
     timing: LeaseTiming,
     /// Membership and lease keys in Redis.
     registry: Registry,
+    /// Replicas a new fencing token must be on before this worker serves under
+    /// it (`--redis-min-replicas`; 0: the `{meta}` master suffices).
+    lease_replication: Replication,
     /// Members and held leases as of the last tick; read on every call.
     view: RwLock<View>,
     /// When membership and leases were last renewed successfully.
@@ -122,6 +127,7 @@ impl ShardOwnership {
         shard_count: u32,
         timing: LeaseTiming,
         registry: Registry,
+        lease_replication: Replication,
     ) -> Arc<ShardOwnership> {
         Arc::new(ShardOwnership {
             worker_id,
@@ -129,6 +135,7 @@ impl ShardOwnership {
             shard_count,
             timing,
             registry,
+            lease_replication,
             view: RwLock::new(View::default()),
             last_renewal: RwLock::new(None),
             renewal_failure: RwLock::new(None),
@@ -151,12 +158,20 @@ impl ShardOwnership {
 
     /// The shards served right now.
     pub fn served_shards(&self) -> Vec<u32> {
+        self.served_leases()
+            .into_iter()
+            .map(|(shard, _)| shard)
+            .collect()
+    }
+
+    /// The shards served right now, each with the fencing token its writes carry.
+    pub fn served_leases(&self) -> Vec<(u32, u64)> {
         let now = Instant::now();
         let view = self.view.read().expect("view lock");
         view.held
             .iter()
             .filter(|(_, lease)| now < lease.serve_until)
-            .map(|(shard, _)| *shard)
+            .map(|(shard, lease)| (*shard, lease.token))
             .collect()
     }
 
@@ -263,11 +278,8 @@ impl ShardOwnership {
         let wanted: Vec<u32> = ours.into_iter().collect();
         let sent_at = Instant::now();
         let lease_ttl_ms = u64::try_from(self.timing.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let claims = match self
-            .registry
-            .claim(&self.worker_id, lease_ttl_ms, &wanted)
-            .await
-        {
+        let registry = self.claiming_registry();
+        let claims = match registry.claim(&self.worker_id, lease_ttl_ms, &wanted).await {
             Ok(claims) => claims,
             Err(error) => {
                 let renewing = {
@@ -288,12 +300,21 @@ impl ShardOwnership {
                 .timing
                 .lease_ttl
                 .saturating_sub(self.timing.safety_margin);
+        let unreplicated = self.unreplicated_new_tokens(&registry, &claims).await;
         let mut acquired = Vec::new();
         let mut lost = Vec::new();
         {
             let mut view = self.view.write().expect("view lock");
             for (shard, state) in claims {
                 match state {
+                    LeaseState::Held { .. } if unreplicated.contains(&shard) => {
+                        // Not served until its token is on the replicas; a
+                        // later tick renews the lease and waits again.
+                        if view.held.remove(&shard).is_some() {
+                            lost.push(shard);
+                        }
+                        tally.add(LeaseOp::Acquire, LeaseResult::Unreplicated, 1);
+                    }
                     LeaseState::Held { token } => {
                         let previous = view.held.insert(shard, HeldLease { token, serve_until });
                         if previous.is_none_or(|p| p.token != token) {
@@ -326,7 +347,74 @@ impl ShardOwnership {
             tracing::info!(worker = %self.worker_id, shards = acquired.len(), "acquired shards");
             self.load_shops(router, &acquired).await;
         }
-        Ok(())
+        if unreplicated.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "{} new shard leases are not on the {} Redis replicas --redis-min-replicas requires yet",
+                unreplicated.len(),
+                self.lease_replication.min_replicas
+            )))
+        }
+    }
+
+    /// The registry to claim on: with `--redis-min-replicas`, one whose
+    /// connection stays put until the `WAIT` after the claim.
+    fn claiming_registry(&self) -> Registry {
+        if self.lease_replication.min_replicas > 0 {
+            self.registry.pinned()
+        } else {
+            self.registry.clone()
+        }
+    }
+
+    /// The shards of `claims` held under a token this worker did not serve
+    /// under before and that is not on `--redis-min-replicas` replicas in
+    /// time. A fencing token only the `{meta}` master has would be issued again,
+    /// to another worker, by a replica promoted in its place (the `INCR` lost),
+    /// and both would pass the fence; a renewal's `WAIT` also covers the
+    /// claim's `INCR` before it, so a shard left out here is served once a
+    /// later tick's `WAIT` succeeds.
+    async fn unreplicated_new_tokens(
+        &self,
+        registry: &Registry,
+        claims: &[(u32, LeaseState)],
+    ) -> BTreeSet<u32> {
+        let replicas = self.lease_replication.min_replicas;
+        if replicas == 0 {
+            return BTreeSet::new();
+        }
+        let new: BTreeSet<u32> = {
+            let view = self.view.read().expect("view lock");
+            claims
+                .iter()
+                .filter_map(|(shard, state)| match state {
+                    LeaseState::Held { token } => view
+                        .held
+                        .get(shard)
+                        .is_none_or(|held| held.token != *token)
+                        .then_some(*shard),
+                    LeaseState::Taken { .. } => None,
+                })
+                .collect()
+        };
+        if new.is_empty() {
+            return new;
+        }
+        match registry
+            .wait_for_replicas(replicas, self.lease_replication.timeout)
+            .await
+        {
+            Ok(got) if got >= replicas => BTreeSet::new(),
+            Ok(got) => {
+                tracing::warn!(worker = %self.worker_id, shards = new.len(), got, wanted = replicas, "new shard leases not on enough Redis replicas yet: not served");
+                new
+            }
+            Err(error) => {
+                tracing::warn!(worker = %self.worker_id, shards = new.len(), %error, "waiting for Redis replicas to have new shard leases failed: not served");
+                new
+            }
+        }
     }
 
     /// Frees the memory of shards this worker no longer serves and ends their

@@ -91,8 +91,9 @@ pub const OVER_CAPACITY_RULES: [&str; 10] = [
 /// `op` of [`LEASE_OPERATIONS`].
 pub const LEASE_OPS: [&str; 3] = ["acquire", "renew", "release"];
 /// `result` of [`LEASE_OPERATIONS`]: done, refused (another worker holds the
-/// lease: for `renew`, the lease was lost), or Redis failed.
-pub const LEASE_RESULTS: [&str; 3] = ["ok", "refused", "error"];
+/// lease: for `renew`, the lease was lost), Redis failed, or (for `acquire`)
+/// the new fencing token did not reach `--redis-min-replicas` replicas in time.
+pub const LEASE_RESULTS: [&str; 4] = ["ok", "refused", "error", "unreplicated"];
 /// `direction` of [`SHARD_MOVES`]: gained, or given up (handed over, lost, or
 /// released at shutdown).
 pub const MOVE_DIRECTIONS: [&str; 2] = ["in", "out"];

@@ -414,6 +414,10 @@ pub async fn start_redis_worker_with(
         TEST_SHARDS,
         test_lease_timing(),
         Registry::new(connection.clone(), namespace),
+        fenliu_worker::store::redis_store::Replication {
+            min_replicas: settings.redis_min_replicas,
+            timeout: Duration::from_millis(200),
+        },
     );
     let router = Router::with_quotas(
         Persistence::Redis(

@@ -233,6 +233,20 @@ impl ScaleDeployment {
         owners
     }
 
+    /// Every lease served right now: worker name, shard, fencing token.
+    pub fn served_tokens(&self) -> Vec<(String, u32, u64)> {
+        self.workers
+            .iter()
+            .flat_map(|worker| {
+                worker
+                    .ownership
+                    .served_leases()
+                    .into_iter()
+                    .map(|(shard, token)| (worker.name.clone(), shard, token))
+            })
+            .collect()
+    }
+
     /// Waits until every shard is served by its rendezvous owner and every
     /// dispatcher's membership names exactly the running workers; returns how
     /// long that took.
