@@ -7,9 +7,12 @@
 //! internal marker.
 //!
 //! It also bounds the calls this dispatcher forwards at once
-//! ([`fenliu_node::overload`]): past `--max-in-flight` (256 by default) a call is refused at
-//! once, `RESOURCE_EXHAUSTED` with a time to retry, rather than queued behind
-//! calls its worker cannot answer in time.
+//! ([`fenliu_node::overload`]): past the bound a call is refused at once,
+//! `RESOURCE_EXHAUSTED` with a time to retry, rather than queued behind calls
+//! its worker cannot answer in time. The bound is `--max-in-flight` (256 by
+//! default) while the dispatcher keeps up, and adapts below it under overload
+//! to hold what it admits to `--overload-latency-target-ms`
+//! ([`fenliu_node::adaptive_limit`]).
 
 use std::sync::Arc;
 
@@ -18,8 +21,11 @@ use fenliu_node::auth::verify::Verifier;
 use fenliu_node::auth::{bearer_token, strip_caller_metadata};
 use fenliu_node::metrics::Role;
 use fenliu_node::metrics::meters::auth_refused;
-use fenliu_node::overload::{Bound, InFlightLimit, InFlightPermit, overloaded};
-use fenliu_node::server_limits::DISPATCHER_MAX_IN_FLIGHT;
+use std::time::Duration;
+
+use fenliu_node::adaptive_limit::{AdaptiveLimit, AdaptivePermit};
+use fenliu_node::overload::{Bound, overloaded};
+use fenliu_node::server_limits::{DISPATCHER_MAX_IN_FLIGHT, DISPATCHER_OVERLOAD_LATENCY_TARGET};
 use tonic::{Request, Status};
 
 /// How this dispatcher admits callers.
@@ -29,7 +35,10 @@ pub struct Admission {
     verifier: Option<Arc<Verifier>>,
     /// The calls forwarded at once (`WatchShop` streams are not counted: they
     /// are long-lived and cost nothing while idle).
-    in_flight: Arc<InFlightLimit>,
+    in_flight: Arc<AdaptiveLimit>,
+    /// What the bound holds admitted calls to under overload (`None`: a fixed
+    /// bound).
+    latency_target: Option<Duration>,
 }
 
 impl Default for Admission {
@@ -40,21 +49,36 @@ impl Default for Admission {
 
 impl Admission {
     pub fn new(verifier: Option<Arc<Verifier>>) -> Admission {
+        let latency_target = Some(DISPATCHER_OVERLOAD_LATENCY_TARGET);
         Admission {
             verifier,
-            in_flight: Arc::new(InFlightLimit::new(DISPATCHER_MAX_IN_FLIGHT)),
+            in_flight: Arc::new(AdaptiveLimit::new(DISPATCHER_MAX_IN_FLIGHT, latency_target)),
+            latency_target,
         }
+    }
+
+    /// Under overload, holds admitted calls to `target` (`None`: the bound
+    /// stays at `--max-in-flight`). Set before [`Admission::with_max_in_flight`].
+    pub fn with_latency_target(mut self, target: Option<Duration>) -> Admission {
+        self.latency_target = target;
+        self.in_flight = Arc::new(AdaptiveLimit::new(self.in_flight.ceiling(), target));
+        self
     }
 
     /// At most `limit` calls forwarded at once (`0`: no bound).
     pub fn with_max_in_flight(mut self, limit: usize) -> Admission {
-        self.in_flight = Arc::new(InFlightLimit::new(limit));
+        self.in_flight = Arc::new(AdaptiveLimit::new(limit, self.latency_target));
         self
+    }
+
+    /// The bound on calls forwarded at once now (`0`: none).
+    pub fn in_flight_limit(&self) -> usize {
+        self.in_flight.limit()
     }
 
     /// A place for one more call, held until the call is answered, or the
     /// overload refusal.
-    pub fn enter(&self) -> Result<InFlightPermit, Status> {
+    pub fn enter(&self) -> Result<AdaptivePermit, Status> {
         self.in_flight.try_enter().ok_or_else(|| {
             overloaded(
                 Role::Dispatcher,

@@ -2,16 +2,23 @@
 //! binary and `fenliu dispatcher`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use fenliu_node::auth::AuthOptions;
 use fenliu_node::metrics::{MetricsOptions, Role};
 use fenliu_node::registry::Registry;
+use fenliu_node::server_limits::DISPATCHER_OVERLOAD_LATENCY_TARGET;
 use fenliu_node::tls::TlsOptions;
 use fenliu_node::versions::Versions;
 use fenliu_node::{ClusterOptions, ServerLimits, shutdown, telemetry};
 
 use crate::{Admission, DispatcherOptions, ShardedWorkers, WorkerDialer, Workers};
+
+/// `--overload-latency-target-ms` by default.
+#[allow(clippy::cast_possible_truncation)] // 10 ms
+const DEFAULT_OVERLOAD_LATENCY_TARGET_MS: u64 =
+    DISPATCHER_OVERLOAD_LATENCY_TARGET.as_millis() as u64;
 
 /// The dispatcher's configuration: flags, each with an environment variable.
 #[derive(Debug, clap::Args)]
@@ -39,6 +46,11 @@ pub struct DispatcherConfig {
     /// What one connection may ask: concurrent streams, request size.
     #[command(flatten)]
     pub server_limits: ServerLimits,
+    /// Under overload, lower the bound on calls in flight (--max-in-flight)
+    /// until most admitted calls take less than this, in ms; 0: keep the bound
+    /// fixed.
+    #[arg(long, env = "FENLIU_OVERLOAD_LATENCY_TARGET_MS", default_value_t = DEFAULT_OVERLOAD_LATENCY_TARGET_MS)]
+    pub overload_latency_target_ms: u64,
     /// TLS toward callers, and mutual TLS to the workers.
     #[command(flatten)]
     pub tls: TlsOptions,
@@ -63,7 +75,9 @@ async fn serve_configured(config: DispatcherConfig) -> anyhow::Result<()> {
     config.tls.log_mode("dispatcher");
     // First, so that everything after records to the recorder.
     let metrics = config.metrics.bind(Role::Dispatcher).await?;
-    let admission = Admission::new(config.auth.verifier()?);
+    let latency_target = Some(Duration::from_millis(config.overload_latency_target_ms))
+        .filter(|target| !target.is_zero());
+    let admission = Admission::new(config.auth.verifier()?).with_latency_target(latency_target);
     let tls = config.tls.tls()?;
     let dialer = WorkerDialer::new(tls.clone()).with_link_versions(Versions::from_env().link);
     let workers = if !config.cluster.uses_redis() {

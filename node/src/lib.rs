@@ -22,7 +22,8 @@
 //! - [`tracing_context`]: one trace per call across dispatcher, worker, engine
 //!   and Redis commit: the spans, and the W3C `traceparent` between them.
 //! - [`overload`]: admission control: bounds on calls in flight, and the
-//!   retryable refusal past them.
+//!   retryable refusal past them; [`adaptive_limit`]: the dispatcher's bound,
+//!   adapting to latency under overload.
 //! - [`runtime`]: the tokio runtime every binary runs on.
 //! - [`crypto`]: the one TLS crypto provider (ring) of a process.
 //! - [`cluster_options`]: the flags every node of a deployment must agree on.
@@ -37,6 +38,7 @@
 //! - [`undecodable`]: a request that cannot be decoded is refused with
 //!   INVALID_ARGUMENT, not tonic's INTERNAL.
 
+pub mod adaptive_limit;
 pub mod auth;
 pub mod cluster_options;
 pub mod crypto;

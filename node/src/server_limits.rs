@@ -17,6 +17,8 @@
 //!   than its workers then gets that one call refused, and never breaks the
 //!   link that carries every other shop's calls.
 
+use std::time::Duration;
+
 use anyhow::bail;
 
 /// Default of `--max-request-bytes`: 1 MiB. The largest request a shop within
@@ -43,6 +45,12 @@ pub const WORKER_CONCURRENT_STREAMS: u32 = 16 * 1024;
 /// up (64 Routes in flight and their later ends stayed under it with no
 /// refusal). Raise it with the dispatcher's throughput on larger machines.
 pub const DISPATCHER_MAX_IN_FLIGHT: usize = 256;
+/// Default of `--overload-latency-target-ms` on a dispatcher: under overload
+/// its bound on calls in flight adapts so that most admitted calls take less
+/// than this ([`crate::adaptive_limit`]). About three times a `Route`'s p50 at
+/// 64 in flight on the 2-core machine, so that at its bound the p99 of what is
+/// admitted stays within ten times the unloaded p99.
+pub const DISPATCHER_OVERLOAD_LATENCY_TARGET: Duration = Duration::from_millis(10);
 /// Default of `--max-in-flight` on a worker: several dispatchers feed it, each
 /// holding to its own bound; this one guards the worker when many do.
 pub const WORKER_MAX_IN_FLIGHT: usize = 4096;

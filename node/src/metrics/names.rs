@@ -57,6 +57,8 @@ pub const RATE_LIMITED: &str = "fenliu_rate_limited_total";
 
 /// Calls refused by admission control, by role and the bound that refused.
 pub const OVERLOAD_REFUSALS: &str = "fenliu_overload_refusals_total";
+/// The dispatcher's bound on calls forwarded at once, as it adapts.
+pub const ADMISSION_LIMIT: &str = "fenliu_admission_limit";
 
 /// `role`: which kind of node served the call.
 pub const ROLES: [&str; 2] = ["worker", "dispatcher"];
@@ -267,5 +269,10 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         OVERLOAD_REFUSALS,
         Counter,
         "Calls refused by admission control (RESOURCE_EXHAUSTED, retryable), by the bound that refused",
+    ),
+    (
+        ADMISSION_LIMIT,
+        Gauge,
+        "The dispatcher's bound on calls forwarded at once: --max-in-flight, lowered under overload to hold admitted calls to --overload-latency-target-ms",
     ),
 ];

@@ -1,0 +1,279 @@
+//! An adaptive bound on the calls a dispatcher forwards at once: between a
+//! floor and `--max-in-flight`, lowered while the node must refuse calls and
+//! most of what it admits takes longer than a latency target, raised again
+//! when what it admits is fast.
+//!
+//! A fixed bound holds admitted latency to about the bound divided by the
+//! node's throughput, which depends on the machine: 256 calls are 20–30 ms on
+//! one machine and 100 ms on a smaller one. What the caller cares about is
+//! the latency, so the bound follows it: every window (100 ms) the node looks
+//! at the calls that finished in it. While it refused calls (it is at its
+//! bound, overloaded) and over half of them took longer than the target, the
+//! bound shrinks by a tenth; whenever under a fifth did, it grows by a
+//! sixteenth, up to `--max-in-flight`. Only a window with refusals shrinks it:
+//! a node that keeps up, however slow its calls (a worker failing over, a
+//! slow Redis), keeps its full bound, and a single slow call cannot move it
+//! (the median decides, not the mean).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use metrics::Gauge;
+
+use crate::metrics::names;
+
+/// How often the bound is reconsidered.
+pub const WINDOW: Duration = Duration::from_millis(100);
+/// Fewer calls finished in a window than this say nothing about latency.
+const MIN_SAMPLES: u64 = 16;
+
+/// What one window saw.
+#[derive(Debug, Default)]
+struct WindowCounts {
+    /// Calls finished.
+    finished: AtomicU64,
+    /// Calls finished that took longer than the target.
+    slow: AtomicU64,
+    /// Calls refused for the bound.
+    refused: AtomicU64,
+}
+
+/// At most `limit()` calls at once, the limit adapting to latency.
+#[derive(Debug)]
+pub struct AdaptiveLimit {
+    /// The bound never goes above this (`--max-in-flight`).
+    ceiling: usize,
+    /// Nor below this: a burst after a slow spell still gets this many in.
+    floor: usize,
+    /// The latency admitted calls are held to under overload; `None`: the
+    /// bound stays at the ceiling (a fixed bound).
+    target: Option<Duration>,
+    /// The bound now.
+    limit: AtomicUsize,
+    /// Calls admitted and not finished.
+    current: AtomicUsize,
+    /// When this limit was made: windows are counted from it.
+    epoch: Instant,
+    /// Start of the current window, in microseconds since `epoch`.
+    window_start: AtomicU64,
+    /// The current window's counts.
+    counts: WindowCounts,
+    /// `fenliu_admission_limit`: the bound, as it changes.
+    limit_gauge: Gauge,
+}
+
+impl AdaptiveLimit {
+    /// A bound of `ceiling` calls (`0`: none) that adapts to hold admitted
+    /// calls to `target` under overload, never below `ceiling / 8` (and at
+    /// least 1); with no target, a fixed bound.
+    pub fn new(ceiling: usize, target: Option<Duration>) -> AdaptiveLimit {
+        let limit_gauge = metrics::gauge!(names::ADMISSION_LIMIT);
+        limit_gauge.set(ceiling as f64);
+        AdaptiveLimit {
+            limit_gauge,
+            ceiling,
+            floor: (ceiling / 8).max(1),
+            target: target.filter(|_| ceiling > 0),
+            limit: AtomicUsize::new(ceiling),
+            current: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            window_start: AtomicU64::new(0),
+            counts: WindowCounts::default(),
+        }
+    }
+
+    /// The bound now (`0`: no bound).
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The most it may be (`--max-in-flight`).
+    pub fn ceiling(&self) -> usize {
+        self.ceiling
+    }
+
+    /// Calls admitted and not finished now.
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// Admits one more call, held until the returned permit is dropped, or
+    /// `None` when the bound is reached.
+    pub fn try_enter(self: &Arc<Self>) -> Option<AdaptivePermit> {
+        let limit = self.limit();
+        let before = self.current.fetch_add(1, Ordering::AcqRel);
+        if limit > 0 && before >= limit {
+            self.current.fetch_sub(1, Ordering::AcqRel);
+            if self.target.is_some() {
+                self.counts.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            return None;
+        }
+        Some(AdaptivePermit {
+            limit: self.clone(),
+            admitted_at: self.target.map(|_| Instant::now()),
+        })
+    }
+
+    /// Counts a call that took `took`, and reconsiders the bound when a
+    /// window has passed.
+    fn finished(&self, took: Duration, target: Duration) {
+        self.counts.finished.fetch_add(1, Ordering::Relaxed);
+        if took > target {
+            self.counts.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        let now = micros(self.epoch.elapsed());
+        let start = self.window_start.load(Ordering::Relaxed);
+        if now.saturating_sub(start) < micros(WINDOW) {
+            return;
+        }
+        // One caller closes the window; the others go on counting into the next.
+        if self
+            .window_start
+            .compare_exchange(start, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let finished = self.counts.finished.swap(0, Ordering::Relaxed);
+        let slow = self.counts.slow.swap(0, Ordering::Relaxed);
+        let refused = self.counts.refused.swap(0, Ordering::Relaxed);
+        let limit = self.limit();
+        let next = next_limit(limit, self.floor, self.ceiling, finished, slow, refused);
+        if next != limit {
+            self.limit.store(next, Ordering::Relaxed);
+            self.limit_gauge.set(next as f64);
+        }
+    }
+}
+
+/// The bound after a window in which `finished` calls ended, `slow` of them
+/// over the target, and `refused` were refused.
+fn next_limit(
+    limit: usize,
+    floor: usize,
+    ceiling: usize,
+    finished: u64,
+    slow: u64,
+    refused: u64,
+) -> usize {
+    if finished < MIN_SAMPLES {
+        return limit;
+    }
+    if refused > 0 && slow * 2 > finished {
+        (limit - limit / 10).max(floor)
+    } else if slow * 5 < finished {
+        (limit + (limit / 16).max(1)).min(ceiling)
+    } else {
+        limit
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One admitted call; leaving gives its place back and tells how long it took.
+#[derive(Debug)]
+pub struct AdaptivePermit {
+    /// The bound it was admitted under.
+    limit: Arc<AdaptiveLimit>,
+    /// When it was admitted (only when the bound adapts).
+    admitted_at: Option<Instant>,
+}
+
+impl Drop for AdaptivePermit {
+    fn drop(&mut self) {
+        self.limit.current.fetch_sub(1, Ordering::AcqRel);
+        if let (Some(admitted_at), Some(target)) = (self.admitted_at, self.limit.target) {
+            self.limit.finished(admitted_at.elapsed(), target);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_of_refusals_and_mostly_slow_calls_lowers_the_bound_by_a_tenth_down_to_the_floor() {
+        assert_eq!(next_limit(256, 32, 256, 100, 60, 5), 231);
+        assert_eq!(next_limit(33, 32, 256, 100, 60, 5), 32);
+        assert_eq!(next_limit(32, 32, 256, 100, 100, 5), 32);
+    }
+
+    #[test]
+    fn slow_calls_without_refusals_leave_the_bound_alone() {
+        // A node that keeps up keeps its bound, however slow its calls.
+        assert_eq!(next_limit(200, 32, 256, 100, 100, 0), 200);
+    }
+
+    #[test]
+    fn fast_calls_raise_the_bound_by_a_sixteenth_up_to_the_ceiling() {
+        assert_eq!(next_limit(160, 32, 256, 100, 10, 7), 170);
+        assert_eq!(next_limit(250, 32, 256, 100, 0, 0), 256);
+        assert_eq!(next_limit(8, 1, 256, 100, 0, 0), 9);
+    }
+
+    #[test]
+    fn a_window_with_too_few_calls_or_between_thresholds_changes_nothing() {
+        assert_eq!(next_limit(100, 32, 256, MIN_SAMPLES - 1, 15, 9), 100);
+        assert_eq!(next_limit(100, 32, 256, 100, 30, 9), 100);
+    }
+
+    #[test]
+    fn a_bound_admits_up_to_its_limit_and_a_place_comes_back_when_a_call_ends() {
+        let limit = Arc::new(AdaptiveLimit::new(2, Some(Duration::from_millis(10))));
+        let first = limit.try_enter().expect("first");
+        let second = limit.try_enter().expect("second");
+        assert!(limit.try_enter().is_none(), "a third is over the bound");
+        assert_eq!(limit.current(), 2, "a refusal takes no place");
+        drop(first);
+        let third = limit.try_enter().expect("a place was freed");
+        drop((second, third));
+        assert_eq!(limit.current(), 0);
+        assert_eq!(limit.floor, 1);
+    }
+
+    #[test]
+    fn overload_with_slow_calls_shrinks_the_bound_and_fast_calls_restore_it() {
+        let limit = Arc::new(AdaptiveLimit::new(64, Some(Duration::from_millis(1))));
+        // Full, refusing, and every call slower than the target.
+        for _ in 0..6 {
+            let permits: Vec<_> = (0..limit.limit())
+                .map(|_| limit.try_enter().expect("a place"))
+                .collect();
+            assert!(limit.try_enter().is_none());
+            std::thread::sleep(WINDOW.max(Duration::from_millis(2)));
+            drop(permits);
+        }
+        let shrunk = limit.limit();
+        assert!(shrunk < 64, "the bound stayed at {shrunk}");
+        assert!(shrunk >= 8, "below the floor: {shrunk}");
+        // Fast calls, no refusal: it grows back.
+        let until = Instant::now() + Duration::from_secs(5);
+        while limit.limit() < 64 && Instant::now() < until {
+            for _ in 0..MIN_SAMPLES {
+                drop(limit.try_enter().expect("a place"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(limit.limit(), 64);
+    }
+
+    #[test]
+    fn without_a_target_the_bound_is_fixed() {
+        let limit = Arc::new(AdaptiveLimit::new(4, None));
+        for _ in 0..3 {
+            let permits: Vec<_> = (0..4).map(|_| limit.try_enter().unwrap()).collect();
+            assert!(limit.try_enter().is_none());
+            std::thread::sleep(WINDOW);
+            drop(permits);
+        }
+        assert_eq!(limit.limit(), 4);
+        let unbounded = Arc::new(AdaptiveLimit::new(0, Some(Duration::from_millis(1))));
+        let permits: Vec<_> = (0..1000).map(|_| unbounded.try_enter()).collect();
+        assert!(permits.iter().all(Option::is_some));
+    }
+}
