@@ -83,8 +83,8 @@ def _is_number(text):
 def comparison_svg(ident, title, names, rows):
     """Two bars per measure (the first chain solid, the second hatched), each
     scaled to the larger of the pair and labelled with its chain and value;
-    the ratio and target written on the right."""
-    row_height, top, label_width, bar_room = 64, 40, 240, 330
+    the ratio and target written under them."""
+    row_height, top, label_width, bar_room = 84, 16, 240, 360
     height = top + row_height * max(len(rows), 1) + 16
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 760 {height}" role="img" '
@@ -92,12 +92,11 @@ def comparison_svg(ident, title, names, rows):
         f'<title id="{ident}-title">{escape(title)}</title>\n'
         f'<desc id="{ident}-desc">For each measure, {escape(names[0])} (solid bar) and '
         f'{escape(names[1])} (hatched bar), each bar scaled to the larger of the two and '
-        f"labelled with its value; the ratio and target on the right. The table below "
+        f"labelled with its value; under them the ratio and target. The table below "
         f"holds the same figures.</desc>\n"
         f'<defs><pattern id="{ident}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
         f'<line x1="0" y1="0" x2="0" y2="6" stroke="{COLOURS[1]}" stroke-width="3"/></pattern></defs>\n'
-        f'<text x="{label_width + bar_room + 90}" y="22" text-anchor="middle" font-weight="600">ratio (target)</text>\n'
     ]
     if not rows:
         out.append(f'<text x="380" y="{top + 24}" text-anchor="middle">no data</text>\n')
@@ -124,9 +123,7 @@ def comparison_svg(ident, title, names, rows):
         note = f"{figure(ratio)} ×" if ratio is not None else "–"
         if target:
             note += f" ({target}: {verdict(row.get('met'))})"
-        out.append(
-            f'<text x="{label_width + bar_room + 90}" y="{y + 30}" text-anchor="middle">{escape(note)}</text>\n'
-        )
+        out.append(f'<text x="{label_width}" y="{y + 68}">ratio {escape(note)}</text>\n')
     out.append("</svg>\n")
     return "".join(out)
 
