@@ -39,6 +39,12 @@ fn when(row: &IntervalRow) -> String {
     }
 }
 
+/// The time the intervals cover, from the window's start.
+fn span(rows: &[IntervalRow]) -> Option<(f64, f64)> {
+    let last = rows.last()?;
+    Some((0.0, last.start_seconds + last.seconds))
+}
+
 /// Where an interval's figures are plotted: its middle.
 fn middle(row: &IntervalRow) -> f64 {
     row.start_seconds + row.seconds / 2.0
@@ -68,7 +74,7 @@ fn throughput(rows: &[IntervalRow]) -> String {
         y_label: "decisions per second (1/s)",
         x_marker: window_end(rows),
     };
-    let svg = line_chart(&plot, &XAxis::Linear, &[series]);
+    let svg = line_chart(&plot, &XAxis::Linear { span: span(rows) }, &[series]);
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -123,7 +129,7 @@ fn latency(rows: &[IntervalRow]) -> String {
         y_label: "Route latency (ms)",
         x_marker: window_end(rows),
     };
-    let svg = line_chart(&plot, &XAxis::Linear, &series);
+    let svg = line_chart(&plot, &XAxis::Linear { span: span(rows) }, &series);
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -182,7 +188,7 @@ fn errors(rows: &[IntervalRow]) -> String {
         y_label: "failed calls per interval",
         x_marker: window_end(rows),
     };
-    let svg = line_chart(&plot, &XAxis::Linear, &series);
+    let svg = line_chart(&plot, &XAxis::Linear { span: span(rows) }, &series);
     let mut headers = vec!["interval start (s)"];
     headers.extend(codes.iter().copied());
     let table_rows: Vec<Vec<String>> = if codes.is_empty() {

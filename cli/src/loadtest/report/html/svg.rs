@@ -61,8 +61,10 @@ pub struct Series {
 /// How the x axis of a line chart is labelled.
 #[derive(Debug, Clone)]
 pub enum XAxis {
-    /// Numbers, with ticks at round values.
-    Linear,
+    /// Numbers, with ticks at round values, over the points, the plot's
+    /// marker, and at least `span` (the whole window, even where no point
+    /// lies).
+    Linear { span: Option<(f64, f64)> },
     /// Point `i` at the `i`-th label, evenly spaced (percentiles).
     Labels(Vec<String>),
 }
@@ -191,9 +193,15 @@ pub fn line_chart(plot: &Plot, x_axis: &XAxis, series: &[Series]) -> String {
     let y_max = points().map(|p| p.1).fold(0.0, f64::max);
     let y_ticks = nice_ticks(0.0, y_max, 5);
     let (x_ticks, x_labels): (Vec<f64>, Vec<String>) = match x_axis {
-        XAxis::Linear => {
-            let lo = points().map(|p| p.0).fold(f64::INFINITY, f64::min);
-            let hi = points().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        XAxis::Linear { span } => {
+            let xs = || {
+                points()
+                    .map(|p| p.0)
+                    .chain(span.iter().flat_map(|(lo, hi)| [*lo, *hi]))
+                    .chain(plot.x_marker.map(|(at, _)| at))
+            };
+            let lo = xs().fold(f64::INFINITY, f64::min);
+            let hi = xs().fold(f64::NEG_INFINITY, f64::max);
             let ticks = nice_ticks(lo, hi, 8);
             let labels = ticks.iter().map(|t| tick_label(*t, &ticks)).collect();
             (ticks, labels)

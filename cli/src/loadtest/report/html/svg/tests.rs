@@ -60,7 +60,7 @@ fn the_scale_maps_the_ticks_ends_to_the_range_ends() {
 
 #[test]
 fn an_empty_chart_says_no_data_and_escapes_its_title() {
-    let svg = line_chart(&PLOT, &XAxis::Linear, &[]);
+    let svg = line_chart(&PLOT, &XAxis::Linear { span: None }, &[]);
     assert!(svg.contains(">no data</text>"), "{svg}");
     assert!(svg.contains("<title id=\"t-title\">Title &lt;&amp;&gt;</title>"));
     assert!(svg.contains("aria-labelledby=\"t-title t-desc\""));
@@ -81,7 +81,7 @@ fn a_single_point_and_all_zero_series_draw_without_nan() {
         name: "zero <rate>".to_owned(),
         points: vec![Some((0.0, 0.0)), None, Some((2.0, 0.0))],
     };
-    let svg = line_chart(&PLOT, &XAxis::Linear, &[one, zeros]);
+    let svg = line_chart(&PLOT, &XAxis::Linear { span: None }, &[one, zeros]);
     assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     assert!(!svg.contains("no data"));
     // The gap breaks the line: two moves, no line between them.
@@ -108,4 +108,35 @@ fn labelled_axes_place_points_evenly() {
     }
     // The first label at the left edge of the plot, the last at the right.
     assert!(svg.contains(&format!("x=\"{LEFT:.1}\" y=\"")), "{svg}");
+}
+
+#[test]
+fn a_span_and_a_marker_widen_the_x_axis_past_the_points() {
+    let series = Series {
+        name: "p99".to_owned(),
+        points: vec![Some((3.5, 1.0)), Some((4.5, 2.0))],
+    };
+    let plot = Plot {
+        x_marker: Some((1.0, "window ends")),
+        ..PLOT
+    };
+    let svg = line_chart(
+        &plot,
+        &XAxis::Linear {
+            span: Some((0.0, 6.0)),
+        },
+        &[series],
+    );
+    // Ticks from 0 to 6, the marker at 1 inside the plot.
+    assert!(
+        svg.contains(">0</text>") && svg.contains(">6</text>"),
+        "{svg}"
+    );
+    let x = Scale::new(&nice_ticks(0.0, 6.0, 8), LEFT, WIDTH - RIGHT).at(1.0);
+    assert!(x > LEFT);
+    assert!(
+        svg.contains(&format!("<line x1=\"{x:.1}\" x2=\"{x:.1}\"")),
+        "{svg}"
+    );
+    assert!(svg.contains(">window ends</text>"));
 }
