@@ -270,3 +270,58 @@ impl LoadtestArgs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// The command line as `fenliu loadtest` reads it.
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LoadtestArgs,
+    }
+
+    #[test]
+    fn the_flags_name_every_setting_and_keep_the_token_secret() {
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--token",
+            "secret-token",
+            "--rps",
+            "250",
+            "--cpu-of",
+            "worker=42",
+            "--html",
+            "out.html",
+        ])
+        .unwrap();
+        let flags = cli.args.flags();
+        let value = |flag: &str| {
+            flags
+                .iter()
+                .find(|(name, _)| *name == flag)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(value("--token"), Some("(set)"));
+        assert!(flags.iter().all(|(_, value)| !value.contains("secret")));
+        assert_eq!(value("--rps"), Some("250"));
+        assert_eq!(value("--concurrency"), Some("(not set)"));
+        assert_eq!(value("--cpu-of"), Some("worker=42"));
+        assert_eq!(value("--html"), Some("out.html"));
+        assert_eq!(value("--duration"), Some("10"));
+        // Every long flag of the command is listed.
+        let command = <Cli as clap::CommandFactory>::command();
+        for argument in command.get_arguments() {
+            if let Some(long) = argument.get_long() {
+                let flag = format!("--{long}");
+                assert!(
+                    value(&flag).is_some(),
+                    "{flag} is not in the report's settings"
+                );
+            }
+        }
+    }
+}
