@@ -280,6 +280,7 @@ mod tests {
     /// The command line as `fenliu loadtest` reads it.
     #[derive(Debug, clap::Parser)]
     struct Cli {
+        /// The flags under test.
         #[command(flatten)]
         args: LoadtestArgs,
     }

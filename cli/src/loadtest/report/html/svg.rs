@@ -131,11 +131,13 @@ pub fn tick_label(value: f64, ticks: &[f64]) -> String {
 /// A linear map from a domain of values to a range of SVG units.
 #[derive(Debug, Clone, Copy)]
 pub struct Scale {
-    /// The domain's ends.
+    /// The lowest value of the domain (the first tick).
     lo: f64,
+    /// The highest value of the domain (the last tick).
     hi: f64,
-    /// The range's ends (the y range runs downwards: from > to).
+    /// Where `lo` is drawn, in SVG units.
     from: f64,
+    /// Where `hi` is drawn (above `from` on a y axis: SVG's y runs down).
     to: f64,
 }
 
