@@ -1,16 +1,27 @@
 """Prints the benchmark's figures side by side, with the targets of issue 4
 (and the noisy-tenant row of issue 9).
 
-Usage: python3 scripts/bench-report.py OUT_DIR CORES [SERVER_THREADS]
+With --html FILE, also writes them as a self-contained HTML page with bar charts
+(scripts/bench_html.py), linking each run's own report found in OUT_DIR.
+
+Usage: python3 scripts/bench-report.py OUT_DIR CORES [SERVER_THREADS] [--html FILE]
 """
 import json
 import re
 import sys
 from pathlib import Path
 
-out = Path(sys.argv[1])
-cores = sys.argv[2]
-server_threads = sys.argv[3] if len(sys.argv) > 3 else "default"
+args = sys.argv[1:]
+html_path = None
+if "--html" in args:
+    at = args.index("--html")
+    if at + 1 >= len(args):
+        sys.exit("--html: a file name must follow")
+    html_path = args[at + 1]
+    del args[at:at + 2]
+out = Path(args[0])
+cores = args[1]
+server_threads = args[2] if len(args) > 2 else "default"
 fenliu = json.loads((out / "fenliu.json").read_text())
 baseline = json.loads((out / "baseline.json").read_text())
 hot = json.loads((out / "fenliu-hot-shop.json").read_text())
@@ -167,3 +178,83 @@ print(f'  goodput {overload["decisions_per_second"]:.0f}/s = {goodput_ratio:.2f}
 print(f'  admitted Route p50 {lat(overload, "p50"):.2f} ms, p99 {lat(overload, "p99"):.2f} ms; unloaded (1,000/s) p99 {lat(unloaded, "p99"):.2f} ms: '
       f'{p99_ratio:.1f} × (target ≤ 10: {verdict(p99_ratio <= 10)})')
 print(f'  refusals by code: {refusals or "none"}; not retryable: {not_retryable} (target 0: {verdict(not_retryable == 0)})')
+
+if html_path:
+    sys.dont_write_bytecode = True  # no __pycache__ in scripts/
+    import bench_html
+
+    def pair(measure, a, b, target="", met=None):
+        return {"measure": measure, "a": a, "b": b, "ratio": a / b if b else None, "target": target, "met": met}
+
+    def cpu_rows(ours, theirs, names):
+        return [pair(name, ours["cpu"][key]["us_per_call"], theirs["cpu"][key]["us_per_call"])
+                for key, name in names
+                if ours.get("cpu", {}).get(key, {}).get("us_per_call") is not None
+                and theirs.get("cpu", {}).get(key, {}).get("us_per_call")]
+
+    fronts = (("front", "CPU per call: front (µs)"), ("server", "CPU per call: server (µs)"),
+              ("redis", "CPU per call: redis (µs)"))
+    comparisons = [
+        {"title": "fenliu vs the speed-of-light chain, 64 in flight", "names": ("fenliu", "baseline"),
+         "rows": [{"measure": name, "a": float(a), "b": float(b), "ratio": ratio, "target": target,
+                   "met": {0: throughput_ok, 2: p99_ok}.get(index)}
+                  for index, (name, a, b, ratio, target) in enumerate(rows)] + cpu_rows(fenliu, baseline, fronts)},
+        {"title": f"Open loop at {rate:.0f} calls/s offered to both", "names": ("fenliu", "baseline"),
+         "note": "Latency from each call's scheduled time.",
+         "rows": [{"measure": name, "a": float(a), "b": float(b), "ratio": ratio, "target": target}
+                  for name, a, b, ratio, target in open_rows]},
+        {"title": "Authentication: every call with a platform token", "names": ("auth on", "auth off"),
+         "rows": [pair("Route decisions/s", fenliu_auth["decisions_per_second"], fenliu["decisions_per_second"],
+                       "≥ 0.9", auth_ratio >= 0.9)]
+         + [pair(f"Route {q} (ms)", lat(fenliu_auth, q), lat(fenliu, q)) for q in ("p50", "p99")]
+         + cpu_rows(fenliu_auth, fenliu, fronts[:2])},
+        {"title": "TLS on every hop: fenliu with TLS against plaintext", "names": ("fenliu TLS", "plaintext"),
+         "rows": [pair("Route decisions/s", fenliu_tls["decisions_per_second"], fenliu["decisions_per_second"],
+                       "≥ 0.85", tls_cost >= 0.85),
+                  pair("Route p99 (ms)", lat(fenliu_tls, "p99"), lat(fenliu, "p99"))]},
+        {"title": "TLS on every hop: fenliu against the baseline, both with TLS", "names": ("fenliu TLS", "baseline TLS"),
+         "rows": [pair("Route decisions/s", fenliu_tls["decisions_per_second"], baseline_tls["decisions_per_second"],
+                       "≥ 1.2", tls_vs_baseline >= 1.2),
+                  pair("Route p99 (ms)", lat(fenliu_tls, "p99"), lat(baseline_tls, "p99"))]
+         + cpu_rows(fenliu_tls, baseline_tls, fronts[:2])},
+        {"title": "Observed: metrics scraped every second, 1% of calls traced", "names": ("observed", "plain"),
+         "rows": [pair("Route decisions/s", fenliu_observed["decisions_per_second"], fenliu["decisions_per_second"],
+                       "≥ 0.95", observed_ratio >= 0.95)]
+         + [pair(f"Route {q} (ms)", lat(fenliu_observed, q), lat(fenliu, q)) for q in ("p50", "p99")]},
+        {"title": "Noisy tenant: the other shops without and with the flood", "names": ("with flood", "without"),
+         "rows": [pair("Route p99 (ms)", flood_p99, quiet_p99, "≤ 1.5", flood_p99 / quiet_p99 <= 1.5),
+                  pair("Route decisions/s", noisy_flood["decisions_per_second"], noisy_quiet["decisions_per_second"])]},
+    ]
+    verdicts = [
+        ("Route decisions/s, fenliu / baseline", f"{rows[0][3]:.2f} ×", "≥ 0.9", throughput_ok),
+        ("Route p99, fenliu / baseline", f"{rows[2][3]:.2f} ×", "≤ 1.2", p99_ok),
+        ("one hot shop / many shops, decisions/s", f"{hot_ratio:.2f} ×", "≥ 0.5", hot_ratio >= 0.5),
+        ("queued session assigned after its slot frees, p99", f'{drain["p99_ms"]} ms', "≤ 5 ms", drain_ok),
+        ("… 100 shops in the same millisecond, p99", f'{burst["p99_ms"]} ms', "", None),
+        (f'worker RSS with {memory["shops"]} shops of 20 accounts', f"{rss_mib:.0f} MiB", "≤ 300 MB",
+         rss_mib * 1.048576 <= 300),
+        ("noisy tenant: the others' errors with the flood", f"{others_errors} of {others_calls}", "0",
+         others_errors == 0),
+        ("errors during the load runs", str(errors), "", None),
+    ]
+    overload_rows = [
+        ("offered (open loop)", f'{overload["rps"]:.0f} Route/s', "1.5 × capacity", None),
+        ("capacity at 64 in flight", f'{capacity["decisions_per_second"]:.0f}/s', "", None),
+        ("goodput", f'{overload["decisions_per_second"]:.0f}/s = {goodput_ratio:.2f} × capacity', "≥ 0.9",
+         goodput_ratio >= 0.9),
+        ("admitted Route p50", f'{lat(overload, "p50"):.2f} ms', "", None),
+        ("admitted Route p99 / unloaded p99", f'{lat(overload, "p99"):.2f} / {lat(unloaded, "p99"):.2f} ms = '
+         f"{p99_ratio:.1f} ×", "≤ 10", p99_ratio <= 10),
+    ] + [(f"refused {code}", str(n), "", None) for code, n in sorted(refusals.items())] + [
+        ("refusals not retryable", str(not_retryable), "0", not_retryable == 0),
+    ]
+    bench_html.write(
+        html_path, out,
+        "fenliu benchmark: fenliu against the speed-of-light chain",
+        f"One run, {cores} cores shared by every process, {server_threads} runtime thread(s) per server "
+        f"process; figures from the load tests' JSON reports in {out}.",
+        comparisons, verdicts,
+        {"title": f'Overload: servers pinned to one core, open loop at {overload["rps"]:.0f} Route/s for 20 s',
+         "rows": overload_rows},
+    )
+    print(f"HTML report: {html_path}")

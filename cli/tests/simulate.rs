@@ -4,18 +4,15 @@
 //! simulate`: under the recorded settings every recorded decision is made
 //! again exactly; under a changed setting the differences are reported.
 
+#[path = "shared/run.rs"]
+mod run;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fenliu_testkit::{ChildProcess, free_port};
 use fenliu_tests::{ShopBuilder, bounded_by, connect, route_new, shop_state};
-
-/// The `fenliu` binary under test.
-fn fenliu_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fenliu"))
-}
+use run::{fenliu_bin, run_fenliu as fenliu};
 
 /// Each test, processes included.
 const TEST_LIMIT: Duration = Duration::from_secs(120);
@@ -23,34 +20,6 @@ const TEST_LIMIT: Duration = Duration::from_secs(120);
 /// A file of this test's own under the temporary directory.
 fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fenliu-simulate-{}-{name}", std::process::id()))
-}
-
-/// Runs `fenliu args…` to its end (at most `limit`); its exit status and output.
-fn fenliu(args: &[&str], limit: Duration) -> (bool, String) {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let out_path = scratch(&format!("out-{}", RUNS.fetch_add(1, Ordering::Relaxed)));
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = Command::new(fenliu_bin())
-        .args(args)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fenliu {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let _ = std::fs::remove_file(out_path);
-    (status.success(), output)
 }
 
 /// The last two words of the row `label` of `fenliu simulate`'s table, last

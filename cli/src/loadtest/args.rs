@@ -76,6 +76,11 @@ pub struct LoadtestArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also write the report as a self-contained HTML page (plots as inline
+    /// SVG, each with its figures in a table; no script, no network) to
+    /// this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Exit non-zero when the Route p99 (corrected) is above this many ms.
     #[arg(long)]
     pub slo_p99_ms: Option<f64>,
@@ -100,6 +105,74 @@ pub struct LoadtestArgs {
 }
 
 impl LoadtestArgs {
+    /// Every flag with its value as given or defaulted, for the report to
+    /// repeat; the token is only said to be set.
+    pub fn flags(&self) -> Vec<(&'static str, String)> {
+        fn or_none<T: ToString>(value: &Option<T>) -> String {
+            value
+                .as_ref()
+                .map_or_else(|| "(not set)".to_owned(), T::to_string)
+        }
+        fn path(value: &Option<PathBuf>) -> String {
+            or_none(&value.as_ref().map(|p| p.display().to_string()))
+        }
+        let cpu_of: Vec<String> = self
+            .cpu_of
+            .iter()
+            .map(|watched| format!("{}={}", watched.name, watched.pid))
+            .collect();
+        vec![
+            ("--addr", self.addr.clone()),
+            (
+                "--token",
+                if self.caller.token.is_some() {
+                    "(set)"
+                } else {
+                    "(not set)"
+                }
+                .to_owned(),
+            ),
+            ("--tls-ca", path(&self.caller.tls_ca)),
+            ("--connections", self.connections.to_string()),
+            ("--shops", self.shops.to_string()),
+            ("--zipf-s", self.zipf_s.to_string()),
+            ("--accounts", self.accounts.to_string()),
+            ("--max-concurrent", self.max_concurrent.to_string()),
+            (
+                "--close-delay-seconds",
+                self.close_delay_seconds.to_string(),
+            ),
+            ("--returning", self.returning.to_string()),
+            (
+                "--messages-per-session",
+                self.messages_per_session.to_string(),
+            ),
+            ("--think-ms", self.think_ms.to_string()),
+            ("--addressed", self.addressed.to_string()),
+            ("--transfers", self.transfers.to_string()),
+            ("--rps", or_none(&self.rps)),
+            ("--concurrency", or_none(&self.concurrency)),
+            ("--duration", self.duration.to_string()),
+            ("--warmup", self.warmup.to_string()),
+            ("--seed", self.seed.to_string()),
+            ("--timeout-ms", self.timeout_ms.to_string()),
+            ("--json", path(&self.json)),
+            ("--html", path(&self.html)),
+            ("--slo-p99-ms", or_none(&self.slo_p99_ms)),
+            ("--flood-shop-rps", or_none(&self.flood_shop_rps)),
+            ("--flood-shop-limit", self.flood_shop_limit.to_string()),
+            (
+                "--cpu-of",
+                if cpu_of.is_empty() {
+                    "(not set)".to_owned()
+                } else {
+                    cpu_of.join(" ")
+                },
+            ),
+            ("--record", path(&self.record)),
+        ]
+    }
+
     /// Refuses values out of range, each with its flag named.
     pub fn check(&self) -> anyhow::Result<()> {
         fn share(name: &str, value: f64) -> anyhow::Result<()> {
@@ -195,5 +268,61 @@ impl LoadtestArgs {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// The command line as `fenliu loadtest` reads it.
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        /// The flags under test.
+        #[command(flatten)]
+        args: LoadtestArgs,
+    }
+
+    #[test]
+    fn the_flags_name_every_setting_and_keep_the_token_secret() {
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--token",
+            "secret-token",
+            "--rps",
+            "250",
+            "--cpu-of",
+            "worker=42",
+            "--html",
+            "out.html",
+        ])
+        .unwrap();
+        let flags = cli.args.flags();
+        let value = |flag: &str| {
+            flags
+                .iter()
+                .find(|(name, _)| *name == flag)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(value("--token"), Some("(set)"));
+        assert!(flags.iter().all(|(_, value)| !value.contains("secret")));
+        assert_eq!(value("--rps"), Some("250"));
+        assert_eq!(value("--concurrency"), Some("(not set)"));
+        assert_eq!(value("--cpu-of"), Some("worker=42"));
+        assert_eq!(value("--html"), Some("out.html"));
+        assert_eq!(value("--duration"), Some("10"));
+        // Every long flag of the command is listed.
+        let command = <Cli as clap::CommandFactory>::command();
+        for argument in command.get_arguments() {
+            if let Some(long) = argument.get_long() {
+                let flag = format!("--{long}");
+                assert!(
+                    value(&flag).is_some(),
+                    "{flag} is not in the report's settings"
+                );
+            }
+        }
     }
 }

@@ -211,6 +211,7 @@ async fn load(args: LoadtestArgs) -> anyhow::Result<()> {
         warmup_seconds: args.warmup,
         duration_seconds: args.duration,
         slo_p99_ms: args.slo_p99_ms,
+        flags: args.flags(),
     };
     let mut report = lock(&shared.stats).report(run, unfinished as u64);
     report.cpu = cpu.await.context("the CPU sampler")??;
@@ -219,6 +220,10 @@ async fn load(args: LoadtestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("--json: writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report.to_html())
+            .with_context(|| format!("--html: writing {}", path.display()))?;
     }
     anyhow::ensure!(
         report.route_ok() > 0,

@@ -2,6 +2,7 @@
 //! for people and (in `json`) as JSON for scripts, and the SLO check.
 
 mod flood;
+mod html;
 mod json;
 
 use std::fmt::Write as _;
@@ -9,7 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::cpu::CpuRow;
-use super::measures::{Call, Percentiles};
+use super::measures::{Call, IntervalRow, LatencyBin, PercentilePoint, Percentiles};
 pub use flood::FloodReport;
 
 /// How the run was set up, as the report repeats it.
@@ -29,6 +30,9 @@ pub struct RunInfo {
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub slo_p99_ms: Option<f64>,
+    /// Every flag of the command line with its value, as the HTML report
+    /// lists the run's settings (the token left out).
+    pub flags: Vec<(&'static str, String)>,
 }
 
 /// Calls of one kind, by outcome. In the JSON, `{"ok":…,"errors":…}` under
@@ -75,6 +79,12 @@ pub struct Report {
     /// The flood shop's calls (`--flood-shop-rps`), apart from every figure
     /// above.
     pub flood: Option<FloodReport>,
+    /// The window interval by interval (and the drain's answers after it).
+    pub timeline: Vec<IntervalRow>,
+    /// The corrected Route latency's histogram.
+    pub latency_bins: Vec<LatencyBin>,
+    /// The Route latency at chosen percentiles, corrected and service time.
+    pub percentile_curve: Vec<PercentilePoint>,
 }
 
 impl Report {
@@ -261,6 +271,9 @@ mod tests {
             unfinished: 0,
             cpu: Vec::new(),
             flood: None,
+            timeline: Vec::new(),
+            latency_bins: Vec::new(),
+            percentile_curve: Vec::new(),
         }
     }
 

@@ -73,9 +73,11 @@ impl Shared {
     /// Records a call other than Route: its kind, when it was sent, and how it
     /// ended.
     pub fn record_call<T>(&self, call: Call, sent: Instant, result: Result<T, tonic::Status>) {
+        let done = self.at(Instant::now());
         lock(&self.stats).record_call(
             call,
             self.at(sent),
+            done,
             result.map(drop).map_err(|status| Failure::from(&status)),
         );
     }

@@ -10,8 +10,13 @@ use std::collections::BTreeMap;
 use fenliu_proto::v1 as pb;
 use hdrhistogram::Histogram;
 
-use super::measures::{Call, Percentiles, ms};
+use super::measures::{Call, HIGHEST_US, Percentiles, ms};
 use super::report::{CallRow, ErrorRow, Report, RunInfo};
+use distribution::{latency_bins, percentile_curve};
+use timeline::Timeline;
+
+mod distribution;
+mod timeline;
 
 /// The canonical gRPC name of a status code, as grpcurl and the spec print it.
 pub fn code_name(code: tonic::Code) -> &'static str {
@@ -71,9 +76,6 @@ struct ErrorCount {
     example: String,
 }
 
-/// Highest latency tracked: an hour, in microseconds (values above saturate).
-const HIGHEST_US: u64 = 3_600_000_000;
-
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds")
 }
@@ -105,6 +107,8 @@ pub struct Stats {
     route_ok_answered_in_window: u64,
     /// When the last OK Route of the window was answered.
     last_route_done_us: u64,
+    /// The window interval by interval, for the plots over time.
+    timeline: Timeline,
 }
 
 impl Stats {
@@ -122,6 +126,7 @@ impl Stats {
             route_ok_all: 0,
             route_ok_answered_in_window: 0,
             last_route_done_us: 0,
+            timeline: Timeline::new(window_start_us, window_end_us),
         }
     }
 
@@ -157,32 +162,39 @@ impl Stats {
                 self.ok[Call::Route.index()] += 1;
                 self.last_route_done_us = self.last_route_done_us.max(done_us);
                 *self.reasons.entry(reason).or_default() += 1;
-                self.route_latency
-                    .saturating_record(done_us.saturating_sub(intended_us).max(1));
+                let latency_us = done_us.saturating_sub(intended_us).max(1);
+                self.route_latency.saturating_record(latency_us);
+                self.timeline.route_ok(done_us, latency_us);
                 self.route_service
                     .saturating_record(done_us.saturating_sub(sent_us).max(1));
             }
-            Err(failure) => self.record_failure(Call::Route, failure),
+            Err(failure) => self.record_failure(Call::Route, done_us, failure),
         }
     }
 
-    /// Any other call, counted by kind and outcome.
-    pub fn record_call(&mut self, call: Call, intended_us: u64, result: Result<(), Failure>) {
+    /// Any other call, counted by kind and outcome: sent at `intended_us`,
+    /// answered at `done_us`.
+    pub fn record_call(
+        &mut self,
+        call: Call,
+        intended_us: u64,
+        done_us: u64,
+        result: Result<(), Failure>,
+    ) {
         if !self.in_window(intended_us) {
             return;
         }
         match result {
             Ok(()) => self.ok[call.index()] += 1,
-            Err(failure) => self.record_failure(call, failure),
+            Err(failure) => self.record_failure(call, done_us, failure),
         }
     }
 
-    fn record_failure(&mut self, call: Call, failure: Failure) {
+    fn record_failure(&mut self, call: Call, done_us: u64, failure: Failure) {
         self.failed[call.index()] += 1;
-        let entry = self
-            .errors
-            .entry((call, code_name(failure.code)))
-            .or_default();
+        let code = code_name(failure.code);
+        self.timeline.failure(done_us, code);
+        let entry = self.errors.entry((call, code)).or_default();
         entry.count += 1;
         if entry.example.is_empty() {
             entry.example = failure.message;
@@ -286,6 +298,12 @@ impl Stats {
             unfinished,
             cpu: Vec::new(),
             flood: None,
+            timeline: self.timeline.rows(
+                self.window_end_us,
+                (!self.open_loop).then(|| self.closed_loop_interval_us()),
+            ),
+            latency_bins: latency_bins(&latency),
+            percentile_curve: percentile_curve(&latency, &self.route_service),
         }
     }
 }

@@ -218,9 +218,9 @@ mod tests {
                 message: "worker \"w1\" gone\nretry".to_owned(),
             }),
         );
-        stats.record_call(Call::EndSession, 40, Ok(()));
+        stats.record_call(Call::EndSession, 40, 90, Ok(()));
         // Outside the window: not counted.
-        stats.record_call(Call::Transfer, 2_000_000, Ok(()));
+        stats.record_call(Call::Transfer, 2_000_000, 2_000_100, Ok(()));
         let report = stats.report(
             RunInfo {
                 target: "http://127.0.0.1:50071".to_owned(),
