@@ -33,7 +33,16 @@ pub async fn serve_routes(
     callers: Callers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let mut builder = Server::builder().max_concurrent_streams(streams);
+    // h2 closes a connection (GOAWAY) once its peer has reset 20 streams the
+    // server had not accepted yet (its guard against "rapid reset" floods).
+    // An overloaded node falls behind in accepting, and callers whose
+    // deadlines run out reset exactly those streams: at 20 every call on the
+    // connection failed `UNKNOWN "transport error"` and the load turned into
+    // reconnections (seen in `scripts/bench`'s overload row). As many as the
+    // connection may have open is no more than a flood could hold anyway.
+    let mut builder = Server::builder()
+        .max_concurrent_streams(streams)
+        .http2_max_pending_accept_reset_streams(Some(streams as usize));
     match tls {
         None => {
             builder
