@@ -445,6 +445,7 @@ pub async fn start_dispatcher(
         ),
         limits: settings.dispatcher.clone(),
         tls: settings.node_tls(),
+        console: None,
     };
     let task = tokio::spawn(fenliu_dispatcher::serve_with(
         listener,
