@@ -95,6 +95,45 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     decoded
 }
 
+/// Reads one answer: to its `Content-Length`, its last chunk, or the
+/// connection's end (some servers keep the connection open whatever the request
+/// says).
+async fn read_answer(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<Header>, Vec<u8>)> {
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let read = stream.read(&mut buffer).await?;
+        raw.extend_from_slice(&buffer[..read]);
+        if let Some((status, headers, start)) = split_head(&raw) {
+            let value = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(header, _)| header == name)
+                    .map(|(_, value)| value.clone())
+            };
+            let length = value("content-length").and_then(|length| length.parse::<usize>().ok());
+            let chunked = value("transfer-encoding").is_some_and(|value| value.contains("chunked"));
+            let complete = match (length, chunked) {
+                (Some(length), _) => raw.len() >= start + length,
+                (None, true) => raw.ends_with(b"0\r\n\r\n"),
+                (None, false) => read == 0,
+            };
+            if complete || read == 0 {
+                let body = if chunked {
+                    dechunk(&raw[start..])
+                } else {
+                    raw[start..].to_vec()
+                };
+                return Ok((status, headers, body));
+            }
+        } else if read == 0 {
+            return Err(std::io::Error::other(
+                "the connection closed before the head",
+            ));
+        }
+    }
+}
+
 /// Sends one request and reads the whole answer (at most `timeout`).
 pub async fn http(
     address: SocketAddr,
@@ -109,24 +148,12 @@ pub async fn http(
         stream
             .write_all(&request_bytes(address, method, path, headers, body))
             .await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
+        read_answer(&mut stream).await
     };
-    let raw = tokio::time::timeout(timeout, exchange)
+    let (status, headers, body) = tokio::time::timeout(timeout, exchange)
         .await
         .unwrap_or_else(|_| panic!("{method} {path} on {address}: no answer within {timeout:?}"))
         .unwrap_or_else(|error| panic!("{method} {path} on {address}: {error}"));
-    let (status, headers, body_start) =
-        split_head(&raw).unwrap_or_else(|| panic!("{method} {path}: not an HTTP answer: {raw:?}"));
-    let chunked = headers
-        .iter()
-        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
-    let body = if chunked {
-        dechunk(&raw[body_start..])
-    } else {
-        raw[body_start..].to_vec()
-    };
     HttpAnswer {
         status,
         headers,

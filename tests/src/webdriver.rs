@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use crate::http::http;
 
 /// How long one WebDriver command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The key of an element reference in WebDriver's JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process of this test and one headless chromium session.
 #[derive(Debug)]
@@ -152,15 +152,38 @@ impl Browser {
         let found = self.session_command("POST", "/element", &query).await;
         found[ELEMENT_KEY]
             .as_str()
-            .unwrap_or_else(|| panic!("no element {css}"))
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
             .to_owned()
     }
 
-    /// Clicks the first element `css` selects, as a user would.
+    /// Runs `script` (a function body; its last argument is the callback that
+    /// hands back its result) and waits for that result.
+    pub async fn run_async(&self, script: &str, args: Value) -> Value {
+        self.session_command(
+            "POST",
+            "/execute/async",
+            &json!({"script": script, "args": args}),
+        )
+        .await
+    }
+
+    /// Clicks the first element `css` selects, as a user would. An element
+    /// redrawn between finding and clicking it (a snapshot came) is found again.
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.session_command("POST", &format!("/element/{element}/click"), &json!({}))
-            .await;
+        for _ in 0..5 {
+            let element = self.find(css).await;
+            let path = format!("{}/element/{element}/click", self.session);
+            let answer = http(self.address, "POST", &path, &[], b"{}", COMMAND_TIMEOUT).await;
+            if answer.status == 200 {
+                return;
+            }
+            let error = answer.json();
+            assert_eq!(
+                error["value"]["error"], "stale element reference",
+                "WebDriver click on {css}: {error}"
+            );
+        }
+        panic!("{css} was redrawn under every click");
     }
 
     /// Types `text` into the element `css` selects.
@@ -205,17 +228,26 @@ impl Browser {
     }
 }
 
-impl Browser {
-    /// Ends the browser session (and with it the chromium processes), then
-    /// chromedriver.
-    pub async fn close(self) {
-        self.command("DELETE", &self.session, &json!({})).await;
-    }
-}
-
 impl Drop for Browser {
+    /// Ends the browser session first (chromedriver then ends its chromium
+    /// processes, which would outlive a killed chromedriver), also when a test
+    /// panicked; then chromedriver. Blocking: a drop cannot wait on a future.
     fn drop(&mut self) {
-        // Chromedriver ends its browsers with itself.
+        use std::io::{Read, Write};
+        if !self.session.is_empty()
+            && let Ok(mut stream) =
+                std::net::TcpStream::connect_timeout(&self.address, Duration::from_secs(2))
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.session, self.address
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                // Its answer comes once the browser is gone.
+                let _ = stream.read(&mut [0u8; 1024]);
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

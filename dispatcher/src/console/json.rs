@@ -265,7 +265,7 @@ pub(crate) fn shop_event(event: &pb::ShopEvent) -> Value {
             "account_id": changed.account_id,
             "from": status_name(changed.from),
             "to": status_name(changed.to),
-            "rule": if changed.presence_expired { "presence TTL" } else { "SetAccountStatus" },
+            "rule": if changed.presence_expired { "TTL" } else { "status" },
             "text": format!(
                 "{} {} → {}{}",
                 changed.account_id,

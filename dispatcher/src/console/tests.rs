@@ -109,7 +109,7 @@ fn r20_a_queued_event_carries_position_and_estimate_and_r5_a_rule_assignment_its
             presence_expired: true,
         })),
     });
-    assert_eq!(expired["rule"], "presence TTL");
+    assert_eq!(expired["rule"], "TTL");
     assert_eq!(expired["from"], "ONLINE");
     assert_eq!(expired["to"], "OFFLINE");
 }
