@@ -216,7 +216,7 @@ async function selectSession(id) {
     $('detail').replaceChildren(el('p', { class: 'outcome', 'data-kind': 'refused', text: '✖ ' + answer.code + ' — ' + answer.message }));
     return;
   }
-  renderDetail(answer);
+  keepingInputs(() => renderDetail(answer));
 }
 
 function renderDetail(session) {
@@ -258,23 +258,30 @@ function addToFeed(event) {
   while (feed.children.length > FEED_LIMIT) feed.lastChild.remove();
 }
 
-// Redraws from a snapshot, keeping what the admin was choosing or typing.
-function applySnapshot(snapshot) {
+// Runs `redraw`, keeping what the admin was choosing or typing (and where the
+// keyboard focus was) in the inputs it replaces.
+function keepingInputs(redraw) {
   const kept = new Map();
   for (const input of document.querySelectorAll('[data-keep]')) if (input.dataset.dirty) kept.set(input.dataset.keep, input.value);
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.keep : null;
-  shop = snapshot;
-  clockOffset = snapshot.now_ms - Date.now();
-  $('console').hidden = false;
-  $('refusal').hidden = true;
-  renderAccounts();
-  renderQueues();
-  renderPool();
-  renderSettings();
+  redraw();
   for (const input of document.querySelectorAll('[data-keep]')) {
     if (kept.has(input.dataset.keep)) { input.value = kept.get(input.dataset.keep); input.dataset.dirty = '1'; }
-    if (input.dataset.keep === focused) input.focus();
+    if (focused && input.dataset.keep === focused) input.focus();
   }
+}
+
+function applySnapshot(snapshot) {
+  keepingInputs(() => {
+    shop = snapshot;
+    clockOffset = snapshot.now_ms - Date.now();
+    $('console').hidden = false;
+    $('refusal').hidden = true;
+    renderAccounts();
+    renderQueues();
+    renderPool();
+    renderSettings();
+  });
 }
 
 document.addEventListener('input', (event) => { if (event.target.dataset && event.target.dataset.keep) event.target.dataset.dirty = '1'; });
@@ -290,7 +297,12 @@ function dispatch(block) {
   if (!data.length) return null;
   const payload = JSON.parse(data.join('\n'));
   if (name === 'snapshot') applySnapshot(payload);
-  else if (name === 'shop-event') { lastSequence = payload.sequence; addToFeed(payload); }
+  else if (name === 'shop-event') {
+    lastSequence = payload.sequence;
+    addToFeed(payload);
+    // The explanation shown follows its session.
+    if (payload.session_id && payload.session_id === selectedSession) selectSession(selectedSession);
+  }
   else if (name === 'refused') return payload;
   return null;
 }
