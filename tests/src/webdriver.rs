@@ -218,6 +218,12 @@ impl Browser {
         }
     }
 
+    /// Resizes the browser window (the page's viewport follows).
+    pub async fn resize(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.session_command("POST", "/window/rect", &rect).await;
+    }
+
     /// The page as a PNG.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;

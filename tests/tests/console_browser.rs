@@ -122,6 +122,16 @@ async fn console_shows_api_changes_within_a_second_and_transfers_through_the_api
             .wait_until("b2 under a2", SHOWN_WITHIN, &session_under("a2", queued.id()))
             .await;
 
+        // A laptop's width and a large monitor's: the page fits, nothing is
+        // cut off sideways, and the text stays at 16 px.
+        for (width, height) in [(1280, 800), (2560, 1440)] {
+            browser.resize(width, height).await;
+            let fits = "return document.documentElement.scrollWidth <= window.innerWidth \
+                 && parseFloat(getComputedStyle(document.body).fontSize) >= 16;";
+            browser.wait_until(&format!("the page fitting {width} px"), SHOWN_WITHIN, fits).await;
+        }
+        browser.resize(1400, 1250).await;
+
         if std::env::var_os("FENLIU_UPDATE_SCREENSHOT").is_some() {
             write_screenshot(&browser, &mut client, queued.id()).await;
         }

@@ -117,6 +117,21 @@ async fn r20_the_snapshot_and_the_stream_show_a_queued_buyer_and_the_slot_that_f
                 break;
             }
         }
+        // A pull made through the console is the API's PullQueued (R17).
+        let pull = r#"{"account_id":"a1","queue":"shop"}"#;
+        let empty = post(console, "/shops/s1/actions/pull", pull, None).await;
+        assert_eq!(empty.status, 409);
+        assert_eq!(empty.json()["code"], "FAILED_PRECONDITION");
+        assert!(empty.json()["message"].as_str().unwrap().contains("queue"));
+        let third = route_new(&mut client, "s1", "b3").await;
+        assert_eq!(third.state(), pb::SessionState::Queued);
+        let pulled = post(console, "/shops/s1/actions/pull", pull, None).await;
+        assert_eq!(pulled.status, 200, "{:?}", pulled.json());
+        assert_eq!(pulled.json()["session_id"], third.id().to_string());
+        assert_eq!(
+            get_session(&mut client, "s1", third.id()).await.account_id,
+            "a1"
+        );
         node.stop().await;
     })
     .await;
