@@ -200,6 +200,14 @@ async fn bad_input_is_a_400_naming_the_field_and_api_refusals_keep_their_code() 
                 .contains("max_queue_wait_seconds")
         );
 
+        // Not declared JSON (a form another site could post): refused.
+        let text = [("Content-Type", "text/plain")];
+        let body = br#"{"account_id":"a1","status":"ONLINE"}"#;
+        let path = "/shops/s1/actions/account-status";
+        let undeclared = http(console, "POST", path, &text, body, TIMEOUT).await;
+        assert_eq!(undeclared.status, 400);
+        assert_eq!(undeclared.json()["field"], "content-type");
+
         assert_eq!(
             comparable(shop_state(&mut client, "s1").await),
             before,

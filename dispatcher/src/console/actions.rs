@@ -101,6 +101,27 @@ pub fn account_status_request(
     })
 }
 
+/// Whether the body is declared JSON. Required: another site's page can post a
+/// form or a `text/plain` body to the console without asking, but not JSON,
+/// which the browser sends only after a CORS preflight the console never
+/// grants; so, with authentication off, no other site can act through an
+/// admin's browser.
+pub fn declared_json(headers: &HeaderMap) -> Result<(), ConsoleError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("application/json"));
+    if declared {
+        Ok(())
+    } else {
+        Err(ConsoleError::bad_input(
+            "content-type",
+            "must be application/json",
+        ))
+    }
+}
+
 /// The gRPC request an action's body asks for (`build` reads it), carrying the
 /// caller's token.
 fn action_request<T>(
@@ -109,6 +130,7 @@ fn action_request<T>(
     body: &[u8],
     build: impl FnOnce(String, &Map<String, Value>) -> Result<T, ConsoleError>,
 ) -> Result<Request<T>, ConsoleError> {
+    declared_json(headers)?;
     let request = build(checked_shop_id(shop_id)?, &body_object(body)?)?;
     authorized(headers, request)
 }

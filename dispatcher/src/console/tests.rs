@@ -8,7 +8,9 @@ use fenliu_proto::v1 as pb;
 use fenliu_proto::v1::shop_event::Event;
 use serde_json::{Value, json};
 
-use super::actions::{account_status_request, body_object, session_id, setting_request};
+use super::actions::{
+    account_status_request, body_object, declared_json, session_id, setting_request,
+};
 use super::json::{code_name, shop_event, shop_state};
 use super::routes::{ConsoleError, checked_shop_id, http_status};
 use super::sse::{resume_after, sse_event};
@@ -283,4 +285,23 @@ fn refusals_keep_their_grpc_code_and_read_as_the_http_status_that_fits() {
         http_status(tonic::Code::FailedPrecondition),
         StatusCode::CONFLICT
     );
+}
+
+#[test]
+fn an_action_whose_body_is_not_declared_json_is_refused_naming_content_type() {
+    let mut headers = axum::http::HeaderMap::new();
+    assert_eq!(
+        field_of(declared_json(&headers).unwrap_err()),
+        "content-type"
+    );
+    headers.insert("content-type", "text/plain".parse().unwrap());
+    assert_eq!(
+        field_of(declared_json(&headers).unwrap_err()),
+        "content-type"
+    );
+    headers.insert(
+        "content-type",
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
+    assert!(declared_json(&headers).is_ok());
 }
