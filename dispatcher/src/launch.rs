@@ -57,6 +57,12 @@ pub struct DispatcherConfig {
     /// Prometheus metrics on an admin port (off without one).
     #[command(flatten)]
     pub metrics: MetricsOptions,
+    /// Address to serve the live shop console on (`/shops/<shop_id>`); off
+    /// without one. Its own port rather than the metrics port: the console acts
+    /// on shops with callers' tokens, and is exposed to merchants' admins, where
+    /// the metrics port is for the cluster's scraper.
+    #[arg(long, env = "FENLIU_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
 }
 
 /// Runs a dispatcher with `config` until SIGTERM or Ctrl-C.
@@ -105,10 +111,19 @@ async fn serve_configured(config: DispatcherConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("--listen {}", config.listen))?;
+    let console = match config.console_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("--console-listen {address}"))?,
+        ),
+        None => None,
+    };
     let options = DispatcherOptions {
         admission,
         limits: config.server_limits,
         tls,
+        console,
     };
     let metrics = metrics.map(|metrics| metrics.spawn());
     let served = crate::serve_with(listener, workers, options, shutdown::requested_by_os()).await;

@@ -7,10 +7,13 @@
 //! - [`forward`]: the forwarding service: the caller's deadline and metadata
 //!   (`traceparent`) carried on, retries that follow a shard to its new owner.
 //! - [`link`]: unary calls to a worker multiplexed on one long-lived stream.
+//! - [`console`]: the live shop console (`--console-listen`): a page per shop,
+//!   fed by the dispatcher's own `WatchShop`, acting through the same calls.
 //! - [`serve`]: serving on a bound listener until a shutdown future resolves
 //!   ([`serve_with`]: with the admission and per-connection limits of the flags).
 
 pub mod admission;
+pub mod console;
 pub mod forward;
 pub mod launch;
 pub mod link;
@@ -49,7 +52,7 @@ pub async fn serve(
 }
 
 /// What a dispatcher serves with besides its workers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct DispatcherOptions {
     /// Who may call (authentication off by default).
     pub admission: Admission,
@@ -59,6 +62,8 @@ pub struct DispatcherOptions {
     /// TLS toward callers (client certificates optional unless required);
     /// `None`: plaintext. (Workers are dialled as the [`Workers`] say.)
     pub tls: Option<Tls>,
+    /// Where the shop console is served (`--console-listen`); `None`: no console.
+    pub console: Option<TcpListener>,
 }
 
 /// Serves the routing API on `listener`, finding each shop's worker with
@@ -74,6 +79,7 @@ pub async fn serve_with(
         admission,
         limits,
         tls,
+        console,
     } = options;
     let address = listener.local_addr().ok();
     tracing::info!(?address, "dispatcher serving fenliu.v1.Routing");
@@ -86,12 +92,19 @@ pub async fn serve_with(
     };
     let workers = Arc::new(workers);
     let admission = admission.with_max_in_flight(limits.max_in_flight(DISPATCHER_MAX_IN_FLIGHT));
+    let forwarder = Forwarder::new(workers.clone(), stopping.clone(), admission);
+    let console = console.map(|listener| {
+        tokio::spawn(console::serve(
+            listener,
+            forwarder.clone(),
+            stopping.clone().raised(),
+        ))
+    });
     let mut routes = RoutesBuilder::default();
     routes.add_service(MeasuredRpcs::new(
         Role::Dispatcher,
         RefuseUndecodable::new(
-            RoutingServer::new(Forwarder::new(workers.clone(), stopping.clone(), admission))
-                .max_decoding_message_size(limits.request_bytes()),
+            RoutingServer::new(forwarder).max_decoding_message_size(limits.request_bytes()),
         ),
     ));
     let reporter = probes::add_standard_services(&mut routes);
@@ -116,6 +129,9 @@ pub async fn serve_with(
     let _ = readiness.await;
     if let Some(membership) = membership {
         let _ = membership.await;
+    }
+    if let Some(console) = console {
+        let _ = console.await;
     }
     tracing::info!("dispatcher stopped");
     result

@@ -36,6 +36,10 @@
 //! - [`scale`]: [`scale::ScaleDeployment`]: many workers and dispatchers on a
 //!   Redis Cluster with replicas of the deployment's own, changed under a
 //!   [`scale::load::Load`], and the [`scale::audit`] of what was acknowledged.
+//! - [`http`]: a small HTTP/1.1 client for loopback servers (the console, chromedriver),
+//!   and [`http::EventStream`], a server-sent-event stream read as it comes.
+//! - [`webdriver`]: [`webdriver::Browser`]: headless chromium through chromedriver
+//!   (W3C WebDriver), for the console's browser test.
 //! - [`limits`]: how long a test, a wait and a stop may take; [`bounded`]: every
 //!   test body runs inside it, so no test can hang ([`bounded_by`] for a test that
 //!   needs longer).
@@ -47,6 +51,7 @@ pub mod auth;
 pub mod calls;
 pub mod connect;
 pub mod health;
+pub mod http;
 pub mod limits;
 pub mod nodes;
 pub mod scale;
@@ -54,6 +59,7 @@ pub mod secured_redis;
 pub mod shops;
 pub mod tls;
 pub mod waits;
+pub mod webdriver;
 
 pub use asserts::*;
 pub use auth::*;

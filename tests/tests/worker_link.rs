@@ -109,6 +109,7 @@ async fn calls_to_a_worker_whose_connections_are_reset_fail_unavailable_never_un
             admission: fenliu_dispatcher::Admission::new(None),
             limits: Default::default(),
             tls: None,
+            console: None,
         };
         tokio::spawn(fenliu_dispatcher::serve_with(
             listener,

@@ -86,7 +86,7 @@ impl MixedFleet {
                 settings.dialer(),
             );
             let sharded = fenliu_dispatcher::Workers::Sharded(workers.clone());
-            let (address, stop, task) = start_dispatcher(sharded, &settings).await;
+            let (address, stop, task) = start_dispatcher(sharded, &settings, None).await;
             fleet.dispatchers.push(FleetDispatcher {
                 address,
                 stop,

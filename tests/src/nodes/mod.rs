@@ -44,6 +44,8 @@ pub struct TestNode {
     settings: NodeSettings,
     /// With authentication on: the platform token [`TestNode::client`] sends.
     token: Option<String>,
+    /// Where the dispatcher serves the shop console, when the settings ask.
+    console_address: Option<SocketAddr>,
 }
 
 /// What a test node's servers are started with: the deployment's defaults
@@ -71,6 +73,8 @@ pub struct NodeSettings {
     /// The link and record versions the nodes claim: this build's, or the next
     /// release's ([`Versions::BUMPED`]) for a mixed fleet.
     pub versions: Versions,
+    /// The dispatcher serves the shop console too (on its own `127.0.0.1:0`).
+    pub console: bool,
 }
 
 impl NodeSettings {
@@ -116,9 +120,12 @@ impl TestNode {
             .dialer()
             .dial(&format!("http://{worker_address}"))
             .expect("a channel to the worker");
+        let (console, console_address) = bind_console(&settings).await;
+        let workers = fenliu_dispatcher::Workers::Fixed(to_worker);
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::Fixed(to_worker), &settings).await;
+            start_dispatcher(workers, &settings, console).await;
         TestNode {
+            console_address,
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
@@ -220,9 +227,12 @@ impl TestNode {
             }
         })
         .await;
+        let (console, console_address) = bind_console(&settings).await;
+        let sharded = fenliu_dispatcher::Workers::Sharded(sharded);
         let (dispatcher_address, stop_dispatcher, dispatcher) =
-            start_dispatcher(fenliu_dispatcher::Workers::Sharded(sharded), &settings).await;
+            start_dispatcher(sharded, &settings, console).await;
         TestNode {
+            console_address,
             dispatcher_address,
             stop_dispatcher,
             dispatcher,
@@ -231,6 +241,12 @@ impl TestNode {
             token: settings.platform_token(),
             settings,
         }
+    }
+
+    /// Where the shop console is served (settings with `console` only).
+    pub fn console_address(&self) -> SocketAddr {
+        self.console_address
+            .expect("a node started with console: true")
     }
 
     pub fn dispatcher_address(&self) -> SocketAddr {
@@ -321,6 +337,18 @@ impl TestNode {
         }
         redis
     }
+}
+
+/// The console's listener and address, when `settings` ask for a console.
+async fn bind_console(settings: &NodeSettings) -> (Option<TcpListener>, Option<SocketAddr>) {
+    if !settings.console {
+        return (None, None);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the console");
+    let address = listener.local_addr().expect("console address");
+    (Some(listener), Some(address))
 }
 
 /// The test deployments' lease timing: short, so that tests of failover are quick.
@@ -434,9 +462,11 @@ pub async fn start_redis_worker_with(
     (address, stop, task, ownership)
 }
 
+/// A dispatcher with `settings`, serving the shop console on `console` too.
 pub async fn start_dispatcher(
     workers: fenliu_dispatcher::Workers,
     settings: &NodeSettings,
+    console: Option<TcpListener>,
 ) -> (SocketAddr, oneshot::Sender<()>, ServerTask) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -449,6 +479,7 @@ pub async fn start_dispatcher(
         ),
         limits: settings.dispatcher.clone(),
         tls: settings.node_tls(),
+        console,
     };
     let task = tokio::spawn(fenliu_dispatcher::serve_with(
         listener,

@@ -162,6 +162,7 @@ impl ScaleDeployment {
         let (address, stop, task) = start_dispatcher(
             fenliu_dispatcher::Workers::Sharded(sharded.clone()),
             &self.settings,
+            None,
         )
         .await;
         self.dispatchers.push(ScaleDispatcher {
