@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use fenliu_node::redis_connection::{RedisAccess, RedisConnection};
+use fenliu_node::redis_connection::RedisAccess;
 use fenliu_node::versions::Versions;
 
 use crate::auth::TestAuth;
@@ -24,7 +24,9 @@ pub mod mixed_fleet;
 mod redis_home;
 mod secured;
 
-pub use redis_home::{RedisBacking, TEST_SHARDS, start_redis, unique_namespace};
+pub use redis_home::{
+    RedisBacking, TEST_SHARDS, redis_connection, start_redis, test_lease_timing, unique_namespace,
+};
 use redis_home::{RedisHome, shared_cluster};
 
 pub type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
@@ -349,21 +351,6 @@ async fn bind_console(settings: &NodeSettings) -> (Option<TcpListener>, Option<S
         .expect("bind the console");
     let address = listener.local_addr().expect("console address");
     (Some(listener), Some(address))
-}
-
-/// The test deployments' lease timing: short, so that tests of failover are quick.
-pub fn test_lease_timing() -> fenliu_worker::ownership::LeaseTiming {
-    fenliu_worker::ownership::LeaseTiming {
-        lease_ttl: Duration::from_millis(1500),
-        safety_margin: Duration::from_millis(400),
-        membership_ttl: Duration::from_millis(1500),
-    }
-}
-
-pub async fn redis_connection(urls: &[String], access: &RedisAccess) -> RedisConnection {
-    RedisConnection::connect_with(urls, access.clone(), Duration::from_millis(400))
-        .await
-        .expect("connect to redis")
 }
 
 /// How a worker with `settings` serves.

@@ -1,5 +1,10 @@
 //! Where a test node keeps its state: a redis-server of its own, or a namespace
-//! of its own on a Redis Cluster (plain or secured) shared by a test binary.
+//! of its own on a Redis Cluster (plain or secured) shared by a test binary;
+//! and how test nodes connect to it and time their leases.
+
+use std::time::Duration;
+
+use fenliu_node::redis_connection::{RedisAccess, RedisConnection};
 
 /// A sharded node's state: the Redis, its URLs and the node's namespace.
 #[derive(Debug)]
@@ -88,4 +93,20 @@ pub async fn start_redis() -> fenliu_testkit::RedisServer {
         .await
         .expect("start redis")
         .expect("start redis-server")
+}
+
+/// The test deployments' lease timing: short, so that tests of failover are quick.
+pub fn test_lease_timing() -> fenliu_worker::ownership::LeaseTiming {
+    fenliu_worker::ownership::LeaseTiming {
+        lease_ttl: Duration::from_millis(1500),
+        safety_margin: Duration::from_millis(400),
+        membership_ttl: Duration::from_millis(1500),
+    }
+}
+
+/// A connection to the deployment's Redis at `urls`, as `access` says.
+pub async fn redis_connection(urls: &[String], access: &RedisAccess) -> RedisConnection {
+    RedisConnection::connect_with(urls, access.clone(), Duration::from_millis(400))
+        .await
+        .expect("connect to redis")
 }
