@@ -70,7 +70,7 @@ pub async fn run(mut args: LoadtestArgs) -> anyhow::Result<()> {
         return load(args).await;
     };
     let recorder = Arc::new(Recorder::create(&path, Vec::new())?);
-    let node = DevNode::start_recording("127.0.0.1:0".parse()?, Some(recorder)).await?;
+    let node = DevNode::start_recording("127.0.0.1:0".parse()?, Some(recorder), None).await?;
     args.addr = node.url();
     let driven = load(args).await;
     node.stop().await?;
