@@ -71,9 +71,11 @@ impl DevNode {
             .map_err(|error| anyhow::anyhow!("--listen {listen}: {error}"))?;
         let address = dispatcher_listener.local_addr()?;
         let console_listener = match console_listen {
-            Some(console_listen) => Some(TcpListener::bind(console_listen).await.map_err(
-                |error| anyhow::anyhow!("--console-listen {console_listen}: {error}"),
-            )?),
+            Some(console_listen) => {
+                Some(TcpListener::bind(console_listen).await.map_err(|error| {
+                    anyhow::anyhow!("--console-listen {console_listen}: {error}")
+                })?)
+            }
             None => None,
         };
         let console = console_listener
