@@ -71,6 +71,11 @@ impl Admission {
         self
     }
 
+    /// Whether callers must bring a bearer token.
+    pub fn authenticates(&self) -> bool {
+        self.verifier.is_some()
+    }
+
     /// The bound on calls forwarded at once now (`0`: none).
     pub fn in_flight_limit(&self) -> usize {
         self.in_flight.limit()

@@ -88,6 +88,11 @@ impl Forwarder {
             admission,
         }
     }
+
+    /// Whether callers must bring a bearer token.
+    pub fn authenticates(&self) -> bool {
+        self.admission.authenticates()
+    }
 }
 
 /// Whether a call may be sent again after an UNAVAILABLE that was not a

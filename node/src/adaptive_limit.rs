@@ -9,11 +9,12 @@
 //! the latency, so the bound follows it: every window (100 ms) the node looks
 //! at the calls that finished in it. While it refused calls (it is at its
 //! bound, overloaded) and over half of them took longer than the target, the
-//! bound shrinks by a tenth; whenever under a fifth did, it grows by a
-//! sixteenth, up to `--max-in-flight`. Only a window with refusals shrinks it:
-//! a node that keeps up, however slow its calls (a worker failing over, a
-//! slow Redis), keeps its full bound, and a single slow call cannot move it
-//! (the median decides, not the mean).
+//! bound shrinks by a tenth; when under a fifth did, or when it refused none
+//! (the bound was not what held calls back), it grows by a sixteenth, up to
+//! `--max-in-flight`. Only a window with refusals shrinks it: a node that
+//! keeps up, however slow its calls (a worker failing over, a slow Redis),
+//! keeps or regains its full bound, and a single slow call cannot move it (the
+//! median decides, not the mean).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -158,13 +159,19 @@ fn next_limit(
     slow: u64,
     refused: u64,
 ) -> usize {
+    let grown = (limit + (limit / 16).max(1)).min(ceiling);
+    if refused == 0 {
+        // The bound held nothing back: back toward the ceiling, however slow
+        // the calls (their slowness is not the bound's doing).
+        return grown;
+    }
     if finished < MIN_SAMPLES {
         return limit;
     }
-    if refused > 0 && slow * 2 > finished {
-        (limit - limit / 10).max(floor)
+    if slow * 2 > finished {
+        (limit - (limit / 10).max(1)).max(floor)
     } else if slow * 5 < finished {
-        (limit + (limit / 16).max(1)).min(ceiling)
+        grown
     } else {
         limit
     }
@@ -204,9 +211,18 @@ mod tests {
     }
 
     #[test]
-    fn slow_calls_without_refusals_leave_the_bound_alone() {
-        // A node that keeps up keeps its bound, however slow its calls.
-        assert_eq!(next_limit(200, 32, 256, 100, 100, 0), 200);
+    fn a_window_without_refusals_grows_the_bound_back_however_slow_or_few_its_calls() {
+        // A node that keeps up regains its bound, however slow its calls (a
+        // target under its normal latency cannot pin it at the floor) and
+        // however few (a quiet caller after a burst).
+        assert_eq!(next_limit(200, 32, 256, 100, 100, 0), 212);
+        assert_eq!(next_limit(32, 32, 256, 1, 1, 0), 34);
+        assert_eq!(next_limit(256, 32, 256, 100, 100, 0), 256);
+    }
+
+    #[test]
+    fn a_small_bound_shrinks_too() {
+        assert_eq!(next_limit(8, 1, 8, 100, 100, 3), 7);
     }
 
     #[test]
@@ -219,6 +235,7 @@ mod tests {
     #[test]
     fn a_window_with_too_few_calls_or_between_thresholds_changes_nothing() {
         assert_eq!(next_limit(100, 32, 256, MIN_SAMPLES - 1, 15, 9), 100);
+        assert_eq!(next_limit(100, 32, 256, MIN_SAMPLES - 1, 0, 9), 100);
         assert_eq!(next_limit(100, 32, 256, 100, 30, 9), 100);
     }
 

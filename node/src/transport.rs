@@ -20,6 +20,10 @@ pub fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
+/// Streams a peer may reset before the server accepted them, at once, before
+/// its connection is closed (h2's default: 20).
+pub const PENDING_ACCEPT_RESETS: usize = 256;
+
 /// Serves `routes` on `listener` until `shutdown` resolves, then returns once the
 /// calls in flight are done. `streams`: concurrent HTTP/2 streams per connection.
 /// With `tls`, connections are TLS (client certificates as `callers` need) and
@@ -38,11 +42,12 @@ pub async fn serve_routes(
     // An overloaded node falls behind in accepting, and callers whose
     // deadlines run out reset exactly those streams: at 20 every call on the
     // connection failed `UNKNOWN "transport error"` and the load turned into
-    // reconnections (seen in `scripts/bench`'s overload row). As many as the
-    // connection may have open is no more than a flood could hold anyway.
+    // reconnections (seen in `scripts/bench`'s overload row). A few hundred
+    // keeps the guard (a flood holds at most that many reset streams besides
+    // those it may have open) while a burst of expired deadlines passes.
     let mut builder = Server::builder()
         .max_concurrent_streams(streams)
-        .http2_max_pending_accept_reset_streams(Some(streams as usize));
+        .http2_max_pending_accept_reset_streams(Some(PENDING_ACCEPT_RESETS));
     match tls {
         None => {
             builder

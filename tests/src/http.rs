@@ -48,9 +48,16 @@ fn request_bytes(
     body: &[u8],
 ) -> Vec<u8> {
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    // The address, unless the caller names another host.
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
     let typed = headers
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));

@@ -68,6 +68,31 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
         );
         let css = get(console, "/console.css", None).await;
         assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+        // Without authentication, a request addressed to a name (a page that
+        // rebound its own name to the console) is refused, naming the host;
+        // localhost is served.
+        let rebound = http(
+            console,
+            "GET",
+            "/shops/s1/state",
+            &[("Host", "attacker.example:80")],
+            b"",
+            TIMEOUT,
+        )
+        .await;
+        assert_eq!(rebound.status, 403);
+        assert_eq!(rebound.json()["field"], "host", "{:?}", rebound.json());
+        let local_name = format!("localhost:{}", console.port());
+        let local = http(
+            console,
+            "GET",
+            "/shops/s1/state",
+            &[("Host", local_name.as_str())],
+            b"",
+            TIMEOUT,
+        )
+        .await;
+        assert_eq!(local.status, 200);
         node.stop().await;
     })
     .await;

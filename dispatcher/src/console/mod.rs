@@ -11,8 +11,11 @@
 //! - [`sse`]: `GET /shops/<id>/events`, server-sent events fed by `WatchShop`.
 //! - [`actions`]: `POST /shops/<id>/actions/...`: status, transfer, pull, setting.
 //! - [`json`]: the messages as the page reads them.
+//! - [`host_check`]: with authentication off, only requests addressed to an IP
+//!   address or `localhost` (no DNS rebinding).
 
 pub mod actions;
+pub mod host_check;
 pub mod json;
 pub mod routes;
 pub mod sse;
@@ -27,6 +30,7 @@ use crate::forward::Forwarder;
 
 /// Every console route, served with `forwarder`.
 pub fn router(forwarder: Forwarder) -> Router {
+    let authenticates = forwarder.authenticates();
     Router::new()
         .route("/", get(routes::index))
         .route("/console.css", get(routes::stylesheet))
@@ -46,6 +50,9 @@ pub fn router(forwarder: Forwarder) -> Router {
         .route("/shops/{shop_id}/actions/pull", post(actions::pull))
         .route("/shops/{shop_id}/actions/setting", post(actions::setting))
         .with_state(forwarder)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            host_check::addressed_safely(authenticates, request, next)
+        }))
 }
 
 /// Serves the console on `listener` until `shutdown`. Open event streams end
