@@ -166,7 +166,8 @@ mod tests {
         let mut stream = tokio::net::TcpStream::connect(address)
             .await
             .expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: fenliu\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("send");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.expect("read");
