@@ -23,8 +23,7 @@ use fenliu_node::metrics::Role;
 use fenliu_node::metrics::meters::auth_refused;
 use std::time::Duration;
 
-use fenliu_node::adaptive_limit::{AdaptiveLimit, AdaptivePermit};
-use fenliu_node::overload::{Bound, overloaded};
+use fenliu_node::overload::{Bound, InFlightLimit, InFlightPermit, overloaded};
 use fenliu_node::server_limits::{DISPATCHER_MAX_IN_FLIGHT, DISPATCHER_OVERLOAD_LATENCY_TARGET};
 use tonic::{Request, Status};
 
@@ -35,7 +34,9 @@ pub struct Admission {
     verifier: Option<Arc<Verifier>>,
     /// The calls forwarded at once (`WatchShop` streams are not counted: they
     /// are long-lived and cost nothing while idle).
-    in_flight: Arc<AdaptiveLimit>,
+    in_flight: Arc<InFlightLimit>,
+    /// `--max-in-flight`: the most the bound may be.
+    max_in_flight: usize,
     /// What the bound holds admitted calls to under overload (`None`: a fixed
     /// bound).
     latency_target: Option<Duration>,
@@ -52,7 +53,11 @@ impl Admission {
         let latency_target = Some(DISPATCHER_OVERLOAD_LATENCY_TARGET);
         Admission {
             verifier,
-            in_flight: Arc::new(AdaptiveLimit::new(DISPATCHER_MAX_IN_FLIGHT, latency_target)),
+            in_flight: Arc::new(InFlightLimit::adaptive(
+                DISPATCHER_MAX_IN_FLIGHT,
+                latency_target,
+            )),
+            max_in_flight: DISPATCHER_MAX_IN_FLIGHT,
             latency_target,
         }
     }
@@ -61,13 +66,14 @@ impl Admission {
     /// stays at `--max-in-flight`). Set before [`Admission::with_max_in_flight`].
     pub fn with_latency_target(mut self, target: Option<Duration>) -> Admission {
         self.latency_target = target;
-        self.in_flight = Arc::new(AdaptiveLimit::new(self.in_flight.ceiling(), target));
+        self.in_flight = Arc::new(InFlightLimit::adaptive(self.max_in_flight, target));
         self
     }
 
     /// At most `limit` calls forwarded at once (`0`: no bound).
     pub fn with_max_in_flight(mut self, limit: usize) -> Admission {
-        self.in_flight = Arc::new(AdaptiveLimit::new(limit, self.latency_target));
+        self.max_in_flight = limit;
+        self.in_flight = Arc::new(InFlightLimit::adaptive(limit, self.latency_target));
         self
     }
 
@@ -83,7 +89,7 @@ impl Admission {
 
     /// A place for one more call, held until the call is answered, or the
     /// overload refusal.
-    pub fn enter(&self) -> Result<AdaptivePermit, Status> {
+    pub fn enter(&self) -> Result<InFlightPermit, Status> {
         self.in_flight.try_enter().ok_or_else(|| {
             overloaded(
                 Role::Dispatcher,

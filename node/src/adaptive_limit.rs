@@ -16,7 +16,6 @@
 //! keeps or regains its full bound, and a single slow call cannot move it (the
 //! median decides, not the mean).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -40,21 +39,17 @@ struct WindowCounts {
     refused: AtomicU64,
 }
 
-/// At most `limit()` calls at once, the limit adapting to latency.
+/// How an [`InFlightLimit`](crate::overload::InFlightLimit)'s bound follows
+/// latency: what it has seen this window, and where the bound may go.
 #[derive(Debug)]
-pub struct AdaptiveLimit {
+pub struct Adaptation {
     /// The bound never goes above this (`--max-in-flight`).
     ceiling: usize,
     /// Nor below this: a burst after a slow spell still gets this many in.
     floor: usize,
-    /// The latency admitted calls are held to under overload; `None`: the
-    /// bound stays at the ceiling (a fixed bound).
-    target: Option<Duration>,
-    /// The bound now.
-    limit: AtomicUsize,
-    /// Calls admitted and not finished.
-    current: AtomicUsize,
-    /// When this limit was made: windows are counted from it.
+    /// The latency admitted calls are held to under overload.
+    target: Duration,
+    /// When this adaptation began: windows are counted from it.
     epoch: Instant,
     /// Start of the current window, in microseconds since `epoch`.
     window_start: AtomicU64,
@@ -64,64 +59,36 @@ pub struct AdaptiveLimit {
     limit_gauge: Gauge,
 }
 
-impl AdaptiveLimit {
-    /// A bound of `ceiling` calls (`0`: none) that adapts to hold admitted
-    /// calls to `target` under overload, never below `ceiling / 8` (and at
-    /// least 1); with no target, a fixed bound.
-    pub fn new(ceiling: usize, target: Option<Duration>) -> AdaptiveLimit {
+impl Adaptation {
+    /// Holds admitted calls to `target` under overload, between `ceiling` and
+    /// `ceiling / 8` (at least 1); `None` for no bound (`ceiling` 0).
+    pub fn new(ceiling: usize, target: Duration) -> Option<Adaptation> {
+        if ceiling == 0 {
+            return None;
+        }
         let limit_gauge = metrics::gauge!(names::ADMISSION_LIMIT);
         limit_gauge.set(ceiling as f64);
-        AdaptiveLimit {
-            limit_gauge,
+        Some(Adaptation {
             ceiling,
             floor: (ceiling / 8).max(1),
-            target: target.filter(|_| ceiling > 0),
-            limit: AtomicUsize::new(ceiling),
-            current: AtomicUsize::new(0),
+            target,
             epoch: Instant::now(),
             window_start: AtomicU64::new(0),
             counts: WindowCounts::default(),
-        }
-    }
-
-    /// The bound now (`0`: no bound).
-    pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
-    }
-
-    /// The most it may be (`--max-in-flight`).
-    pub fn ceiling(&self) -> usize {
-        self.ceiling
-    }
-
-    /// Calls admitted and not finished now.
-    pub fn current(&self) -> usize {
-        self.current.load(Ordering::Relaxed)
-    }
-
-    /// Admits one more call, held until the returned permit is dropped, or
-    /// `None` when the bound is reached.
-    pub fn try_enter(self: &Arc<Self>) -> Option<AdaptivePermit> {
-        let limit = self.limit();
-        let before = self.current.fetch_add(1, Ordering::AcqRel);
-        if limit > 0 && before >= limit {
-            self.current.fetch_sub(1, Ordering::AcqRel);
-            if self.target.is_some() {
-                self.counts.refused.fetch_add(1, Ordering::Relaxed);
-            }
-            return None;
-        }
-        Some(AdaptivePermit {
-            limit: self.clone(),
-            admitted_at: self.target.map(|_| Instant::now()),
+            limit_gauge,
         })
     }
 
-    /// Counts a call that took `took`, and reconsiders the bound when a
-    /// window has passed.
-    fn finished(&self, took: Duration, target: Duration) {
+    /// Counts a call refused for the bound.
+    pub fn refused(&self) {
+        self.counts.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a call that took `took`, and reconsiders `limit` when a window
+    /// has passed.
+    pub fn finished(&self, took: Duration, limit: &AtomicUsize) {
         self.counts.finished.fetch_add(1, Ordering::Relaxed);
-        if took > target {
+        if took > self.target {
             self.counts.slow.fetch_add(1, Ordering::Relaxed);
         }
         let now = micros(self.epoch.elapsed());
@@ -140,10 +107,10 @@ impl AdaptiveLimit {
         let finished = self.counts.finished.swap(0, Ordering::Relaxed);
         let slow = self.counts.slow.swap(0, Ordering::Relaxed);
         let refused = self.counts.refused.swap(0, Ordering::Relaxed);
-        let limit = self.limit();
-        let next = next_limit(limit, self.floor, self.ceiling, finished, slow, refused);
-        if next != limit {
-            self.limit.store(next, Ordering::Relaxed);
+        let current = limit.load(Ordering::Relaxed);
+        let next = next_limit(current, self.floor, self.ceiling, finished, slow, refused);
+        if next != current {
+            limit.store(next, Ordering::Relaxed);
             self.limit_gauge.set(next as f64);
         }
     }
@@ -179,24 +146,6 @@ fn next_limit(
 
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// One admitted call; leaving gives its place back and tells how long it took.
-#[derive(Debug)]
-pub struct AdaptivePermit {
-    /// The bound it was admitted under.
-    limit: Arc<AdaptiveLimit>,
-    /// When it was admitted (only when the bound adapts).
-    admitted_at: Option<Instant>,
-}
-
-impl Drop for AdaptivePermit {
-    fn drop(&mut self) {
-        self.limit.current.fetch_sub(1, Ordering::AcqRel);
-        if let (Some(admitted_at), Some(target)) = (self.admitted_at, self.limit.target) {
-            self.limit.finished(admitted_at.elapsed(), target);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -240,57 +189,10 @@ mod tests {
     }
 
     #[test]
-    fn a_bound_admits_up_to_its_limit_and_a_place_comes_back_when_a_call_ends() {
-        let limit = Arc::new(AdaptiveLimit::new(2, Some(Duration::from_millis(10))));
-        let first = limit.try_enter().expect("first");
-        let second = limit.try_enter().expect("second");
-        assert!(limit.try_enter().is_none(), "a third is over the bound");
-        assert_eq!(limit.current(), 2, "a refusal takes no place");
-        drop(first);
-        let third = limit.try_enter().expect("a place was freed");
-        drop((second, third));
-        assert_eq!(limit.current(), 0);
-        assert_eq!(limit.floor, 1);
-    }
-
-    #[test]
-    fn overload_with_slow_calls_shrinks_the_bound_and_fast_calls_restore_it() {
-        let limit = Arc::new(AdaptiveLimit::new(64, Some(Duration::from_millis(1))));
-        // Full, refusing, and every call slower than the target.
-        for _ in 0..6 {
-            let permits: Vec<_> = (0..limit.limit())
-                .map(|_| limit.try_enter().expect("a place"))
-                .collect();
-            assert!(limit.try_enter().is_none());
-            std::thread::sleep(WINDOW.max(Duration::from_millis(2)));
-            drop(permits);
-        }
-        let shrunk = limit.limit();
-        assert!(shrunk < 64, "the bound stayed at {shrunk}");
-        assert!(shrunk >= 8, "below the floor: {shrunk}");
-        // Fast calls, no refusal: it grows back.
-        let until = Instant::now() + Duration::from_secs(5);
-        while limit.limit() < 64 && Instant::now() < until {
-            for _ in 0..MIN_SAMPLES {
-                drop(limit.try_enter().expect("a place"));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(limit.limit(), 64);
-    }
-
-    #[test]
-    fn without_a_target_the_bound_is_fixed() {
-        let limit = Arc::new(AdaptiveLimit::new(4, None));
-        for _ in 0..3 {
-            let permits: Vec<_> = (0..4).map(|_| limit.try_enter().unwrap()).collect();
-            assert!(limit.try_enter().is_none());
-            std::thread::sleep(WINDOW);
-            drop(permits);
-        }
-        assert_eq!(limit.limit(), 4);
-        let unbounded = Arc::new(AdaptiveLimit::new(0, Some(Duration::from_millis(1))));
-        let permits: Vec<_> = (0..1000).map(|_| unbounded.try_enter()).collect();
-        assert!(permits.iter().all(Option::is_some));
+    fn the_floor_is_an_eighth_of_the_ceiling_and_at_least_one() {
+        let target = Duration::from_millis(10);
+        assert_eq!(Adaptation::new(2, target).unwrap().floor, 1);
+        assert_eq!(Adaptation::new(256, target).unwrap().floor, 32);
+        assert!(Adaptation::new(0, target).is_none(), "0 is no bound");
     }
 }

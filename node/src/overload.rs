@@ -14,10 +14,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::Status;
 
+use crate::adaptive_limit::Adaptation;
 use crate::link::RETRY_AFTER_METADATA;
 use crate::metrics::Role;
 use crate::metrics::names::OVERLOAD_BOUNDS;
@@ -78,26 +79,39 @@ pub fn is_overloaded(status: &Status) -> bool {
     status.metadata().get(OVERLOADED_METADATA).is_some()
 }
 
-/// At most `limit` calls at once; `0` is no bound.
+/// At most `limit` calls at once; `0` is no bound. The bound is fixed, or
+/// adapts to latency ([`InFlightLimit::adaptive`], the dispatcher's).
 #[derive(Debug)]
 pub struct InFlightLimit {
-    /// The most calls admitted at once.
-    limit: usize,
+    /// The most calls admitted at once now.
+    limit: AtomicUsize,
     /// Calls admitted and not finished.
     current: AtomicUsize,
+    /// How the bound follows latency; `None`: it is fixed.
+    adaptation: Option<Adaptation>,
 }
 
 impl InFlightLimit {
     pub fn new(limit: usize) -> InFlightLimit {
         InFlightLimit {
-            limit,
+            limit: AtomicUsize::new(limit),
             current: AtomicUsize::new(0),
+            adaptation: None,
         }
     }
 
-    /// The most calls admitted at once (`0`: no bound).
+    /// At most `ceiling` calls, lowered under overload to hold admitted calls
+    /// to `target` ([`crate::adaptive_limit`]); with no target, fixed.
+    pub fn adaptive(ceiling: usize, target: Option<Duration>) -> InFlightLimit {
+        InFlightLimit {
+            adaptation: target.and_then(|target| Adaptation::new(ceiling, target)),
+            ..InFlightLimit::new(ceiling)
+        }
+    }
+
+    /// The most calls admitted at once now (`0`: no bound).
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
     }
 
     /// Calls admitted and not finished now.
@@ -108,22 +122,39 @@ impl InFlightLimit {
     /// Admits one more call, held until the returned permit is dropped, or
     /// `None` when `limit` calls are already in.
     pub fn try_enter(self: &Arc<Self>) -> Option<InFlightPermit> {
+        let limit = self.limit();
         let before = self.current.fetch_add(1, Ordering::AcqRel);
-        if self.limit > 0 && before >= self.limit {
+        if limit > 0 && before >= limit {
             self.current.fetch_sub(1, Ordering::AcqRel);
+            if let Some(adaptation) = &self.adaptation {
+                adaptation.refused();
+            }
             return None;
         }
-        Some(InFlightPermit(self.clone()))
+        Some(InFlightPermit {
+            limit: self.clone(),
+            admitted_at: self.adaptation.as_ref().map(|_| Instant::now()),
+        })
     }
 }
 
-/// One admitted call; leaving gives its place back.
+/// One admitted call; leaving gives its place back (and, when the bound
+/// adapts, tells how long the call took).
 #[derive(Debug)]
-pub struct InFlightPermit(Arc<InFlightLimit>);
+pub struct InFlightPermit {
+    /// The bound it was admitted under.
+    limit: Arc<InFlightLimit>,
+    /// When it was admitted (only when the bound adapts).
+    admitted_at: Option<Instant>,
+}
 
 impl Drop for InFlightPermit {
     fn drop(&mut self) {
-        self.0.current.fetch_sub(1, Ordering::AcqRel);
+        let limit = &self.limit;
+        limit.current.fetch_sub(1, Ordering::AcqRel);
+        if let (Some(admitted_at), Some(adaptation)) = (self.admitted_at, &limit.adaptation) {
+            adaptation.finished(admitted_at.elapsed(), &limit.limit);
+        }
     }
 }
 
@@ -162,5 +193,59 @@ mod tests {
         assert!(!is_overloaded(&Status::resource_exhausted(
             "route_rate_limit_per_second: over the limit"
         )));
+    }
+
+    #[test]
+    fn a_bound_admits_up_to_its_limit_and_a_place_comes_back_when_a_call_ends() {
+        let limit = Arc::new(InFlightLimit::adaptive(2, Some(Duration::from_millis(10))));
+        let first = limit.try_enter().expect("first");
+        let second = limit.try_enter().expect("second");
+        assert!(limit.try_enter().is_none(), "a third is over the bound");
+        assert_eq!(limit.current(), 2, "a refusal takes no place");
+        drop(first);
+        let third = limit.try_enter().expect("a place was freed");
+        drop((second, third));
+        assert_eq!(limit.current(), 0);
+    }
+
+    #[test]
+    fn overload_with_slow_calls_shrinks_the_bound_and_fast_calls_restore_it() {
+        let limit = Arc::new(InFlightLimit::adaptive(64, Some(Duration::from_millis(1))));
+        // Full, refusing, and every call slower than the target.
+        for _ in 0..6 {
+            let permits: Vec<_> = (0..limit.limit())
+                .map(|_| limit.try_enter().expect("a place"))
+                .collect();
+            assert!(limit.try_enter().is_none());
+            std::thread::sleep(crate::adaptive_limit::WINDOW.max(Duration::from_millis(2)));
+            drop(permits);
+        }
+        let shrunk = limit.limit();
+        assert!(shrunk < 64, "the bound stayed at {shrunk}");
+        assert!(shrunk >= 8, "below the floor: {shrunk}");
+        // Fast calls, no refusal: it grows back.
+        let until = Instant::now() + Duration::from_secs(5);
+        while limit.limit() < 64 && Instant::now() < until {
+            for _ in 0..16 {
+                drop(limit.try_enter().expect("a place"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(limit.limit(), 64);
+    }
+
+    #[test]
+    fn without_a_target_the_bound_is_fixed() {
+        let limit = Arc::new(InFlightLimit::adaptive(4, None));
+        for _ in 0..3 {
+            let permits: Vec<_> = (0..4).map(|_| limit.try_enter().unwrap()).collect();
+            assert!(limit.try_enter().is_none());
+            std::thread::sleep(crate::adaptive_limit::WINDOW);
+            drop(permits);
+        }
+        assert_eq!(limit.limit(), 4);
+        let unbounded = Arc::new(InFlightLimit::adaptive(0, Some(Duration::from_millis(1))));
+        let permits: Vec<_> = (0..1000).map(|_| unbounded.try_enter()).collect();
+        assert!(permits.iter().all(Option::is_some));
     }
 }
