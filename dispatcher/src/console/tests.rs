@@ -42,6 +42,56 @@ fn field_of(error: ConsoleError) -> &'static str {
 }
 
 #[test]
+fn r24_an_unanswered_session_shows_every_account_and_why_it_did_or_did_not_take_it() {
+    let candidate = |account: &str, chosen: bool, why: pb::candidate::Why| pb::Candidate {
+        account_id: account.into(),
+        chosen,
+        why: why as i32,
+    };
+    let event = pb::ShopEvent {
+        sequence: 9,
+        at_ms: 2_000,
+        event: Some(Event::SessionUnanswered(pb::SessionUnanswered {
+            session_id: 5,
+            buyer_id: "b5".into(),
+            account_id: "a1".into(),
+            waited_seconds: 30,
+            reassigned_to_account_id: "a2".into(),
+            candidates: vec![
+                candidate("a1", false, pb::candidate::Why::AlreadyTimedOut),
+                candidate("a2", true, pb::candidate::Why::Chosen),
+                candidate("a3", false, pb::candidate::Why::Full),
+            ],
+        })),
+    };
+    let described = shop_event(&event);
+    assert_eq!(described["rule"], "R22");
+    let candidates = described["candidates"].as_array().expect("candidates");
+    let seen: Vec<(String, bool, String)> = candidates
+        .iter()
+        .map(|c| {
+            (
+                c["account_id"].as_str().unwrap().to_owned(),
+                c["chosen"].as_bool().unwrap(),
+                c["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a1".to_owned(), false, "ALREADY_TIMED_OUT".to_owned()),
+            ("a2".to_owned(), true, "CHOSEN".to_owned()),
+            ("a3".to_owned(), false, "FULL".to_owned()),
+        ]
+    );
+    assert_eq!(
+        described["text"],
+        "buyer b5 waited 30 s for a1's reply; moved to a2"
+    );
+}
+
+#[test]
 fn r16_a_transfer_event_names_its_rule_the_account_it_came_from_and_the_cause() {
     let event = pb::ShopEvent {
         sequence: 7,
